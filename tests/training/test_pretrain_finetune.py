@@ -1,0 +1,132 @@
+"""Pretraining and fine-tuning on a tiny random-init VideoMAE: loss on masked tokens only,
+loss goes down, preprocessing equals the saved processor, the bundle reloads."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from training.config import ModelSpec
+from training.data import make_processor, pixel_values
+from training.finetune import evaluate, finetune, new_classifier, predict, save_bundle
+from training.masking import tube_mask
+from training.pretrain import (_patches, new_pretraining_model, patch_targets, pretrain_step,
+                               unpatchify)
+
+TINY = ModelSpec(num_frames=4, image_size=16, patch_size=4, tubelet_size=2, hidden_size=32,
+                 num_layers=2, num_heads=2, intermediate_size=64, decoder_hidden_size=16,
+                 decoder_layers=1, decoder_heads=2)
+ACTIONS = ("no action", "left", "right")
+
+
+def _clips(n, seed=0, size=16):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, TINY.num_frames, size, size, 3), dtype=np.uint8)
+
+
+def test_pixel_values_match_the_saved_processor():
+    clips = _clips(2)
+    ours = pixel_values(clips, TINY.image_size)
+    processor = make_processor(TINY.image_size)
+    for clip, mine in zip(clips, ours):
+        frames = [frame[..., ::-1].copy() for frame in clip]  # the processor takes RGB
+        theirs = processor(frames, return_tensors="pt").pixel_values[0]
+        torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=0)
+
+
+def test_pixel_values_resize_and_center_crop_larger_frames():
+    clips = _clips(1, size=32)
+    clips[..., :] = 200  # flat colour: resizing must not change it, crop keeps the size
+    values = pixel_values(clips, TINY.image_size)
+    assert values.shape == (1, TINY.num_frames, 3, 16, 16)
+    processor = make_processor(TINY.image_size)
+    theirs = processor([f[..., ::-1].copy() for f in clips[0]], return_tensors="pt").pixel_values
+    torch.testing.assert_close(values, theirs, atol=1e-5, rtol=0)
+
+
+def test_loss_is_mse_on_masked_tokens_only():
+    model = new_pretraining_model(TINY, seed=0).eval()
+    values = pixel_values(_clips(3), TINY.image_size)
+    mask = tube_mask(3, TINY.temporal_slots, TINY.patches_per_slot, 0.75,
+                     generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = model(pixel_values=values, bool_masked_pos=mask)
+    targets, _, _ = patch_targets(values, TINY)
+    n_masked = int(mask[0].sum())
+    assert out.logits.shape == (3, n_masked, targets.shape[-1])  # one prediction per masked token
+    manual = torch.nn.functional.mse_loss(out.logits, targets[mask].reshape(3, n_masked, -1))
+    torch.testing.assert_close(out.loss, manual)
+    # a loss over the visible tokens (the seed's bug) would be a different number
+    visible = targets[~mask].reshape(3, -1, targets.shape[-1])
+    assert not torch.isclose(out.loss, ((visible.mean(1, keepdim=True) - visible) ** 2).mean())
+
+
+def test_decoder_uses_the_mask_token():
+    model = new_pretraining_model(TINY, seed=0)
+    values = pixel_values(_clips(2), TINY.image_size)
+    mask = tube_mask(2, TINY.temporal_slots, TINY.patches_per_slot, 0.75)
+    model(pixel_values=values, bool_masked_pos=mask).loss.backward()
+    assert model.mask_token.grad is not None and model.mask_token.grad.abs().sum() > 0
+
+
+def test_unpatchify_inverts_patchify():
+    values = torch.randn(2, TINY.num_frames, 3, 16, 16)
+    patches = _patches(values, TINY.tubelet_size, TINY.patch_size)
+    torch.testing.assert_close(unpatchify(patches, TINY), values)
+
+
+def _gradient_clips(n):
+    """Smooth ramps in random directions: learnable structure, unlike uniform noise."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:16, 0:16] / 15.0
+    clips = np.zeros((n, TINY.num_frames, 16, 16, 3), np.uint8)
+    for i in range(n):
+        for c in range(3):
+            a, b = rng.uniform(-1, 1, 2)
+            clips[i, :, :, :, c] = (127 + 120 * (a * xx + b * yy) / 2).astype(np.uint8)
+    return clips
+
+
+def test_pretraining_steps_reduce_loss_on_a_fixed_batch():
+    model = new_pretraining_model(TINY, seed=0)
+    values = pixel_values(_gradient_clips(4), TINY.image_size)
+    mask = tube_mask(4, TINY.temporal_slots, TINY.patches_per_slot, 0.75,
+                     generator=torch.Generator().manual_seed(1))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = [pretrain_step(model, optimizer, values, mask) for _ in range(15)]
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_finetune_save_and_reload(tmp_path):
+    from transformers import VideoMAEForVideoClassification, VideoMAEImageProcessor
+
+    pretrained = new_pretraining_model(TINY, seed=0)
+    model = new_classifier(TINY, ACTIONS, encoder=pretrained.videomae)
+    torch.testing.assert_close(model.videomae.embeddings.patch_embeddings.projection.weight,
+                               pretrained.videomae.embeddings.patch_embeddings.projection.weight)
+    clips, labels = _clips(6), np.array([0, 1, 2, 0, 1, 2])
+    losses = finetune(model, TINY, epochs=2, data=lambda epoch: (clips, labels), batch_size=3)
+    assert len(losses) == 4 and all(np.isfinite(losses))
+
+    out = save_bundle(model, tmp_path / "bundle", TINY)
+    assert (out / "model.safetensors").is_file() and (out / "preprocessor_config.json").is_file()
+    config = json.loads((out / "config.json").read_text())
+    assert config["id2label"] == {"0": "no action", "1": "left", "2": "right"}
+
+    reloaded = VideoMAEForVideoClassification.from_pretrained(out)
+    np.testing.assert_array_equal(predict(reloaded, clips, 16), predict(model, clips, 16))
+    processor = VideoMAEImageProcessor.from_pretrained(out)
+    assert processor.crop_size == {"height": 16, "width": 16}
+    assert processor.size == {"shortest_edge": 16}
+
+
+def test_evaluate_counts_twin_confusions():
+    actions = ("no action", "left", "right")
+    reversed_of = {"left": "right", "right": "left"}
+    labels = np.array([0, 1, 1, 2, 2])
+    predictions = np.array([0, 2, 1, 2, 0])
+    result = evaluate(predictions, labels, actions, reversed_of)
+    assert result["accuracy"] == pytest.approx(3 / 5)
+    assert result["twin_confusion"] == pytest.approx(1 / 4)
+    assert result["per_class"] == {"no action": 1.0, "left": 0.5, "right": 0.5}

@@ -1,0 +1,48 @@
+"""The model shape shared by pretraining and fine-tuning, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A small VideoMAE: sized so a clip costs a few ms in ONNX Runtime on two CPU cores."""
+
+    num_frames: int = 16
+    image_size: int = 64
+    patch_size: int = 8
+    tubelet_size: int = 2
+    hidden_size: int = 192
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 768
+    decoder_hidden_size: int = 96
+    decoder_layers: int = 2
+    decoder_heads: int = 4
+
+    @property
+    def temporal_slots(self) -> int:
+        return self.num_frames // self.tubelet_size
+
+    @property
+    def patches_per_slot(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+    def videomae_config(self, **extra):
+        """A `VideoMAEConfig`; mean pooling so pretraining and classifier share encoder keys."""
+        from transformers import VideoMAEConfig
+
+        return VideoMAEConfig(
+            image_size=self.image_size, patch_size=self.patch_size, num_channels=3,
+            num_frames=self.num_frames, tubelet_size=self.tubelet_size,
+            hidden_size=self.hidden_size, num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads, intermediate_size=self.intermediate_size,
+            decoder_hidden_size=self.decoder_hidden_size,
+            decoder_num_hidden_layers=self.decoder_layers,
+            decoder_num_attention_heads=self.decoder_heads,
+            decoder_intermediate_size=4 * self.decoder_hidden_size,
+            use_mean_pooling=True, norm_pix_loss=True, **extra)
+
+    def as_dict(self) -> dict:
+        return asdict(self)

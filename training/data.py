@@ -1,0 +1,77 @@
+"""Clips of the synthetic world, turned into pixel values exactly as the saved processor would.
+
+The bundled model ships a `VideoMAEImageProcessor` config; the runtime and anyone using
+transformers will preprocess with it. So training feeds pixel values made the same way:
+BGR -> RGB (the world renders in OpenCV order), resize the shortest edge to `size`, center crop
+`size` x `size`, rescale by 1/255, normalize with ImageNet mean/std. ImageNet statistics are
+also what `VideoMAEForPreTraining` assumes when it un-normalizes frames to build its targets.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+IMAGE_MEAN = tuple(float(v) for v in IMAGENET_DEFAULT_MEAN)
+IMAGE_STD = tuple(float(v) for v in IMAGENET_DEFAULT_STD)
+
+
+def make_processor(size: int):
+    """The image processor saved beside the model: the one source of truth for preprocessing."""
+    from transformers import VideoMAEImageProcessor
+
+    return VideoMAEImageProcessor(
+        do_resize=True, size={"shortest_edge": size}, do_center_crop=True,
+        crop_size={"height": size, "width": size}, do_rescale=True, rescale_factor=1 / 255,
+        do_normalize=True, image_mean=list(IMAGE_MEAN), image_std=list(IMAGE_STD))
+
+
+def _resize_crop(frame: np.ndarray, size: int) -> np.ndarray:
+    height, width = frame.shape[:2]
+    if min(height, width) != size:
+        scale = size / min(height, width)
+        new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+        frame = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        height, width = new_h, new_w
+    top, left = (height - size) // 2, (width - size) // 2
+    return frame[top:top + size, left:left + size]
+
+
+def pixel_values(clips_bgr: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 (N, T, H, W, 3) BGR clips -> float32 (N, T, 3, size, size), the model's input."""
+    if clips_bgr.dtype != np.uint8 or clips_bgr.ndim != 5 or clips_bgr.shape[-1] != 3:
+        raise ValueError(f"expected uint8 (N, T, H, W, 3) BGR clips, got {clips_bgr.dtype} "
+                         f"{clips_bgr.shape}")
+    if clips_bgr.shape[2] != size or clips_bgr.shape[3] != size:
+        clips_bgr = np.stack([np.stack([_resize_crop(f, size) for f in clip]) for clip in clips_bgr])
+    rgb = torch.from_numpy(np.ascontiguousarray(clips_bgr[..., ::-1]))
+    # Rescale then normalize, in that order and in float32, as the processor does.
+    values = rgb.permute(0, 1, 4, 2, 3).float() * (1 / 255)
+    mean = torch.tensor(IMAGE_MEAN).view(1, 1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD).view(1, 1, 3, 1, 1)
+    return (values - mean) / std
+
+
+def world_clips(n_per_class: int, num_frames: int, size: int, seed: int,
+                actions: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 BGR clips and int64 labels (index into ACTIONS) from the synthetic world."""
+    from runtime.sources.synthetic import make_clips
+
+    return make_clips(n_per_class, num_frames=num_frames, height=size, width=size, seed=seed,
+                      actions=actions)
+
+
+def batches(clips: np.ndarray, labels: np.ndarray, batch_size: int, size: int,
+            generator: torch.Generator | None = None, shuffle: bool = True,
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (pixel_values, labels) batches; clips stay uint8 until their batch is due."""
+    order = (torch.randperm(len(clips), generator=generator).numpy() if shuffle
+             else np.arange(len(clips)))
+    for start in range(0, len(order), batch_size):
+        index = np.sort(order[start:start + batch_size])
+        yield pixel_values(clips[index], size), torch.from_numpy(labels[index]).long()

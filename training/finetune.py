@@ -1,0 +1,96 @@
+"""Fine-tune the pretrained encoder into `VideoMAEForVideoClassification` and save the bundle.
+
+The saved folder is a plain `save_pretrained` directory (safetensors, id2label/label2id in
+config.json) plus the `VideoMAEImageProcessor` config that training's pixel values follow, so
+`from_pretrained` and the exporter need nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from training.config import ModelSpec
+from training.data import batches, make_processor, pixel_values
+from training.pretrain import warmup_cosine
+
+
+def new_classifier(spec: ModelSpec, actions: tuple[str, ...], encoder=None, seed: int = 0):
+    """A classifier over `actions`; its encoder copied from `encoder` (a VideoMAEModel) if given."""
+    from transformers import VideoMAEForVideoClassification
+
+    config = spec.videomae_config(
+        num_labels=len(actions), id2label=dict(enumerate(actions)),
+        label2id={name: i for i, name in enumerate(actions)})
+    torch.manual_seed(seed)
+    model = VideoMAEForVideoClassification(config)
+    if encoder is not None:
+        # strict: a key mismatch means the two configs drifted apart, which must not pass silently
+        model.videomae.load_state_dict(encoder.state_dict(), strict=True)
+    return model
+
+
+def finetune(model, spec: ModelSpec, epochs: int, data: Callable[[int], tuple[np.ndarray, np.ndarray]],
+             batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
+             label_smoothing: float = 0.1) -> list[float]:
+    """Train on `data(epoch)` -> (uint8 BGR clips, labels); a fresh draw per epoch augments."""
+    generator = torch.Generator().manual_seed(seed)
+    clips, labels = data(0)
+    steps_per_epoch = -(-len(clips) // batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
+    schedule = warmup_cosine(optimizer, epochs * steps_per_epoch, steps_per_epoch)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    losses = []
+    for epoch in range(epochs):
+        if epoch:
+            clips, labels = data(epoch)
+        model.train()
+        progress = tqdm(batches(clips, labels, batch_size, spec.image_size, generator),
+                        total=steps_per_epoch, desc=f"finetune {epoch + 1}/{epochs}", leave=False)
+        for values, target in progress:
+            loss = loss_fn(model(pixel_values=values).logits, target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            losses.append(float(loss.detach()))
+            progress.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+    return losses
+
+
+@torch.no_grad()
+def predict(model, clips: np.ndarray, size: int, batch_size: int = 64) -> np.ndarray:
+    model.eval()
+    out = [model(pixel_values=pixel_values(clips[i:i + batch_size], size)).logits.argmax(-1)
+           for i in range(0, len(clips), batch_size)]
+    return torch.cat(out).numpy()
+
+
+def evaluate(predictions: np.ndarray, labels: np.ndarray, actions: tuple[str, ...],
+             reversed_of: dict[str, str]) -> dict:
+    """Accuracy, per-class accuracy, and the twin confusion: the share of clips of an action
+    that has a time-reversed twin which were predicted as that twin."""
+    per_class = {name: float((predictions[labels == i] == i).mean())
+                 for i, name in enumerate(actions) if (labels == i).any()}
+    twin_hits, twin_total = 0, 0
+    for i, name in enumerate(actions):
+        if name in reversed_of and (labels == i).any():
+            twin = actions.index(reversed_of[name])
+            twin_hits += int((predictions[labels == i] == twin).sum())
+            twin_total += int((labels == i).sum())
+    return {"accuracy": float((predictions == labels).mean()), "per_class": per_class,
+            "twin_confusion": twin_hits / max(1, twin_total), "clips": int(len(labels))}
+
+
+def save_bundle(model, out: Path, spec: ModelSpec) -> Path:
+    """save_pretrained (safetensors) + preprocessor_config.json in one folder."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    make_processor(spec.image_size).save_pretrained(out)
+    return out

@@ -1,0 +1,124 @@
+"""Masked-autoencoder pretraining with `transformers.VideoMAEForPreTraining`.
+
+The HF model does what the seed sketch got wrong: it encodes the visible tokens only, gives the
+decoder mask tokens (plus position embeddings) for every masked position, and takes the loss on
+the masked tokens only. We supply `bool_masked_pos` from `training.masking`; every row masks the
+same number of tokens, which the model needs to reshape per row. `patch_targets` recomputes its
+normalized-pixel targets so tests and figures can check and invert them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from training.config import ModelSpec
+from training.data import IMAGE_MEAN, IMAGE_STD, pixel_values
+from training.masking import random_mask, tube_mask
+
+MASKS = {"tube": tube_mask, "random": random_mask}
+
+
+def make_mask(kind: str, batch: int, spec: ModelSpec, ratio: float,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    if kind not in MASKS:
+        raise ValueError(f"mask kind must be one of {sorted(MASKS)}, got {kind!r}")
+    return MASKS[kind](batch, spec.temporal_slots, spec.patches_per_slot, ratio, generator)
+
+
+def new_pretraining_model(spec: ModelSpec, seed: int):
+    from transformers import VideoMAEForPreTraining
+
+    torch.manual_seed(seed)
+    return VideoMAEForPreTraining(spec.videomae_config())
+
+
+def _patches(values: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
+    """(B, T, C, H, W) -> (B, N, tubelet*patch*patch, C) in token order (see masking)."""
+    b, t, c, h, w = values.shape
+    x = values.view(b, t // tubelet, tubelet, c, h // patch, patch, w // patch, patch)
+    x = x.permute(0, 1, 4, 6, 2, 5, 7, 3).contiguous()
+    return x.view(b, -1, tubelet * patch * patch, c)
+
+
+def patch_targets(values: torch.Tensor, spec: ModelSpec) -> tuple[torch.Tensor, ...]:
+    """Normalized-pixel targets (B, N, D) as the HF model builds them, plus per-patch mean, std.
+
+    Targets are pixels in [0, 1], normalized per patch and channel (norm_pix_loss), so the mean
+    and std are returned to map a prediction back to pixels.
+    """
+    mean = torch.tensor(IMAGE_MEAN).view(1, 1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD).view(1, 1, 3, 1, 1)
+    patches = _patches(values * std + mean, spec.tubelet_size, spec.patch_size)
+    p_mean = patches.mean(dim=-2, keepdim=True)
+    p_std = patches.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
+    normed = (patches - p_mean) / p_std
+    return normed.flatten(2), p_mean, p_std
+
+
+def unpatchify(patches: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
+    """(B, N, tubelet*patch*patch, C) -> (B, T, C, H, W); the inverse of `_patches`."""
+    b = patches.shape[0]
+    n = spec.image_size // spec.patch_size
+    x = patches.view(b, spec.temporal_slots, n, n, spec.tubelet_size, spec.patch_size,
+                     spec.patch_size, 3)
+    x = x.permute(0, 1, 4, 7, 2, 5, 3, 6).contiguous()
+    return x.view(b, spec.num_frames, 3, spec.image_size, spec.image_size)
+
+
+def pretrain_step(model, optimizer, values: torch.Tensor, mask: torch.Tensor) -> float:
+    model.train()
+    loss = model(pixel_values=values, bool_masked_pos=mask).loss
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def warmup_cosine(optimizer, total_steps: int, warmup_steps: int):
+    """Linear warm-up then cosine decay to 1% of the peak, stepped once per batch."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def pretrain(model, clips: np.ndarray, spec: ModelSpec, steps: int, batch_size: int = 32,
+             lr: float = 1.5e-3, mask_kind: str = "tube", ratio: float = 0.9, seed: int = 0,
+             desc: str = "pretrain") -> list[float]:
+    """Pretrain on random batches of uint8 BGR `clips`; returns the loss of every step."""
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95),
+                                  weight_decay=0.05)
+    schedule = warmup_cosine(optimizer, steps, max(1, steps // 10))
+    losses = []
+    progress = tqdm(range(steps), desc=desc, leave=False)
+    for _ in progress:
+        index = np.sort(torch.randint(len(clips), (batch_size,), generator=generator).numpy())
+        values = pixel_values(clips[index], spec.image_size)
+        mask = make_mask(mask_kind, batch_size, spec, ratio, generator)
+        losses.append(pretrain_step(model, optimizer, values, mask))
+        schedule.step()
+        progress.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+    return losses
+
+
+@torch.no_grad()
+def reconstruction_loss(model, clips: np.ndarray, spec: ModelSpec, mask_kind: str,
+                        ratio: float, seed: int = 0, batch_size: int = 64) -> float:
+    """Mean masked-patch loss (normalized pixels) on `clips`, with a seeded mask per batch."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    total, count = 0.0, 0
+    for start in range(0, len(clips), batch_size):
+        values = pixel_values(clips[start:start + batch_size], spec.image_size)
+        mask = make_mask(mask_kind, len(values), spec, ratio, generator)
+        total += float(model(pixel_values=values, bool_masked_pos=mask).loss) * len(values)
+        count += len(values)
+    return total / count
