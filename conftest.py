@@ -1,0 +1,1 @@
+# The repository root is a pytest rootdir conftest so `runtime`, `export`, ... import from the checkout.

@@ -1,0 +1,1 @@
+"""Tubelet export: trained checkpoint → ONNX (+ engines) → artifact folder. Needs torch (pip install 'tubelet[export]')."""

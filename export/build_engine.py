@@ -1,0 +1,125 @@
+"""Export a trained video model to a Tubelet artifact: ONNX (+ TensorRT engines) + manifest.
+
+Run as `python export/build_engine.py ...` (or `python -m export.build_engine`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a script, Python puts export/ first on sys.path, where export/onnx.py would shadow the
+    # real onnx package: put the repository root there instead.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLED_MODEL = REPO / "models" / "videomae-motion"
+
+EXAMPLES = """examples:
+  python export/build_engine.py                                  # the bundled model -> build/videomae-motion
+  python export/build_engine.py --model path/to/save_pretrained_dir --output build/mine
+  python export/build_engine.py --model MCG-NJU/videomae-base-finetuned-kinetics --output build/k400 --batch 1,2,4
+  python export/build_engine.py --model DIR --output OUT --overwrite --atol 5e-4
+"""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="build_engine.py", description=__doc__, epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="a transformers save_pretrained folder (safetensors) or a hub id "
+                        f"(default: the bundled model {BUNDLED_MODEL.relative_to(REPO)})")
+    parser.add_argument("--output", type=Path, help="artifact folder to write (default: build/<model name>)")
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default 18)")
+    parser.add_argument("--batch", default="1,1,8", type=_batch, metavar="MIN,OPT,MAX",
+                        help="batch sizes the graph and engines serve (default 1,1,8); only batch is dynamic")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
+                        help="fp32: ONNX artifact; fp16/int8: also a TensorRT engine (needs TensorRT)")
+    parser.add_argument("--labels", type=Path, help="text file with one class label per line, for configs without id2label")
+    parser.add_argument("--atol", type=float, default=1e-4, help="max abs error allowed between PyTorch and ONNX Runtime")
+    parser.add_argument("--allow-parity-failure", action="store_true",
+                        help="write the artifact even if the parity gate fails (the failure is recorded in the manifest)")
+    parser.add_argument("--frame-stride", type=int, default=1, help="runtime sampling: take every n-th camera frame")
+    parser.add_argument("--target-fps", type=float, default=None, help="runtime sampling: sample frames at this rate by timestamp")
+    parser.add_argument("--window-stride", type=int, default=None, help="runtime: a window every n sampled frames (default frames/4)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder (atomically)")
+    args = parser.parse_args(argv)
+    if args.opset < 17:
+        parser.error(f"--opset {args.opset}: use 17 or newer, so LayerNorm exports as one op that TensorRT keeps in FP32")
+    if args.model is None:
+        if not (BUNDLED_MODEL / "config.json").is_file():
+            parser.error(f"--model is required: the bundled model {BUNDLED_MODEL} is not present in this checkout")
+        args.model = str(BUNDLED_MODEL)
+    if args.output is None:
+        args.output = REPO / "build" / Path(args.model.rstrip("/")).name
+    if args.frame_stride < 1 or (args.window_stride is not None and args.window_stride < 1):
+        parser.error("--frame-stride and --window-stride must be >= 1")
+    return args
+
+
+def _batch(text: str) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--batch {text!r}: expected MIN,OPT,MAX integers, e.g. 1,1,8") from None
+    if len(values) != 3 or not (1 <= values[0] <= values[1] <= values[2]):
+        raise argparse.ArgumentTypeError(f"--batch {text!r}: expected 1 <= MIN <= OPT <= MAX, e.g. 1,1,8")
+    return values
+
+
+def _tensorrt_status() -> str | None:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return "TensorRT is not importable here: writing the ONNX artifact only (pip install 'tubelet[trt]' on the target)"
+    return None
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from export.pipeline import ExportOptions, OutputExistsError, build_artifact
+    from export.models.videomae import CheckpointError
+    from export.onnx import OnnxExportError
+    from export.validate import ParityError
+    from runtime.artifact import ArtifactError, Sampling, load_artifact
+
+    trt_note = _tensorrt_status()
+    if trt_note:
+        print(trt_note)
+    if args.precision != "fp32":
+        print(f"error: --precision {args.precision} builds a TensorRT engine, which this version cannot do yet; "
+              "use --precision fp32 for the ONNX artifact (ONNX Runtime's TensorRT EP can run it in FP16)", file=sys.stderr)
+        return 2
+    labels = None
+    if args.labels:
+        labels = [line.strip() for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+    opts = ExportOptions(model=args.model, output=args.output, opset=args.opset, batch=args.batch,
+                         precision=args.precision, atol=args.atol, strict=not args.allow_parity_failure,
+                         overwrite=args.overwrite, labels=labels,
+                         sampling=Sampling(frame_stride=args.frame_stride, target_fps=args.target_fps,
+                                           window_stride=args.window_stride or 0))
+    try:
+        out = build_artifact(opts)
+    except (OutputExistsError, CheckpointError, OnnxExportError, ParityError, ArtifactError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    _summary(load_artifact(out))
+    return 0
+
+
+def _summary(artifact) -> None:
+    m = artifact.manifest
+    print(f"\n{m.family} {m.task}: {m.input.frames}x{m.input.height}x{m.input.width} {m.input.layout}, {len(m.labels)} labels")
+    for name, entry in sorted(m.files.items()):
+        print(f"  {name:<24} {entry.size / 1e6:9.2f} MB  {entry.kind:<10} sha256 {entry.sha256[:12]}")
+    p = m.validation.get("onnx_fp32", {})
+    if p:
+        print(f"  parity vs PyTorch: max abs {p['max_abs_error']:.2e} (atol {p['atol']:g}), min cosine "
+              f"{p['min_cosine']:.6f}, top-1 agreement {p['top1_agreement']:.0%} over {p['clips']} clips: "
+              f"{'PASS' if p['passed'] else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""VideoMAE (transformers.VideoMAEForVideoClassification) export adapter."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime.artifact import InputSpec, Preprocessing
+
+FAMILY = "videomae"
+# Used when a checkpoint has no preprocessor_config.json: the VideoMAE image processor's defaults.
+DEFAULT_MEAN = [0.485, 0.456, 0.406]
+DEFAULT_STD = [0.229, 0.224, 0.225]
+_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+
+
+class CheckpointError(ValueError):
+    """The model given to export is not a usable VideoMAE checkpoint."""
+
+
+@dataclass
+class LoadedModel:
+    module: object  # torch.nn.Module returning logits for pixel_values
+    input: InputSpec
+    preprocessing: Preprocessing
+    labels: list[str]
+    outputs: list[str]
+    source: dict
+
+
+def load(model: str, labels: list[str] | None = None) -> LoadedModel:
+    """Load from a local save_pretrained folder or, when online, a hub id. Safetensors only."""
+    import torch
+    from transformers import AutoConfig, VideoMAEForVideoClassification
+
+    local = Path(model)
+    if local.exists():
+        _check_local_folder(local)
+    try:
+        config = AutoConfig.from_pretrained(model)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{model}: cannot read a transformers config ({exc})") from None
+    if config.model_type != "videomae":
+        raise CheckpointError(f"{model} is a {config.model_type!r} checkpoint, not VideoMAE (model_type 'videomae')")
+    labels = labels or _labels_from_config(config, model)
+    if len(labels) != config.num_labels:
+        raise CheckpointError(f"{len(labels)} labels given but the classifier has {config.num_labels} outputs")
+    # use_safetensors=True: never fall back to a pickled pytorch_model.bin.
+    net = VideoMAEForVideoClassification.from_pretrained(model, use_safetensors=True).eval()
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, pixel_values):
+            return self.inner(pixel_values=pixel_values).logits
+
+    spec = InputSpec(name="pixel_values", layout="NTCHW", frames=int(config.num_frames),
+                     height=int(config.image_size), width=int(config.image_size))
+    pre, pre_source = _preprocessing(model, local, spec)
+    source = {"model": str(model), "local": local.exists(), "preprocessing_from": pre_source,
+              "tubelet_size": int(config.tubelet_size), "patch_size": int(config.patch_size),
+              "hidden_size": int(config.hidden_size), "layers": int(config.num_hidden_layers)}
+    return LoadedModel(Logits(net).eval(), spec, pre, labels, ["logits"], source)
+
+
+def _check_local_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder} is a file; give the folder written by save_pretrained")
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(f"{folder} has no config.json: it is not a save_pretrained checkpoint folder")
+    weights = list(folder.glob("*.safetensors"))
+    if not weights:
+        pickled = [p.name for p in folder.glob("*.bin")] + [p.name for p in folder.glob("*.pt*")]
+        hint = f" (found {pickled}: pickled weights are refused; re-save with save_pretrained(safe_serialization=True))" if pickled else ""
+        raise CheckpointError(f"{folder} has no .safetensors weights{hint}")
+
+
+def _labels_from_config(config, model: str) -> list[str]:
+    id2label = {int(k): v for k, v in (config.id2label or {}).items()}
+    names = [id2label.get(i) for i in range(config.num_labels)]
+    # transformers fills LABEL_0, LABEL_1, ... when a config has no labels of its own.
+    if any(n is None for n in names) or all(re.fullmatch(r"LABEL_\d+", n) for n in names):
+        raise CheckpointError(
+            f"{model}: the config has no class labels (id2label is missing or the LABEL_0.. placeholders); "
+            "set id2label before save_pretrained, or pass --labels FILE (one label per line)"
+        )
+    return names
+
+
+def _preprocessing(model: str, local: Path, spec: InputSpec) -> tuple[Preprocessing, str]:
+    data = None
+    if local.exists():
+        path = local / "preprocessor_config.json"
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        try:  # hub id: the processor config is a small JSON file next to the weights
+            from huggingface_hub import hf_hub_download
+
+            data = json.loads(Path(hf_hub_download(model, "preprocessor_config.json")).read_text(encoding="utf-8"))
+        except Exception:  # no processor config published: fall back to defaults, reported in the manifest
+            data = None
+    if data is None:
+        return Preprocessing(resize_shortest_edge=spec.height, resize_height=None, resize_width=None,
+                             crop_height=spec.height, crop_width=spec.width,
+                             mean=list(DEFAULT_MEAN), std=list(DEFAULT_STD)), "defaults"
+    return _from_processor_config(data, spec), "preprocessor_config.json"
+
+
+def _from_processor_config(data: dict, spec: InputSpec) -> Preprocessing:
+    size = data.get("size") or {}
+    if isinstance(size, int):
+        size = {"shortest_edge": size}
+    crop = data.get("crop_size") or {}
+    if isinstance(crop, int):
+        crop = {"height": crop, "width": crop}
+    if not data.get("do_center_crop", True) or not crop:
+        crop = {"height": spec.height, "width": spec.width}
+    if (crop.get("height"), crop.get("width")) != (spec.height, spec.width):
+        raise CheckpointError(
+            f"preprocessor crop_size {crop} differs from the model's image_size {spec.height}: the position "
+            "table fixes the resolution, so the processor config must crop to it"
+        )
+    do_resize = data.get("do_resize", True)
+    normalize = data.get("do_normalize", True)
+    shortest = size.get("shortest_edge") if do_resize else None
+    return Preprocessing(
+        resize_shortest_edge=shortest,
+        resize_height=None if shortest else (size.get("height") if do_resize else None),
+        resize_width=None if shortest else (size.get("width") if do_resize else None),
+        crop_height=spec.height, crop_width=spec.width,
+        mean=[float(v) for v in data.get("image_mean", DEFAULT_MEAN)] if normalize else [0.0, 0.0, 0.0],
+        std=[float(v) for v in data.get("image_std", DEFAULT_STD)] if normalize else [1.0, 1.0, 1.0],
+        rescale=float(data.get("rescale_factor", 1 / 255)) if data.get("do_rescale", True) else 1.0,
+        interpolation=_RESAMPLE.get(data.get("resample", 2), "bilinear"),
+    )

@@ -1,0 +1,110 @@
+"""torch module → ONNX file: dynamo exporter first, TorchScript exporter as the fallback.
+
+Only the batch axis is dynamic (VideoMAE's position table fixes frames and resolution). Models
+whose weights pass the external-data threshold are saved with their tensors in `model.onnx.data`
+beside the graph, and checked with the path-based checker (the in-memory one stops at 2 GB).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIN_OPSET = 17  # LayerNormalization is one op from 17 on: TensorRT keeps it in FP32 as a unit
+DEFAULT_OPSET = 18  # the dynamo exporter's own lowest opset; 17 is reached by version conversion
+EXTERNAL_DATA_THRESHOLD = 2 * 1024**3 - 64 * 1024**2  # protobuf's 2 GB cap, minus room for the graph
+DATA_SUFFIX = ".data"
+
+
+class OnnxExportError(RuntimeError):
+    """Neither exporter produced a valid ONNX graph."""
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    data_path: Path | None
+    exporter: str
+    opset: int
+    ops: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def export_onnx(module, example, path: Path, input_name: str, output_names: list[str], opset: int = DEFAULT_OPSET,
+                max_batch: int = 64, external_data_threshold: int = EXTERNAL_DATA_THRESHOLD) -> ExportResult:
+    import torch
+
+    if opset < MIN_OPSET:
+        raise OnnxExportError(f"opset {opset} is too old: use >= {MIN_OPSET} so LayerNorm exports as one op")
+    path = Path(path)
+    weight_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
+    external = weight_bytes > external_data_threshold
+    notes = []
+    try:
+        exporter = "dynamo"
+        _export_dynamo(torch, module, example, path, input_name, output_names, opset, max_batch, external)
+    except Exception as exc:  # the dynamo exporter fails in many ways; the fallback must still be tried
+        notes.append(f"dynamo exporter failed ({type(exc).__name__}: {str(exc)[:300]}); used the TorchScript exporter")
+        exporter = "torchscript"
+        _clean(path)
+        try:
+            _export_torchscript(torch, module, example, path, input_name, output_names, opset, external)
+        except Exception as exc2:
+            raise OnnxExportError(f"both exporters failed; dynamo: {notes[-1]}; torchscript: {exc2}") from exc2
+    return _inspect(path, exporter, notes)
+
+
+def _export_dynamo(torch, module, example, path, input_name, output_names, opset, max_batch, external):
+    batch = torch.export.Dim("batch", min=1, max=max_batch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(module, (example,), input_names=[input_name], output_names=output_names,
+                                    dynamic_shapes=({0: batch},), opset_version=opset, dynamo=True, verbose=False)
+    program.save(str(path), external_data=external)  # writes <name>.data beside the graph
+
+
+def _export_torchscript(torch, module, example, path, input_name, output_names, opset, external):
+    axes = {input_name: {0: "batch"}, **{name: {0: "batch"} for name in output_names}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=output_names,
+                          dynamic_axes=axes, opset_version=opset, dynamo=False)
+    if external:
+        _consolidate_external(path)
+
+
+def _consolidate_external(path: Path) -> None:
+    """Rewrite so all weights live in one `<name>.data` file next to the graph (one hash, one file).
+
+    The TorchScript exporter scatters one file per tensor; the caller exports into an empty
+    staging folder, so every other file there is one of those.
+    """
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=True)
+    for stale in path.parent.iterdir():
+        if stale != path and stale.is_file():
+            stale.unlink()
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=path.name + DATA_SUFFIX, size_threshold=1024)
+
+
+def _clean(path: Path) -> None:
+    for stale in path.parent.glob(path.name + "*"):
+        stale.unlink()
+
+
+def _inspect(path: Path, exporter: str, notes: list[str]) -> ExportResult:
+    import onnx
+
+    # Path-based check: resolves external data and works past the 2 GB protobuf limit.
+    try:
+        onnx.checker.check_model(str(path), full_check=False)
+    except onnx.checker.ValidationError as exc:
+        raise OnnxExportError(f"the exported graph {path} fails the ONNX checker: {exc}") from exc
+    graph = onnx.load(str(path), load_external_data=False)
+    opset = next((o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")), 0)
+    ops = sorted({node.op_type for node in graph.graph.node})
+    data = path.with_name(path.name + DATA_SUFFIX)
+    return ExportResult(path, data if data.exists() else None, exporter, opset, ops, notes)

@@ -1,0 +1,129 @@
+"""checkpoint → ONNX → parity gate → artifact folder, written atomically.
+
+Everything is built in a staging folder beside the output and moved into place only when it is
+complete and validated, so a failed or interrupted export never leaves half an artifact and never
+touches an existing one unless asked to overwrite it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from runtime.artifact import Manifest, Sampling, describe_file, load_artifact, write_manifest
+
+
+class OutputExistsError(FileExistsError):
+    """The output folder exists and --overwrite was not given."""
+
+
+@dataclass
+class ExportOptions:
+    model: str
+    output: Path
+    opset: int = 18
+    batch: tuple[int, int, int] = (1, 1, 8)
+    precision: str = "fp32"
+    atol: float = 1e-4
+    strict: bool = True
+    overwrite: bool = False
+    labels: list[str] | None = None
+    sampling: Sampling = field(default_factory=Sampling)
+    external_data_threshold: int | None = None
+
+
+def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> Path:
+    from export.models import videomae
+    from export.onnx import EXTERNAL_DATA_THRESHOLD, export_onnx
+    from export.validate import check_parity
+    from runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    output = Path(opts.output)
+    if output.exists() and not opts.overwrite:
+        raise OutputExistsError(f"{output} exists; pass --overwrite to replace it (the old one is kept until the new one is complete)")
+    staging = output.parent / f".{output.name}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        step = _stepper(log)
+        step(f"loading {opts.model}")
+        loaded = videomae.load(opts.model, labels=opts.labels)
+        if opts.sampling.window_stride < 1:  # default: four windows per clip span
+            opts.sampling.window_stride = max(1, loaded.input.frames // 4)
+        step(f"exporting ONNX (opset {opts.opset}, batch axis dynamic up to {opts.batch[2]})")
+        import torch
+
+        example = torch.zeros(loaded.input.shape(max(2, opts.batch[0])))
+        threshold = opts.external_data_threshold if opts.external_data_threshold is not None else EXTERNAL_DATA_THRESHOLD
+        result = export_onnx(loaded.module, example, staging / "model.onnx", loaded.input.name, loaded.outputs,
+                             opset=opts.opset, max_batch=max(opts.batch[2], 2), external_data_threshold=threshold)
+        for note in result.notes:
+            log(f"  note: {note}")
+        step(f"parity check: PyTorch vs ONNX Runtime ({result.exporter} exporter)")
+        with OnnxRuntimeBackend(result.path, device="cpu") as backend:
+            parity = check_parity(loaded.module, backend, loaded.input, loaded.preprocessing, atol=opts.atol, strict=opts.strict)
+        manifest = Manifest(
+            task="classification", family=videomae.FAMILY, input=loaded.input, preprocessing=loaded.preprocessing,
+            sampling=opts.sampling, labels=loaded.labels, outputs=loaded.outputs, source=loaded.source,
+            tool_versions=tool_versions(), validation={"onnx_fp32": parity.as_dict()},
+        )
+        manifest.files["model.onnx"] = describe_file(
+            result.path, "onnx", precision="fp32", opset=result.opset,
+            details={"exporter": result.exporter, "ops": result.ops, "batch_profile": list(opts.batch),
+                     "external_data": result.data_path.name if result.data_path else None})
+        if result.data_path is not None:
+            manifest.files[result.data_path.name] = describe_file(result.data_path, "onnx_data")
+        write_manifest(staging, manifest)
+        load_artifact(staging)  # read back exactly as the runtime will, hashes included
+        _move_into_place(staging, output)
+        step(f"artifact written to {output}")
+        return output
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into_place(staging: Path, output: Path) -> None:
+    if not output.exists():
+        os.replace(staging, output)
+        return
+    old = output.parent / f".{output.name}.old-{os.getpid()}"
+    os.replace(output, old)
+    try:
+        os.replace(staging, output)
+    except OSError:
+        os.replace(old, output)  # put the previous artifact back rather than leave nothing
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "onnx", "onnxruntime", "onnxscript", "numpy"):
+        module = sys.modules.get(name)
+        if module is None:
+            try:
+                module = __import__(name)
+            except ImportError:
+                continue
+        versions[name] = str(getattr(module, "__version__", "unknown"))
+    from runtime import __version__
+
+    versions["tubelet"] = __version__
+    return versions
+
+
+def _stepper(log):
+    start = time.perf_counter()
+    count = [0]
+
+    def step(message: str) -> None:
+        count[0] += 1
+        log(f"[{count[0]}] {time.perf_counter() - start:6.1f}s  {message}")
+
+    return step

@@ -1,0 +1,94 @@
+"""One small backend interface: the public `infer` checks, the hook does the work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class BackendError(Exception):
+    """A backend could not be created or could not run."""
+
+
+class InputError(BackendError, ValueError):
+    """The arrays given to `infer` do not match the model's inputs."""
+
+
+class MissingDependencyError(BackendError, ImportError):
+    """An optional heavy dependency is not installed; the message names the pip extra."""
+
+
+def require(module: str, extra: str | None, purpose: str):
+    """Import an optional module or raise an error that says how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{purpose} requires the '{module}' module, which is not importable ({exc}); "
+            + (f"install it with: pip install 'tubelet[{extra}]'" if extra else "install it with: pip install tubelet")
+        ) from exc
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    name: str
+    shape: tuple  # ints, or None / a string for dynamic axes
+    dtype: np.dtype
+
+
+class Backend:
+    """Subclasses fill `inputs`/`outputs` and implement `_infer`."""
+
+    name = "base"
+    inputs: list[TensorMeta]
+    outputs: list[TensorMeta]
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        expected = {meta.name: meta for meta in self.inputs}
+        missing = sorted(set(expected) - set(feeds))
+        extra = sorted(set(feeds) - set(expected))
+        if missing or extra:
+            raise InputError(f"{self.name}: inputs {sorted(expected)} expected; missing {missing}, unexpected {extra}")
+        checked = {}
+        for name, array in feeds.items():
+            checked[name] = _check_array(self.name, expected[name], array)
+        return self._infer(checked)
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError  # the hook every backend provides
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _check_array(backend: str, meta: TensorMeta, array) -> np.ndarray:
+    if not isinstance(array, np.ndarray):
+        raise InputError(f"{backend}: input {meta.name!r} must be a numpy array, got {type(array).__name__}")
+    if array.dtype != meta.dtype:
+        raise InputError(f"{backend}: input {meta.name!r} must be {meta.dtype}, got {array.dtype}")
+    if array.ndim != len(meta.shape):
+        raise InputError(
+            f"{backend}: input {meta.name!r} must have {len(meta.shape)} dims {_fmt(meta.shape)}, got shape {array.shape}"
+        )
+    for axis, (want, got) in enumerate(zip(meta.shape, array.shape)):
+        if isinstance(want, int) and want != got:
+            raise InputError(
+                f"{backend}: input {meta.name!r} axis {axis} must be {want} (shape {_fmt(meta.shape)}), "
+                f"got shape {array.shape}; frames and resolution are fixed at export, only batch may vary"
+            )
+    if array.shape and array.shape[0] == 0:
+        raise InputError(f"{backend}: input {meta.name!r} has an empty batch")
+    return np.ascontiguousarray(array)
+
+
+def _fmt(shape) -> str:
+    return "(" + ", ".join(str(d) if isinstance(d, int) else "N" for d in shape) + ")"

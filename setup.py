@@ -1,0 +1,42 @@
+"""Tubelet: video models (VideoMAE, X-CLIP) to ONNX/TensorRT, run as a streaming action recognizer on robots."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+# The core is what runs on the robot: numpy and ONNX Runtime. OpenCV is an extra on purpose: on a
+# Jetson, pip's opencv-python would shadow JetPack's system OpenCV and lose its GStreamer support,
+# so Jetson users skip the [opencv] extra and keep the system cv2.
+CORE = ["numpy>=1.23", "onnxruntime>=1.16"]
+EXTRAS = {
+    "opencv": ["opencv-python-headless>=4.8"],
+    # torch is a range on purpose; pin the exact wheel in your environment (CI uses torch==2.13.0 CPU).
+    "export": ["torch>=2.5", "transformers>=4.46", "onnx>=1.16", "onnxscript>=0.2", "safetensors>=0.4",
+               "huggingface-hub>=0.24", "tqdm>=4.60"],
+    "gpu": ["onnxruntime-gpu>=1.16"],
+    "trt": ["tensorrt>=8.6", "cuda-python>=12.0"],
+    "trt-pycuda": ["tensorrt>=8.6", "pycuda>=2022.2"],
+    "ros": ["cyclonedds>=0.10.5,<0.11", "rosbags>=0.9.20"],
+    "metrics": ["prometheus-client>=0.17"],
+    "test": ["pytest>=7", "pillow>=9"],
+}
+EXTRAS["dev"] = sorted({r for k in ("opencv", "export", "ros", "metrics", "test") for r in EXTRAS[k]} | {"ruff"})
+
+setup(
+    name="tubelet",
+    version="0.1.0",
+    description=__doc__,
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["runtime*", "export*", "calibration*", "ros_bridge*", "training*"]),
+    package_data={"runtime": ["data/*"], "export": ["data/*"]},
+    install_requires=CORE,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": [
+        "tubelet-export=export.build_engine:main",
+        "tubelet-classify=runtime.classify:main",
+    ]},
+)

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from runtime.clips import ClipBuffer, FrameSampler
+
+
+def _frame(i):
+    return np.full((3, 2, 2), i, np.float32)
+
+
+def test_windows_fall_due_every_stride_and_hold_the_last_frames_in_order():
+    buffer = ClipBuffer(frames=4, window_stride=2)
+    clips = [c for i in range(10) if (c := buffer.add(_frame(i), timestamp=i * 0.1, index=i)) is not None]
+    assert [c.newest_index for c in clips] == [3, 5, 7, 9]
+    last = clips[-1]
+    assert [int(f[0, 0, 0]) for f in last.array] == [6, 7, 8, 9]
+    assert (last.first_index, last.first_timestamp, last.newest_timestamp) == (6, pytest.approx(0.6), pytest.approx(0.9))
+    assert [c.window_index for c in clips] == [0, 1, 2, 3]
+
+
+def test_ncthw_layout_moves_time_after_channels():
+    buffer = ClipBuffer(frames=3, layout="NCTHW")
+    clip = [buffer.add(_frame(i), i, i) for i in range(3)][-1]
+    assert clip.array.shape == (3, 3, 2, 2)
+    assert list(clip.array[0, :, 0, 0]) == [0, 1, 2]
+
+
+def test_frame_stride_preprocesses_only_sampled_frames():
+    calls = []
+    buffer = ClipBuffer(frames=2, frame_stride=3)
+    for i in range(9):
+        buffer.offer(i, i * 0.1, i, lambda image: calls.append(image) or _frame(image))
+    assert calls == [0, 3, 6]
+
+
+def test_target_fps_samples_by_timestamp_with_jitter_and_drops():
+    sampler = FrameSampler(target_fps=10.0)
+    # A 30 fps camera with jitter and a 200 ms hole: expect about one frame per 100 ms, none made up.
+    stamps = [i / 30 + (0.004 if i % 2 else -0.004) for i in range(30) if not 12 <= i < 18]
+    taken = [t for t in stamps if sampler.accept(t)]
+    gaps = np.diff(taken)
+    assert 0.07 < gaps.min() and gaps.max() < 0.2 + 0.1 + 0.01  # the hole plus one period at most
+    assert 7 <= len(taken) <= 9
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        ClipBuffer(frames=0)
+    with pytest.raises(ValueError):
+        ClipBuffer(frames=2, layout="NHWC")
+    with pytest.raises(ValueError):
+        FrameSampler(target_fps=0)
+    buffer = ClipBuffer(frames=2)
+    buffer.add(_frame(0), 0, 0)
+    with pytest.raises(ValueError, match="shape"):
+        buffer.add(np.zeros((3, 4, 4), np.float32), 1, 1)
