@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from runtime.artifact import load_artifact
+from runtime.backends import BackendError, InputError, open_backend
+from runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+
+def test_metadata_and_inference(onnx_artifact):
+    with open_backend(load_artifact(onnx_artifact), "cpu", threads=1) as backend:
+        assert backend.providers == ["CPUExecutionProvider"]
+        (meta,) = backend.inputs
+        assert meta.name == "pixel_values" and meta.shape == (None, 4, 3, 32, 32) and meta.dtype == np.float32
+        x = np.random.default_rng(0).standard_normal((3, 4, 3, 32, 32)).astype(np.float32)
+        out = backend.infer({"pixel_values": x})["logits"]
+        assert out.shape == (3, 3)
+        single = backend.infer({"pixel_values": x[1:2]})["logits"]
+        np.testing.assert_allclose(single[0], out[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("feeds, message", [
+    ({}, "missing"),
+    ({"pixel_values": np.zeros((1, 4, 3, 32, 32), np.float64)}, "float32"),
+    ({"pixel_values": np.zeros((1, 5, 3, 32, 32), np.float32)}, "axis 1 must be 4"),
+    ({"pixel_values": np.zeros((4, 3, 32, 32), np.float32)}, "5 dims"),
+    ({"pixel_values": np.zeros((0, 4, 3, 32, 32), np.float32)}, "empty batch"),
+    ({"pixel_values": [[1.0]]}, "numpy array"),
+])
+def test_input_checks(onnx_artifact, feeds, message):
+    with open_backend(load_artifact(onnx_artifact), "cpu") as backend:
+        with pytest.raises(InputError, match=message):
+            backend.infer(feeds)
+
+
+def test_truncated_onnx_gets_a_backend_error(tmp_path, onnx_artifact):
+    data = (onnx_artifact / "model.onnx").read_bytes()
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BackendError, match="could not load"):
+        OnnxRuntimeBackend(bad, device="cpu")
+
+
+def test_unavailable_device_says_how_to_fix(onnx_artifact):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has the CUDA provider")
+    with pytest.raises(BackendError, match="onnxruntime-gpu"):
+        open_backend(load_artifact(onnx_artifact), "cuda")
+    with pytest.raises(BackendError, match="unknown"):
+        open_backend(load_artifact(onnx_artifact), "warp-drive")
