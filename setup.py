@@ -20,7 +20,7 @@ EXTRAS = {
     "trt-pycuda": ["tensorrt>=8.6", "pycuda>=2022.2"],
     "ros": ["cyclonedds>=0.10.5,<0.11", "rosbags>=0.9.20"],
     "metrics": ["prometheus-client>=0.17"],
-    "test": ["pytest>=7", "pillow>=9"],
+    "test": ["pytest>=7", "pillow>=9", "onnx>=1.16"],
 }
 EXTRAS["dev"] = sorted({r for k in ("opencv", "export", "ros", "metrics", "test") for r in EXTRAS[k]} | {"ruff"})
 
