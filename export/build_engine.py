@@ -22,6 +22,9 @@ EXAMPLES = """examples:
   python export/build_engine.py --model path/to/save_pretrained_dir --output build/mine
   python export/build_engine.py --model MCG-NJU/videomae-base-finetuned-kinetics --output build/k400 --batch 1,2,4
   python export/build_engine.py --model DIR --output OUT --overwrite --atol 5e-4
+  python export/build_engine.py --model DIR --output OUT --precision fp16 --workspace 2048 --opset 17
+  python export/build_engine.py --model DIR --output OUT --precision fp16 --keep-fp32 '/videomae/encoder/layer.0/*'
+  python export/build_engine.py --model DIR --output OUT --precision fp16 --dla-core 0   # Orin DLA, GPU fallback
 """
 
 
@@ -45,6 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--target-fps", type=float, default=None, help="runtime sampling: sample frames at this rate by timestamp")
     parser.add_argument("--window-stride", type=int, default=None, help="runtime: a window every n sampled frames (default frames/4)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder (atomically)")
+    _engine_arguments(parser)
     args = parser.parse_args(argv)
     if args.opset < 17:
         parser.error(f"--opset {args.opset}: use 17 or newer, so LayerNorm exports as one op that TensorRT keeps in FP32")
@@ -57,6 +61,38 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.frame_stride < 1 or (args.window_stride is not None and args.window_stride < 1):
         parser.error("--frame-stride and --window-stride must be >= 1")
     return args
+
+
+def _engine_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("TensorRT engine (--precision fp16|int8; see docs/TENSORRT.md)")
+    group.add_argument("--workspace", type=int, metavar="MIB", help="builder workspace limit in MiB (default: TensorRT's)")
+    group.add_argument("--opt-level", type=int, choices=range(6), metavar="0-5",
+                       help="builder optimization level (TensorRT default 3; higher builds longer, may run faster)")
+    group.add_argument("--keep-fp32", action="append", default=[], metavar="LAYER/PATTERN",
+                       help="also keep layers whose name matches this glob in FP32 (repeatable); norms, softmax "
+                            "and their reductions/pow are always kept")
+    group.add_argument("--version-compatible", action="store_true",
+                       help="engine loads on later TensorRT versions of the same major (TensorRT >= 8.6)")
+    group.add_argument("--hardware-compat", choices=("none", "ampere+"), default="none",
+                       help="ampere+: engine loads on any GPU of compute capability >= 8.0 (not on JetPack)")
+    group.add_argument("--dla-core", type=int, metavar="N", help="build for DLA core N (Orin), GPU fallback for the rest")
+    group.add_argument("--no-gpu-fallback", action="store_true", help="with --dla-core: fail if a layer cannot run on DLA")
+    group.add_argument("--timing-cache", type=Path, metavar="FILE",
+                       help="timing cache to read and update (default: model.<precision>.timing.cache beside the engine)")
+
+
+def engine_options(args):
+    """The builder's options from the command line, or None for an ONNX-only (fp32) export."""
+    if args.precision == "fp32":
+        return None
+    from export.tensorrt import BuildOptions
+
+    opts = BuildOptions(precision=args.precision, batch=args.batch, workspace_mib=args.workspace, opt_level=args.opt_level,
+                        keep_fp32=list(args.keep_fp32), version_compatible=args.version_compatible,
+                        hardware_compat=args.hardware_compat, dla_core=args.dla_core,
+                        gpu_fallback=not args.no_gpu_fallback, timing_cache=args.timing_cache)
+    opts.check()
+    return opts
 
 
 def _batch(text: str) -> tuple[int, int, int]:
@@ -85,13 +121,16 @@ def main(argv=None) -> int:
     from export.validate import ParityError
     from runtime.artifact import ArtifactError, Sampling, load_artifact
 
-    trt_note = _tensorrt_status()
-    if trt_note:
-        print(trt_note)
-    if args.precision != "fp32":
-        print(f"error: --precision {args.precision} builds a TensorRT engine, which this version cannot do yet; "
-              "use --precision fp32 for the ONNX artifact (ONNX Runtime's TensorRT EP can run it in FP16)", file=sys.stderr)
+    from export.tensorrt import EngineBuildError
+
+    try:
+        engine = engine_options(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    trt_note = _tensorrt_status()
+    if trt_note and engine is not None:
+        print(trt_note)
     labels = None
     if args.labels:
         labels = [line.strip() for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -99,13 +138,22 @@ def main(argv=None) -> int:
                          precision=args.precision, atol=args.atol, strict=not args.allow_parity_failure,
                          overwrite=args.overwrite, labels=labels,
                          sampling=Sampling(frame_stride=args.frame_stride, target_fps=args.target_fps,
-                                           window_stride=args.window_stride or 0))
+                                           window_stride=args.window_stride or 0), engine=engine)
     try:
         out = build_artifact(opts)
-    except (OutputExistsError, CheckpointError, OnnxExportError, ParityError, ArtifactError) as exc:
+    except (OutputExistsError, CheckpointError, OnnxExportError, ParityError, ArtifactError, EngineBuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    _summary(load_artifact(out))
+    artifact = load_artifact(out)
+    _summary(artifact)
+    _tensorrt_summary(artifact.manifest)
+    if engine is not None and not artifact.manifest.file_of_kind("engine"):
+        from export.tensorrt import trtexec_for_onnx
+
+        source = out / "model.int8.onnx" if engine.precision == "int8" else out / "model.onnx"
+        source = source if source.exists() else out / "model.onnx"
+        command = trtexec_for_onnx(source, out / f"model.{engine.precision}.engine", engine)
+        print("\nbuild the engine on the target with:\n  " + " ".join(command))
     return 0
 
 
@@ -119,6 +167,20 @@ def _summary(artifact) -> None:
         print(f"  parity vs PyTorch: max abs {p['max_abs_error']:.2e} (atol {p['atol']:g}), min cosine "
               f"{p['min_cosine']:.6f}, top-1 agreement {p['top1_agreement']:.0%} over {p['clips']} clips: "
               f"{'PASS' if p['passed'] else 'FAIL'}")
+
+
+def _tensorrt_summary(m) -> None:
+    ready = m.validation.get("tensorrt_readiness")
+    if ready:
+        for version, verdict in ready["versions"].items():
+            state = "ready" if verdict["passed"] else "NOT ready: " + "; ".join(verdict["problems"])
+            print(f"  TensorRT {version} parser: {state}")
+    fp16 = m.validation.get("fp16_cpu")
+    if fp16:
+        for key, label in (("norms_fp32", "norms kept FP32"), ("nothing_fp32", "nothing kept FP32")):
+            r = fp16[key]
+            print(f"  FP16 on CPU, {label}: min cosine {r['min_cosine']:.6f}, top-1 agreement {r['top1_agreement']:.0%}, "
+                  f"non-finite {r['nonfinite_outputs']}: {'PASS' if r['passed'] else 'FAIL'}")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ class ExportOptions:
     labels: list[str] | None = None
     sampling: Sampling = field(default_factory=Sampling)
     external_data_threshold: int | None = None
+    engine: object | None = None  # export.tensorrt.BuildOptions: build an engine (fp16/int8 precision)
+    calibrator: object | None = None  # legacy TensorRT INT8 calibrator (TensorRT < 10.1 only)
 
 
 def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> Path:
@@ -68,10 +70,16 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
         step(f"parity check: PyTorch vs ONNX Runtime ({result.exporter} exporter)")
         with OnnxRuntimeBackend(result.path, device="cpu") as backend:
             parity = check_parity(loaded.module, backend, loaded.input, loaded.preprocessing, atol=opts.atol, strict=opts.strict)
+        step("TensorRT readiness and CPU FP16 numerics")
+        from export.readiness import export_validation
+
+        trt_checks = export_validation(result.path, loaded.input, loaded.preprocessing)
+        log(f"  TensorRT readiness: {_readiness_line(trt_checks)}; FP16 on CPU (norms FP32): "
+            f"{'PASS' if trt_checks['fp16_cpu']['passed'] else 'FAIL'}")
         manifest = Manifest(
             task="classification", family=videomae.FAMILY, input=loaded.input, preprocessing=loaded.preprocessing,
             sampling=opts.sampling, labels=loaded.labels, outputs=loaded.outputs, source=loaded.source,
-            tool_versions=tool_versions(), validation={"onnx_fp32": parity.as_dict()},
+            tool_versions=tool_versions(), validation={"onnx_fp32": parity.as_dict(), **trt_checks},
         )
         manifest.files["model.onnx"] = describe_file(
             result.path, "onnx", precision="fp32", opset=result.opset,
@@ -79,6 +87,11 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
                      "external_data": result.data_path.name if result.data_path else None})
         if result.data_path is not None:
             manifest.files[result.data_path.name] = describe_file(result.data_path, "onnx_data")
+        if opts.engine is not None:
+            from export.tensorrt import add_engine
+
+            step(f"TensorRT {opts.engine.precision} engine")
+            add_engine(staging, manifest, opts.engine, log, opts.calibrator)
         write_manifest(staging, manifest)
         load_artifact(staging)  # read back exactly as the runtime will, hashes included
         _move_into_place(staging, output)
@@ -86,6 +99,11 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
         return output
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _readiness_line(checks: dict) -> str:
+    versions = checks["tensorrt_readiness"]["versions"]
+    return ", ".join(f"{v} {'ready' if r['passed'] else 'NOT ready'}" for v, r in versions.items())
 
 
 def _move_into_place(staging: Path, output: Path) -> None:

@@ -7,22 +7,55 @@ from runtime.backends.base import Backend, BackendError, InputError, MissingDepe
 __all__ = ["Backend", "BackendError", "InputError", "MissingDependencyError", "TensorMeta", "open_backend"]
 
 
-def open_backend(artifact, backend: str = "auto", threads: int | None = None, precision: str = "fp32") -> Backend:
+def open_backend(artifact, backend: str = "auto", threads: int | None = None, precision: str = "fp32",
+                 ep_fp16: bool = True) -> Backend:
     """Open the best usable backend for an artifact, or the one asked for.
 
-    backend: auto | onnxruntime (ORT, best provider) | cpu | cuda | tensorrt-ep.
-    The ONNX file is hash-checked against the manifest before it is opened.
+    backend: auto (a compatible TensorRT engine, else ORT with TensorRT EP → CUDA EP → CPU) |
+    tensorrt (the artifact's engine, refused with a rebuild hint if built for another machine) |
+    onnxruntime (ORT, best provider) | cpu | cuda | tensorrt-ep.
+    precision: which ONNX model ORT opens (fp32, or int8 for the Q/DQ model); an engine of that
+    precision when it is fp16/int8. ep_fp16: let ORT's TensorRT EP build in FP16.
+    Every file is hash-checked against the manifest before it is opened.
     """
-    from runtime.backends.onnxruntime import OnnxRuntimeBackend
+    from runtime.backends.onnxruntime import OnnxRuntimeBackend, provider_options
 
-    device = {"auto": "auto", "onnxruntime": "auto", "cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "tensorrt"}.get(backend)
-    if device is None:
-        raise BackendError(f"backend {backend!r} unknown; choose auto, onnxruntime, cpu, cuda or tensorrt-ep")
-    name = artifact.manifest.file_of_kind("onnx", precision)
+    device = {"auto": "auto", "onnxruntime": "auto", "cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "tensorrt",
+              "tensorrt": None}.get(backend, "unknown")
+    if device == "unknown":
+        raise BackendError(f"backend {backend!r} unknown; choose auto, tensorrt, onnxruntime, cpu, cuda or tensorrt-ep")
+    engine_precision = precision if precision in ("fp16", "int8") else None
+    if backend == "tensorrt":
+        from runtime.backends.tensorrt import TensorRTBackend, _pick_engine
+
+        return TensorRTBackend(artifact, _pick_engine(artifact.manifest, engine_precision))
+    notes = []
+    if backend == "auto" and artifact.manifest.file_of_kind("engine") is not None:
+        engine = _try_engine(artifact, engine_precision, notes)
+        if engine is not None:
+            return engine
+    onnx_precision = "fp32" if precision == "fp16" else precision
+    name = artifact.manifest.file_of_kind("onnx", onnx_precision)
     if name is None:
-        raise BackendError(f"{artifact.folder} holds no {precision} ONNX model")
+        raise BackendError(f"{artifact.folder} holds no {onnx_precision} ONNX model")
     path = artifact.path(name)  # verifies the hash
     data = artifact.manifest.file_of_kind("onnx_data")
     if data is not None:
         artifact.path(data)
-    return OnnxRuntimeBackend(path, device=device, threads=threads)
+    options = provider_options(artifact, name, fp16=ep_fp16, int8=onnx_precision == "int8")
+    result = OnnxRuntimeBackend(path, device=device, threads=threads, provider_options=options)
+    result.notes = notes
+    return result
+
+
+def _try_engine(artifact, precision, notes):
+    """The TensorRT backend when this machine can run the artifact's engine; else None and why, in notes."""
+    try:
+        from runtime.backends.tensorrt import EngineMismatchError, TensorRTBackend, _pick_engine
+
+        return TensorRTBackend(artifact, _pick_engine(artifact.manifest, precision))
+    except MissingDependencyError as exc:
+        notes.append(f"TensorRT engine skipped: {exc}")
+    except (EngineMismatchError, BackendError) as exc:
+        notes.append(f"TensorRT engine skipped: {exc}")
+    return None

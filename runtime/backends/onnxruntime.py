@@ -28,6 +28,28 @@ DEVICE_PROVIDERS = {
 }
 
 
+def provider_options(artifact, onnx_name: str, fp16: bool = True, int8: bool = False) -> dict[str, dict]:
+    """Provider options for the GPU providers: TensorRT EP caches live in the artifact folder.
+
+    The TensorRT EP writes its engines and timing cache under `<artifact>/trt_cache` (created on
+    first use; the folder must be writable on the robot) and builds one profile over the batch
+    axis recorded at export. FP16 comes with `trt_layer_norm_fp32_fallback`, ORT's own way of
+    keeping the norms' Pow/Reduce in FP32. CUDA EP: device 0, arena grown only as requested.
+    """
+    cache = Path(artifact.folder) / "trt_cache"
+    spec = artifact.manifest.input
+    entry = artifact.manifest.files[onnx_name]
+    batch = entry.details.get("batch_profile") or [1, 1, 8]
+    dims = lambda b: f"{spec.name}:" + "x".join(str(d) for d in spec.shape(int(b)))  # noqa: E731
+    trt = {"device_id": 0, "trt_fp16_enable": bool(fp16), "trt_int8_enable": bool(int8),
+           "trt_layer_norm_fp32_fallback": bool(fp16), "trt_engine_cache_enable": True,
+           "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache),
+           "trt_profile_min_shapes": dims(batch[0]), "trt_profile_opt_shapes": dims(batch[1]),
+           "trt_profile_max_shapes": dims(batch[2])}
+    cuda = {"device_id": 0, "arena_extend_strategy": "kSameAsRequested"}
+    return {"TensorrtExecutionProvider": trt, "CUDAExecutionProvider": cuda}
+
+
 def _ort():
     return require("onnxruntime", None, "the ONNX Runtime backend")  # core dep; [gpu] swaps in onnxruntime-gpu
 
