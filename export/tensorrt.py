@@ -303,7 +303,8 @@ def _add_profile(builder, network, config, opts: BuildOptions) -> dict[str, tupl
 
 
 def _configure_precision(builder, network, config, trt, version, opts: BuildOptions, calibrator):
-    if not builder.platform_has_fast_fp16:
+    # platform_has_fast_fp16 is deprecated in later 10.x releases: treat its absence as "yes".
+    if not getattr(builder, "platform_has_fast_fp16", True):
         raise EngineBuildError("this GPU has no fast FP16; build an FP32 engine with trtexec or use ONNX Runtime")
     config.set_flag(trt.BuilderFlag.FP16)
     if opts.precision == "int8":
