@@ -35,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", help="a transformers save_pretrained folder (safetensors) or a hub id "
                         f"(default: the bundled model {BUNDLED_MODEL.relative_to(REPO)})")
     parser.add_argument("--output", type=Path, help="artifact folder to write (default: build/<model name>)")
-    parser.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default 18)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default 17: the newest TensorRT 8.6 on JetPack 6.0 parses)")
     parser.add_argument("--batch", default="1,1,8", type=_batch, metavar="MIN,OPT,MAX",
                         help="batch sizes the graph and engines serve (default 1,1,8); only batch is dynamic")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),

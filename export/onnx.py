@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MIN_OPSET = 17  # LayerNormalization is one op from 17 on: TensorRT keeps it in FP32 as a unit
-DEFAULT_OPSET = 18  # the dynamo exporter's own lowest opset; 17 is reached by version conversion
+DEFAULT_OPSET = 17  # TensorRT 8.6 (JetPack 6.0) parses up to 17; the dynamo exporter emits 18, converted down
 EXTERNAL_DATA_THRESHOLD = 2 * 1024**3 - 64 * 1024**2  # protobuf's 2 GB cap, minus room for the graph
 DATA_SUFFIX = ".data"
 
@@ -62,6 +62,28 @@ def _export_dynamo(torch, module, example, path, input_name, output_names, opset
         program = torch.onnx.export(module, (example,), input_names=[input_name], output_names=output_names,
                                     dynamic_shapes=({0: batch},), opset_version=opset, dynamo=True, verbose=False)
     program.save(str(path), external_data=external)  # writes <name>.data beside the graph
+    if opset < 18:
+        _downgrade(path, opset)
+
+
+def _downgrade(path: Path, opset: int) -> None:
+    """The dynamo exporter emits opset >= 18 whatever it is asked; TensorRT 8.6 (JetPack 6.0) parses
+    at most 17, so convert the graph down. Only the graph is rewritten: external weights stay put."""
+    import onnx
+    from onnx import version_converter
+
+    model = onnx.load(str(path), load_external_data=False)
+    converted = version_converter.convert_version(model, opset)
+    for node in converted.graph.node:
+        if node.op_type.startswith("Reduce"):
+            # ReduceX-18 gained `noop_with_empty_axes`; the converter keeps it, opset 17 rejects it.
+            # Its default (0) is the only behaviour opset 17 has, so drop it when it is 0.
+            for attr in list(node.attribute):
+                if attr.name == "noop_with_empty_axes":
+                    if attr.i != 0:
+                        raise OnnxExportError(f"node {node.name} needs noop_with_empty_axes=1, which opset {opset} lacks")
+                    node.attribute.remove(attr)
+    onnx.save_model(converted, str(path))
 
 
 def _export_torchscript(torch, module, example, path, input_name, output_names, opset, external):

@@ -27,7 +27,7 @@ class OutputExistsError(FileExistsError):
 class ExportOptions:
     model: str
     output: Path
-    opset: int = 18
+    opset: int = 17  # the newest opset TensorRT 8.6 (JetPack 6.0) parses
     batch: tuple[int, int, int] = (1, 1, 8)
     precision: str = "fp32"
     atol: float = 1e-4

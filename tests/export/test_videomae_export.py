@@ -31,7 +31,7 @@ def test_cli_writes_a_validated_artifact(tmp_path, tiny_checkpoint):
     m = artifact.manifest
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx"]
     assert m.labels == TINY_LABELS and m.input.shape(1) == (1, 4, 3, 32, 32)
-    assert m.files["model.onnx"].opset >= 17 and "LayerNormalization" in m.files["model.onnx"].details["ops"]
+    assert m.files["model.onnx"].opset == 17 and "LayerNormalization" in m.files["model.onnx"].details["ops"]
     assert m.files["model.onnx"].details["exporter"] in ("dynamo", "torchscript")
     parity = m.validation["onnx_fp32"]
     assert parity["passed"] and parity["max_abs_error"] <= 1e-4 and parity["top1_agreement"] == 1.0
@@ -46,8 +46,9 @@ def test_cli_writes_a_validated_artifact(tmp_path, tiny_checkpoint):
 ])
 def test_other_shapes_match_pytorch_at_several_batches(tmp_path, overrides):
     ckpt = save_tiny_videomae(tmp_path / "ckpt", labels=["a", "b", "c", "d", "e"], **overrides)
-    out = build_artifact(ExportOptions(model=str(ckpt), output=tmp_path / "out"), log=lambda _: None)
+    out = build_artifact(ExportOptions(model=str(ckpt), output=tmp_path / "out", opset=18), log=lambda _: None)
     artifact = load_artifact(out)
+    assert artifact.manifest.files["model.onnx"].opset == 18
     from transformers import VideoMAEForVideoClassification
 
     net = VideoMAEForVideoClassification.from_pretrained(ckpt).eval()
