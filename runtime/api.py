@@ -1,0 +1,233 @@
+"""The high-level API: sources in, results out, in a few lines.
+
+    from runtime.api import recognize
+
+    for result in recognize("build/videomae-motion", "0"):      # camera 0
+        print(result.stream_id, result.label, f"{result.score:.2f}", f"{result.latency_ms:.0f} ms")
+
+`StreamRunner` is the machinery behind it and behind `python -m runtime.stream`: one thread per
+source reads frames and preprocesses them into clips, one inference thread batches the due windows
+of all streams, sinks receive frames, results and counters.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+from runtime.artifact import Artifact, load_artifact
+from runtime.backends import open_backend
+from runtime.outputs.base import Sink, Sinks
+from runtime.outputs.summary import StreamSummary, summarize
+from runtime.recognizer import Recognizer, RecognizerConfig, Result, Scheduler
+
+MODES = ("auto", "live", "offline")
+
+
+@dataclass
+class RunLimits:
+    seconds: float | None = None  # stop after this much wall time
+    max_frames: int | None = None  # stop each stream after this many frames
+
+
+@dataclass
+class _Feed:
+    stream_id: str
+    source: object
+    live: bool
+    thread: threading.Thread | None = None
+    error: BaseException | None = None
+    done: bool = False
+    frames: int = 0
+
+
+@dataclass
+class RunReport:
+    summaries: list[StreamSummary]
+    elapsed_s: float
+    interrupted: bool = False
+    errors: dict = field(default_factory=dict)  # stream id → the error that ended its source early
+
+
+class StreamRunner:
+    """Runs sources through one recognizer into sinks until the sources end, a limit, or `stop()`."""
+
+    def __init__(self, artifact: Artifact | str, sources: Sequence, backend: str = "auto", threads: int | None = None,
+                 mode: str = "auto", config: RecognizerConfig | None = None, sinks: Sequence[Sink] = (),
+                 limits: RunLimits | None = None, source_options: dict | None = None, backend_object=None):
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} unknown; choose auto, live or offline")
+        self.artifact = load_artifact(artifact) if isinstance(artifact, (str, bytes)) or hasattr(artifact, "__fspath__") else artifact
+        self.mode, self.limits = mode, limits or RunLimits()
+        self.config = config or RecognizerConfig()
+        # The recognizer's default is decided per stream from the source (auto) or forced here.
+        self.config.mode = "offline" if mode == "offline" else "live"
+        self._own_backend = backend_object is None
+        self.backend = backend_object or open_backend(self.artifact, backend, threads=threads)
+        self.recognizer = Recognizer(self.artifact, self.backend, self.config)
+        self.sinks = Sinks(sinks)
+        self._stop = threading.Event()
+        self.feeds: list[_Feed] = []
+        try:
+            self._open_sources(sources, source_options or {})
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_sources(self, sources: Sequence, options: dict) -> None:
+        names = [s if isinstance(s, str) else getattr(s, "stream_id", None) or f"stream{i}" for i, s in enumerate(sources)]
+        if not names:
+            raise ValueError("no source given; pass at least one, e.g. '0' or 'clip.mp4'")
+        for i, (spec, name) in enumerate(zip(sources, names)):
+            stream_id = name if names.count(name) == 1 else f"{name}#{i}"  # the same camera twice stays apart
+            if isinstance(spec, str):
+                from runtime.sources import open_source
+
+                source = open_source(spec, stream_id=stream_id, **options)
+            else:
+                source = spec
+            live = bool(getattr(source, "live", False)) if self.mode == "auto" else self.mode == "live"
+            self.feeds.append(_Feed(stream_id, source, live))
+
+    @property
+    def sources(self) -> dict:
+        return {feed.stream_id: feed.source for feed in self.feeds}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, tick=None) -> RunReport:
+        """Block until done; Ctrl-C ends the run cleanly (the report says it was interrupted).
+
+        tick: called about every 50 ms from this thread (the window's event pump); returning False stops.
+        """
+        start = time.monotonic()
+        interrupted = False
+        scheduler = Scheduler(self.recognizer, self.sinks.on_result)
+        try:
+            for feed in self.feeds:
+                feed.thread = threading.Thread(target=self._feed, args=(feed, scheduler), name=f"source-{feed.stream_id}",
+                                               daemon=True)
+                feed.thread.start()
+            interrupted = self._wait(start, tick)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            self._stop.set()
+            self._close_sources()
+            for feed in self.feeds:
+                if feed.thread is not None:
+                    feed.thread.join(timeout=5.0)
+            scheduler.close(drain=not interrupted, timeout=30.0)
+            self.sinks.on_stats(self._stream_stats(), self._source_stats())
+        summaries = summarize(self._stream_stats(), self._source_stats())
+        errors = {f.stream_id: f.error for f in self.feeds if f.error is not None}
+        return RunReport(summaries, time.monotonic() - start, interrupted, errors)
+
+    def _wait(self, start: float, tick) -> bool:
+        next_stats = time.monotonic() + 1.0
+        while not self._stop.is_set() and not all(feed.done for feed in self.feeds):
+            time.sleep(0.05)
+            now = time.monotonic()
+            if tick is not None and tick() is False:
+                return True
+            if self.limits.seconds is not None and now - start >= self.limits.seconds:
+                break
+            if now >= next_stats:
+                self.sinks.on_stats(self._stream_stats(), self._source_stats())
+                next_stats = now + 1.0
+        return False
+
+    def _feed(self, feed: _Feed, scheduler: Scheduler) -> None:
+        limit = self.limits.max_frames
+        try:
+            for frame in feed.source:
+                if self._stop.is_set():
+                    break
+                pending = self.recognizer.prepare(frame, feed.stream_id, feed.live)
+                self.sinks.on_frame(feed.stream_id, frame)
+                if pending is not None:
+                    scheduler.submit(pending)
+                feed.frames += 1
+                if limit is not None and feed.frames >= limit:
+                    break
+        except BaseException as exc:  # noqa: BLE001 - reported by run(); other streams keep going
+            if not self._stop.is_set():
+                feed.error = exc
+        finally:
+            feed.done = True
+
+    def _stream_stats(self) -> dict:
+        return {feed.stream_id: self.recognizer.stream(feed.stream_id, feed.live).stats for feed in self.feeds}
+
+    def _source_stats(self) -> dict:
+        return {feed.stream_id: getattr(feed.source, "stats", None) for feed in self.feeds}
+
+    def _close_sources(self) -> None:
+        for feed in self.feeds:
+            close = getattr(feed.source, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - closing must not hide the run's outcome
+                    pass
+
+    def close(self) -> None:
+        self._close_sources()
+        if self._own_backend and getattr(self, "backend", None) is not None:
+            self.backend.close()
+        self.sinks.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _QueueSink(Sink):
+    def __init__(self):
+        self.queue: queue.Queue = queue.Queue(maxsize=256)
+
+    def on_result(self, result) -> None:
+        try:
+            self.queue.put_nowait(result)
+        except queue.Full:  # a consumer that stopped reading must not stall inference
+            pass
+
+
+def recognize(artifact: str | Artifact, *sources, backend: str = "auto", mode: str = "auto", sinks: Sequence[Sink] = (),
+              seconds: float | None = None, max_frames: int | None = None, **source_options) -> Iterator[Result]:
+    """Yield results from one or more sources until they end (or the loop is left)."""
+    out = _QueueSink()
+    runner = StreamRunner(artifact, list(sources) or ["0"], backend=backend, mode=mode, sinks=[out, *sinks],
+                          limits=RunLimits(seconds, max_frames), source_options=source_options)
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            report = runner.run()
+            failure.extend(report.errors.values())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+            failure.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=work, name="tubelet-runner", daemon=True)
+    thread.start()
+    try:
+        while not (done.is_set() and out.queue.empty()):
+            try:
+                yield out.queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        if failure:
+            raise failure[0]
+    finally:
+        runner.stop()
+        thread.join(timeout=10.0)
+        runner.close()

@@ -1,0 +1,355 @@
+"""Clips → backend → results: per-stream clip buffers, batching across streams, latency stamps.
+
+Work is split the simple way: each source's thread (or the caller) preprocesses its frames on
+arrival and cuts due windows (`Recognizer.prepare`); one worker thread (`Scheduler`) runs the
+backend on the due windows of all streams at once, batched along the dynamic batch axis, then
+post-processes and publishes. Live mode is latest-wins: each stream has one slot, and a due window
+that finds the slot still occupied (inference busy) replaces the older window, which is counted as
+dropped. Offline mode queues every window (bounded; the producer waits) and drops nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from runtime.artifact import Artifact
+from runtime.backends import Backend
+from runtime.clips import Clip, ClipBuffer
+from runtime.postprocess import Event, PostprocessConfig, PostProcessor
+from runtime.preprocess import FrameError, Preprocessor
+from runtime.sources.base import Frame
+
+MODES = ("live", "offline")
+DEFAULT_MAX_BATCH = 8
+LATENCY_HISTORY = 4096  # per stream; bounded so a long run keeps flat memory
+
+
+class RecognizerError(RuntimeError):
+    """The recognizer was misconfigured or its worker failed."""
+
+
+@dataclass
+class RecognizerConfig:
+    """Overrides of the manifest's sampling, the mode, batching and post-processing."""
+
+    mode: str = "live"  # live: latest-wins; offline: every window
+    frame_stride: int | None = None  # None: the manifest's
+    target_fps: float | None = None
+    window_stride: int | None = None
+    max_batch: int | None = None  # None: the artifact's batch profile maximum (default 8)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    offline_queue: int = 16  # offline: windows queued per stream before its producer waits
+    gap_seconds: float = 1.0  # a longer silence (or a clock going back) restarts the clip
+
+
+@dataclass
+class Result:
+    """One published window: what was seen, when, and how long it took."""
+
+    stream_id: str
+    window: int
+    label: str
+    score: float
+    top_k: list[tuple[str, float]]
+    raw_label: str
+    active: str | None
+    events: list[Event]
+    first_index: int
+    newest_index: int
+    first_timestamp: float  # capture time of the clip's first frame (the source's clock)
+    newest_timestamp: float  # ... and of its newest frame
+    emitted_at: float  # time.monotonic() when the result was published
+    latency_ms: float  # emitted_at − newest frame's capture (or arrival, for offline sources)
+    inference_ms: float  # the backend call for the batch this window rode in
+    batch: int
+    clock: str  # "capture": latency from the capture stamp; "arrival": from when the frame reached us
+
+    def as_dict(self) -> dict:
+        return {
+            "stream_id": self.stream_id, "window": self.window, "label": self.label, "score": round(self.score, 5),
+            "top_k": [[label, round(score, 5)] for label, score in self.top_k], "raw_label": self.raw_label,
+            "active": self.active,
+            "events": [{"kind": e.kind, "label": e.label, "window": e.window, "timestamp": e.timestamp} for e in self.events],
+            "first_index": self.first_index, "newest_index": self.newest_index,
+            "first_timestamp": self.first_timestamp, "newest_timestamp": self.newest_timestamp,
+            "emitted_at": self.emitted_at, "latency_ms": round(self.latency_ms, 3),
+            "inference_ms": round(self.inference_ms, 3), "batch": self.batch, "clock": self.clock,
+        }
+
+
+@dataclass
+class StreamStats:
+    frames: int = 0  # frames offered
+    bad_frames: int = 0  # frames the preprocessor refused
+    windows: int = 0  # windows that fell due
+    published: int = 0
+    dropped_windows: int = 0  # live: replaced before inference could take them
+    nonfinite: int = 0  # windows whose outputs held NaN/Inf: nothing published
+    restarts: int = 0  # clip restarted after a gap in the stream
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_HISTORY))
+    inference_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_HISTORY))
+
+
+@dataclass
+class Pending:
+    """A due window waiting for inference."""
+
+    stream: "StreamState"
+    clip: Clip
+    arrived_at: float  # time.monotonic() when its newest frame reached the recognizer
+
+
+class StreamState:
+    def __init__(self, stream_id: str, buffer: ClipBuffer, post: PostProcessor, live: bool):
+        self.stream_id, self.buffer, self.post, self.live = stream_id, buffer, post, live
+        self.stats = StreamStats()
+        self.last_timestamp: float | None = None
+        self.last_period: float = 0.0
+        self.lock = threading.Lock()  # post-processing order per stream
+
+
+class Recognizer:
+    """Owns the preprocessor, one clip buffer and post-processor per stream, and the batched call."""
+
+    def __init__(self, artifact: Artifact, backend: Backend, config: RecognizerConfig | None = None):
+        self.config = config or RecognizerConfig()
+        if self.config.mode not in MODES:
+            raise RecognizerError(f"mode {self.config.mode!r} unknown; choose live or offline")
+        self.config.postprocess.check()
+        m = artifact.manifest
+        self.artifact, self.backend, self.manifest = artifact, backend, m
+        self.preprocess = Preprocessor(m.preprocessing)
+        self.frame_stride = self.config.frame_stride or m.sampling.frame_stride
+        self.target_fps = self.config.target_fps if self.config.target_fps is not None else m.sampling.target_fps
+        self.window_stride = self.config.window_stride or m.sampling.window_stride
+        self.input_name, self.output_name = m.input.name, m.outputs[0]
+        self.max_batch, self.fixed_batch = _batch_limits(artifact, backend, self.config.max_batch)
+        self.streams: dict[str, StreamState] = {}
+        self._lock = threading.Lock()
+
+    def stream(self, stream_id: str, live: bool | None = None) -> StreamState:
+        with self._lock:
+            state = self.streams.get(stream_id)
+            if state is None:
+                m = self.manifest
+                buffer = ClipBuffer(m.input.frames, self.window_stride, m.input.layout, self.frame_stride,
+                                    self.target_fps, stream_id=stream_id)
+                post = PostProcessor(m.labels, self._post_config())
+                live = self.config.mode == "live" if live is None else live
+                state = self.streams[stream_id] = StreamState(stream_id, buffer, post, live)
+            return state
+
+    def _post_config(self) -> PostprocessConfig:
+        config = self.config.postprocess
+        if config.temperature == 1.0 and self.manifest.temperature != 1.0:
+            # The manifest's calibrated temperature applies unless the caller set one.
+            config = PostprocessConfig(**{**config.__dict__, "temperature": self.manifest.temperature})
+        return config
+
+    def prepare(self, frame: Frame, stream_id: str | None = None, live: bool | None = None) -> Pending | None:
+        """Preprocess one frame into its stream's clip (sampled frames only); return a due window."""
+        state = self.stream(stream_id or frame.stream_id, live)
+        stats = state.stats
+        stats.frames += 1
+        self._check_gap(state, frame.timestamp)
+        try:
+            clip = state.buffer.offer(frame.image, frame.timestamp, frame.index, self.preprocess)
+        except FrameError:
+            stats.bad_frames += 1  # one bad frame is dropped and counted; the stream goes on
+            return None
+        if clip is None:
+            return None
+        stats.windows += 1
+        return Pending(state, clip, time.monotonic())
+
+    def _check_gap(self, state: StreamState, timestamp: float) -> None:
+        last = state.last_timestamp
+        state.last_timestamp = timestamp
+        if last is None:
+            return
+        step = timestamp - last
+        # A silence much longer than the usual frame period (a stall, a reconnect, a clock that
+        # went back) must not produce a clip that spans it: start the clip over.
+        if step < 0 or step > max(self.config.gap_seconds, 8 * state.last_period):
+            state.buffer.reset()
+            with state.lock:
+                state.post.reset()
+            state.stats.restarts += 1
+        elif step > 0:
+            state.last_period = step if state.last_period == 0 else 0.9 * state.last_period + 0.1 * step
+
+    def run(self, pending: list[Pending]) -> list[Result]:
+        """Infer due windows (any streams) in batches of at most max_batch; publish the finite ones."""
+        results = []
+        for start in range(0, len(pending), self.max_batch):
+            results.extend(self._run_batch(pending[start:start + self.max_batch]))
+        return results
+
+    def _run_batch(self, batch: list[Pending]) -> list[Result]:
+        arrays = [p.clip.array for p in batch]
+        if self.fixed_batch is not None and len(arrays) < self.fixed_batch:
+            # A static-batch model (e.g. an engine built for exactly N): pad with copies, discard their rows.
+            arrays += [arrays[-1]] * (self.fixed_batch - len(arrays))
+        stacked = np.stack(arrays)
+        start = time.perf_counter()
+        logits = self.backend.infer({self.input_name: stacked})[self.output_name]
+        inference_ms = (time.perf_counter() - start) * 1000.0
+        results = []
+        for row, item in enumerate(batch):
+            result = self._publish(item, logits[row], inference_ms, len(batch))
+            if result is not None:
+                results.append(result)
+        return results
+
+    def _publish(self, item: Pending, logits: np.ndarray, inference_ms: float, batch: int) -> Result | None:
+        state, clip, stats = item.stream, item.clip, item.stream.stats
+        if not np.all(np.isfinite(logits)):
+            stats.nonfinite += 1  # nothing published; the smoother never sees it, the next clean clip recovers
+            return None
+        with state.lock:
+            decision = state.post(logits, clip.window_index, clip.newest_timestamp)
+        emitted = time.monotonic()
+        clock, since = "arrival", item.arrived_at
+        if state.live and 0 <= emitted - clip.newest_timestamp < 3600:
+            clock, since = "capture", clip.newest_timestamp  # live sources stamp frames with time.monotonic()
+        latency = (emitted - since) * 1000.0
+        stats.published += 1
+        stats.latencies_ms.append(latency)
+        stats.inference_ms.append(inference_ms)
+        return Result(state.stream_id, clip.window_index, decision.label, decision.score, decision.top_k,
+                      decision.raw_label, decision.active, decision.events, clip.first_index, clip.newest_index,
+                      clip.first_timestamp, clip.newest_timestamp, emitted, latency, inference_ms, batch, clock)
+
+
+def _batch_limits(artifact: Artifact, backend: Backend, wanted: int | None) -> tuple[int, int | None]:
+    """(largest batch to send, fixed batch size or None) from the backend's input and the manifest."""
+    axis = backend.inputs[0].shape[0] if backend.inputs and backend.inputs[0].shape else None
+    if isinstance(axis, int):
+        return axis, (axis if axis > 1 else None)
+    profile_max = DEFAULT_MAX_BATCH
+    m = artifact.manifest
+    for name in (m.file_of_kind("onnx", "fp32"), m.file_of_kind("engine")):
+        profile = m.files[name].details.get("batch_profile") if name else None
+        if isinstance(profile, (list, tuple)) and len(profile) == 3:
+            profile_max = int(profile[2])
+            break
+    if wanted is not None:
+        if wanted < 1:
+            raise RecognizerError(f"max_batch must be >= 1, got {wanted}")
+        if wanted > profile_max:
+            raise RecognizerError(f"max_batch {wanted} exceeds the artifact's batch profile maximum {profile_max}; "
+                                  f"re-export with --batch 1,1,{wanted} or ask for at most {profile_max}")
+        return wanted, None
+    return profile_max, None
+
+
+class Scheduler:
+    """One worker thread: takes due windows of all streams, batches them, runs, publishes."""
+
+    def __init__(self, recognizer: Recognizer, on_result: Callable[[Result], None]):
+        self.recognizer, self.on_result = recognizer, on_result
+        self.live = recognizer.config.mode == "live"
+        self._slots: dict[str, deque] = {}
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._busy = False
+        self.error: BaseException | None = None
+        self.peak_depth = 0  # most windows ever waiting at once, over all streams
+        self._thread = threading.Thread(target=self._work, name="tubelet-inference", daemon=True)
+        self._thread.start()
+
+    def submit(self, item: Pending) -> None:
+        """Live: replace the stream's waiting window (counted as dropped). Offline: queue, waiting if full."""
+        stream_id = item.stream.stream_id
+        with self._cond:
+            self._raise_if_failed()
+            slot = self._slots.setdefault(stream_id, deque())
+            if item.stream.live:
+                if slot:
+                    slot.clear()
+                    item.stream.stats.dropped_windows += 1
+            else:
+                while len(slot) >= self.recognizer.config.offline_queue and not self._stopping:
+                    self._cond.wait(0.1)
+                    self._raise_if_failed()
+            slot.append(item)
+            self.peak_depth = max(self.peak_depth, self.depth())
+            self._cond.notify_all()
+
+    def depth(self) -> int:
+        return sum(len(slot) for slot in self._slots.values())
+
+    def _take(self) -> list[Pending]:
+        """Oldest windows first across streams; a live stream contributes its one window."""
+        limit = self.recognizer.max_batch
+        ready = sorted((item for slot in self._slots.values() for item in slot), key=lambda p: p.arrived_at)
+        taken, seen = [], set()
+        for item in ready:
+            if len(taken) == limit:
+                break
+            sid = item.stream.stream_id
+            if item.stream.live and sid in seen:
+                continue
+            # Per stream, `ready` keeps queue order, so the taken items are each queue's head.
+            taken.append(item)
+            seen.add(sid)
+        for item in taken:
+            self._slots[item.stream.stream_id].popleft()
+        return taken
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and self.depth() == 0:
+                    self._cond.wait()
+                if self.depth() == 0:
+                    return
+                batch = self._take()
+                self._busy = True
+                self._cond.notify_all()  # offline producers waiting for room
+            try:
+                for result in self.recognizer.run(batch):
+                    self.on_result(result)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, not lost
+                with self._cond:
+                    self.error, self._stopping, self._busy = exc, True, False
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every queued window is published; True when done in time."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while (self.depth() or self._busy) and self.error is None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left if left is not None else 0.1)
+            self._raise_if_failed()
+        return True
+
+    def close(self, drain: bool = True, timeout: float | None = 30.0) -> None:
+        if drain:
+            self.drain(timeout)
+        with self._cond:
+            self._stopping = True
+            if not drain:
+                self._slots.clear()
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        with self._cond:
+            self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise RecognizerError(f"inference failed: {error}") from error
