@@ -1,0 +1,106 @@
+"""The INT8 accuracy gate (agreement and cosine vs FP32) and the census of what runs in INT8."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from calibration.reader import ClipReader
+
+# QOperator-format ops and the float op each one replaces.
+_QOPERATOR = {"QLinearMatMul": "MatMul", "MatMulInteger": "MatMul", "QLinearConv": "Conv",
+              "ConvInteger": "Conv", "QGemm": "Gemm"}
+_DEQUANT = ("DequantizeLinear",)
+
+
+@dataclass
+class GateResult:
+    clips: int
+    top1_agreement: float
+    min_cosine: float
+    mean_cosine: float
+    max_abs_error: float
+    min_agreement: float
+    min_cosine_required: float
+    passed: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        return (f"top-1 agreement {self.top1_agreement:.1%} (>= {self.min_agreement:.1%}), min cosine "
+                f"{self.min_cosine:.5f} (>= {self.min_cosine_required:.5f}) over {self.clips} held-out clips: {verdict}")
+
+
+def run_logits(model_path: str | Path, reader: ClipReader, threads: int | None = None) -> np.ndarray:
+    """First output of a model for every clip of a reader, on ONNX Runtime's CPU provider."""
+    from runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    with OnnxRuntimeBackend(model_path, device="cpu", threads=threads) as backend:
+        name = backend.outputs[0].name
+        outs = [backend.infer({reader.input_name: batch})[name] for batch in reader.batches()]
+    return np.concatenate(outs).reshape(len(reader.samples), -1).astype(np.float64)
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, min_agreement: float = 0.99,
+            min_cosine: float = 0.99) -> GateResult:
+    """Top-1 agreement and per-clip cosine of candidate logits against the FP32 reference."""
+    if reference.shape != candidate.shape:
+        raise ValueError(f"logit shapes differ: FP32 {reference.shape} vs INT8 {candidate.shape}")
+    if not np.isfinite(candidate).all():
+        # NaN/Inf from a broken scale would make every comparison False yet look 'close'.
+        cosines = np.zeros(len(candidate))
+        agreement = 0.0
+    else:
+        norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(candidate, axis=1)
+        cosines = (reference * candidate).sum(axis=1) / np.maximum(norms, 1e-12)
+        agreement = float((reference.argmax(1) == candidate.argmax(1)).mean())
+    worst = float(np.abs(reference - candidate).max()) if np.isfinite(candidate).all() else float("inf")
+    passed = agreement >= min_agreement and float(cosines.min()) >= min_cosine
+    return GateResult(len(reference), agreement, float(cosines.min()), float(cosines.mean()), worst,
+                      min_agreement, min_cosine, bool(passed))
+
+
+def damage(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """How much a quantization hurts: mean cosine distance plus the disagreement rate.
+
+    Disagreement dominates (a flipped decision is what the gate counts); the cosine term ranks
+    layers that flip nothing on this set but still bend the logits.
+    """
+    result = compare(reference, candidate, 0.0, -1.0)
+    return (1.0 - result.top1_agreement) + (1.0 - result.mean_cosine)
+
+
+def int8_census(model, op_types) -> dict[str, dict[str, int]]:
+    """Per op type: how many nodes run in INT8 and how many exist (QDQ or QOperator graphs).
+
+    In a QDQ graph a node runs in INT8 when its data and weight inputs both come from
+    DequantizeLinear: that is the pattern ONNX Runtime and TensorRT fuse into integer kernels.
+    """
+    import onnx
+
+    if not isinstance(model, onnx.ModelProto):
+        model = onnx.load(str(model), load_external_data=False)
+    producer = {out: node.op_type for node in model.graph.node for out in node.output}
+    census: dict[str, dict[str, int]] = {op: {"int8": 0, "total": 0} for op in op_types}
+    for node in model.graph.node:
+        base = _QOPERATOR.get(node.op_type)
+        if base is not None:
+            census.setdefault(base, {"int8": 0, "total": 0})
+            census[base]["int8"] += 1
+            census[base]["total"] += 1
+        elif node.op_type in census:
+            census[node.op_type]["total"] += 1
+            inputs = [name for name in node.input[:2] if name]
+            if len(inputs) == 2 and all(producer.get(name) in _DEQUANT for name in inputs):
+                census[node.op_type]["int8"] += 1
+    return {op: counts for op, counts in census.items() if counts["total"]}
+
+
+def census_line(census: dict[str, dict[str, int]]) -> str:
+    if not census:
+        return "no MatMul/Gemm/Conv in the graph"
+    return ", ".join(f"{c['int8']}/{c['total']} {op}" for op, c in sorted(census.items())) + " in INT8"

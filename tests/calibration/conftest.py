@@ -1,0 +1,10 @@
+"""Calibration fixtures."""
+
+import pytest
+
+from tests.calibration.calib_helpers import synth_artifact as _synth_artifact
+
+
+@pytest.fixture
+def synth_artifact(tmp_path):
+    return _synth_artifact(tmp_path / "synth-artifact")
