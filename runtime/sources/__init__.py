@@ -1,5 +1,310 @@
-"""Frame sources. Each yields `Frame`s: image, monotonic capture timestamp, index."""
+"""Frame sources. Each yields `Frame`s: image, capture timestamp, index.
+
+    from runtime.sources import open_source
+
+    with open_source("rtsp://192.168.1.20/stream", stall_timeout=1.0) as source:
+        for frame in source:          # blocks until the newest frame arrives
+            ...
+        print(source.stats)           # frames, dropped, stalls, reconnects, gaps
+
+Two kinds of source, told apart by `.live`:
+- live (camera index, /dev/videoN, rtsp://, http(s)://, GStreamer, csi://, v4l2://, realtime
+  synthetic): a capture thread keeps only the newest frames; a slow consumer loses old frames, and
+  each loss is counted in `stats.dropped`. Stalls and disconnects are noticed and repaired
+  (reconnect with backoff, forever unless `max_reconnects` is given).
+- offline (video files, image folders, rosbags, fast synthetic): every frame is delivered in order,
+  nothing is dropped; the timestamps are the recording's own clock.
+
+`open_source(spec)` maps a spec string to a source; see its docstring for the accepted forms.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
 
 from runtime.sources.base import Frame
 
-__all__ = ["Frame"]
+__all__ = ["Frame", "Gap", "IterableSource", "Source", "SourceError", "SourceStats", "open_source"]
+
+MAX_GAPS = 1024  # gaps kept in stats; older ones are forgotten (memory stays flat on flaky links)
+
+
+class SourceError(RuntimeError):
+    """A source cannot be opened or read (bad spec, missing file, unreachable camera, gave up)."""
+
+
+@dataclass
+class Gap:
+    """A stretch without frames: from the last frame before it to the first frame after it."""
+
+    start: float  # capture time of the last frame before the gap (time.monotonic() seconds)
+    end: float | None = None  # capture time of the first frame after it; None while still open
+    reason: str = "stall"  # "stall" (no frame for stall_timeout) or "disconnected" (read failed)
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else self.end - self.start
+
+
+@dataclass
+class SourceStats:
+    """What a source reports: the runtime prints and exports these."""
+
+    frames: int = 0  # frames captured (live) or read (offline)
+    delivered: int = 0  # frames handed to the consumer
+    dropped: int = 0  # live: overwritten in the ring before anyone read them; offline: undecodable
+    stalls: int = 0  # times no frame arrived for stall_timeout
+    reconnects: int = 0  # successful re-opens after a loss
+    reconnect_attempts: int = 0  # every re-open tried, successful or not
+    gaps: list[Gap] = field(default_factory=list)  # newest MAX_GAPS gaps
+    last_error: str | None = None  # the most recent failure, for the logs
+
+    def snapshot(self) -> "SourceStats":
+        return copy.deepcopy(self)
+
+
+class Source:
+    """An iterable of `Frame`s with a `.live` flag, `.stats`, `.close()`, and a context manager."""
+
+    live: bool = False
+
+    def __init__(self, name: str, stream_id: str | None = None):
+        self.name = name
+        self.stream_id = stream_id if stream_id is not None else name
+        self._stats = SourceStats()
+        self._stats_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def stats(self) -> SourceStats:
+        """A consistent copy of the counters (safe to read while frames flow)."""
+        with self._stats_lock:
+            return self._stats.snapshot()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, live={self.live})"
+
+    def _add_gap(self, gap: Gap) -> None:
+        """Record a gap (caller holds _stats_lock)."""
+        self._stats.gaps.append(gap)
+        if len(self._stats.gaps) > MAX_GAPS:
+            del self._stats.gaps[0]
+
+
+class IterableSource(Source):
+    """An offline source over any iterable of frames: every frame delivered, in order."""
+
+    live = False
+
+    def __init__(self, frames: Iterable[Frame], name: str, stream_id: str | None = None):
+        super().__init__(name, stream_id)
+        self._frames = frames
+
+    def __iter__(self) -> Iterator[Frame]:
+        iterator = iter(self._frames)
+        try:
+            for frame in iterator:
+                if self._closed:
+                    break
+                if frame.stream_id != self.stream_id:
+                    frame = Frame(frame.image, frame.timestamp, frame.index, self.stream_id)
+                with self._stats_lock:
+                    self._stats.frames += 1
+                    self._stats.delivered += 1
+                yield frame
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+
+def open_source(spec: str, **options) -> Source:
+    """Open a frame source from a spec string.
+
+    Accepted specs (options in brackets are keyword arguments):
+      "0", "1"                       camera index (OpenCV, live)      [width, height, fps]
+      "/dev/video0", "v4l2://0"      V4L2 device (live)               [width, height, fps, fourcc]
+      "rtsp://host/path"             RTSP stream via FFmpeg (live)    [rtsp_transport="tcp"]
+      "http://host/stream.mjpg"      MJPEG/HTTP camera (live)
+      "csi://0"                      Jetson CSI camera: nvarguscamerasrc pipeline (live, needs GStreamer)
+                                                                      [width, height, fps, flip_method]
+      "... ! ... ! appsink"          raw GStreamer pipeline (live, needs OpenCV with GStreamer)
+      "clip.mp4", "file://clip.mp4"  video file (offline)             [realtime=True plays it as a camera]
+      "frames/"                      folder of images, sorted by name (offline) [fps=30]
+      "synthetic", "synthetic://?seed=1&fps=15&width=320&height=240"
+                                     the synthetic world (live, paced in real time) [realtime=False: as
+                                     fast as possible, offline]
+      "rosbag://run.mcap?topic=/camera/image_raw", "run.db3", "run.mcap", "run.bag", a bag folder
+                                     sensor_msgs/Image or CompressedImage replay (offline, no ROS needed)
+
+    Options shared by every source: stream_id (default: the spec). Live sources also take ring (2),
+    stall_timeout (1.0 s), max_reconnects (None: forever), open_timeout (5.0 s), read_timeout (2.0 s),
+    backoff_initial (0.25 s), backoff_max (5.0 s).
+    Raises SourceError when the spec is not understood or the source cannot be opened.
+    """
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
+    if not isinstance(spec, str) or not spec.strip():
+        raise SourceError(f"source spec must be a non-empty string, got {spec!r}; e.g. '0', 'clip.mp4', "
+                          "'rtsp://host/stream', 'synthetic'")
+    spec = spec.strip()
+    lower = spec.lower()
+    if lower == "synthetic" or lower.startswith(("synthetic://", "synthetic:?")):
+        return _open_synthetic(spec, {**_query(spec), **options})
+    if lower.startswith("rosbag://"):
+        from runtime.sources.rosbag import open_rosbag
+
+        return open_rosbag(spec[len("rosbag://"):].partition("?")[0], {**_query(spec), **options})
+    if " ! " in spec:
+        from runtime.sources.opencv import open_gstreamer
+
+        return open_gstreamer(spec, spec, options)
+    if lower.startswith(("csi://", "v4l2://")):
+        return _open_uri_camera(spec, options)
+    if lower.startswith(("rtsp://", "rtsps://", "http://", "https://")):
+        from runtime.sources.opencv import open_network
+
+        return open_network(spec, options)
+    if lower.startswith("file://"):
+        return _open_path(spec[len("file://"):], options)
+    if spec.isdigit():
+        from runtime.sources.opencv import open_device
+
+        return open_device(spec, int(spec), options)
+    if spec.startswith("/dev/video"):
+        from runtime.sources.opencv import open_device
+
+        return open_device(spec, spec, options)
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", spec):
+        raise SourceError(f"unknown source scheme in {spec!r}; known: rtsp://, http(s)://, csi://N, v4l2://N, "
+                          "file://, rosbag://, synthetic://, a camera index, /dev/videoN, a path, a GStreamer pipeline")
+    return _open_path(spec, options)
+
+
+BAG_SUFFIXES = (".db3", ".mcap", ".bag")
+
+
+def _open_path(path: str, options: dict) -> Source:
+    """A path: rosbag (by suffix, or a folder holding one), image folder, or video file."""
+    path = os.path.expanduser(path)
+    if not os.path.exists(path):
+        raise SourceError(f"source {path!r} does not exist (no such file or folder) and is not a camera index, "
+                          "URL or GStreamer pipeline")
+    if path.lower().endswith(BAG_SUFFIXES) or (os.path.isdir(path) and _holds_bag(path)):
+        from runtime.sources.rosbag import open_rosbag
+
+        return open_rosbag(path, options)
+    if os.path.isdir(path):
+        from runtime.sources.folder import open_folder
+
+        return open_folder(path, options)
+    from runtime.sources.video import open_video
+
+    return open_video(path, options)
+
+
+def _holds_bag(folder: str) -> bool:
+    names = os.listdir(folder)
+    return "metadata.yaml" in names or any(n.lower().endswith((".db3", ".mcap")) for n in names)
+
+
+def _open_uri_camera(spec: str, options: dict) -> Source:
+    scheme, _, rest = spec.partition("://")
+    number = rest.partition("?")[0]
+    if not number.isdigit():
+        raise SourceError(f"{spec!r}: expected {scheme}://N with N a camera number, e.g. {scheme}://0")
+    options = {**_query(spec), **options}
+    if scheme.lower() == "csi":
+        from runtime.sources.opencv import open_csi
+
+        return open_csi(spec, int(number), options)
+    from runtime.sources.opencv import open_device
+
+    return open_device(spec, f"/dev/video{int(number)}", options)
+
+
+def _query(spec: str) -> dict:
+    """'x://...?seed=1&fps=15.5&realtime=false' → {'seed': 1, 'fps': 15.5, 'realtime': False}."""
+    from urllib.parse import parse_qsl
+
+    query = spec.partition("?")[2]
+    return {key: _scalar(value) for key, value in parse_qsl(query, keep_blank_values=True)}
+
+
+def _scalar(text: str):
+    if text.lower() in ("true", "yes", "on"):
+        return True
+    if text.lower() in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _open_synthetic(spec: str, options: dict) -> Source:
+    """The synthetic world: live (paced in real time) by default; realtime=False runs flat out, offline."""
+    try:
+        from runtime.sources.synthetic import SyntheticStream
+    except ImportError as exc:
+        raise SourceError(f"{spec!r}: the synthetic world (runtime.sources.synthetic) is not available: {exc}") from exc
+    from runtime.sources.live import LiveSource, split_options
+
+    options = dict(options)
+    realtime = bool(options.pop("realtime", True))
+    live, world = split_options(spec, options, tuple(k for k in options if k not in ("realtime",)))
+    stream_id = live.pop("stream_id", "synthetic")
+    try:
+        stream = SyntheticStream(realtime=realtime, stream_id=stream_id, **world)
+    except (TypeError, ValueError) as exc:
+        raise SourceError(f"{spec!r}: bad synthetic-world options {world}: {exc}") from exc
+    if not realtime:
+        if live:
+            raise SourceError(f"{spec!r}: options {sorted(live)} apply to live sources only; drop them or use "
+                              "realtime=True")
+        source = IterableSource(stream, spec, stream_id)
+    else:
+        source = LiveSource(lambda: _IteratorReader(stream), spec, stream_id, **live)
+    source.world = stream  # the ground truth (stream.timeline) for accuracy and delay measurements
+    return source
+
+
+class _IteratorReader:
+    """Feeds an iterable of frames (already paced) to the capture thread, once."""
+
+    def __init__(self, frames: Iterable[Frame]):
+        self._frames = iter(frames)
+
+    def read(self) -> Frame:
+        from runtime.sources.live import EndOfStream
+
+        try:
+            return next(self._frames)
+        except StopIteration:
+            raise EndOfStream("the stream ended") from None
+
+    def release(self) -> None:
+        pass
