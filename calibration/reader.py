@@ -199,7 +199,7 @@ def open_streams(spec: str, manifest: Manifest, max_clips: int) -> list[_Stream]
         raise CalibrationDataError("the calibration data spec is empty; give a video file, a folder, or 'synthetic'")
     spec = spec.strip()
     kind, _, params = spec.partition(":")
-    if kind in ("synthetic", "synthetic-stream") and not os.path.exists(spec):
+    if kind in ("synthetic", "synthetic-stream") and not params.startswith("//") and not os.path.exists(spec):
         options = _parse_params(params, spec)
         if kind == "synthetic":
             return _synthetic_clips(manifest, options, max_clips)
@@ -253,9 +253,21 @@ def _runtime_source(spec: str, path: Path) -> list[_Stream]:
                                    "runtime.sources.open_source for image folders or rosbags")
     try:
         source = open_source(spec)
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:  # SourceError is a RuntimeError
         raise CalibrationDataError(f"cannot open calibration data {spec!r}: {exc}") from None
-    return [_Stream(spec, lambda: iter(source), lambda first, newest: None)]
+    if getattr(source, "live", False):
+        # A live source drops frames when we fall behind and never ends: not a reproducible set.
+        source.close()
+        raise CalibrationDataError(f"{spec!r} is a live source; calibration needs recorded data (a video file, "
+                                   "image folder, rosbag, or 'synthetic'): record the camera first")
+
+    def frames():
+        try:
+            yield from source
+        finally:
+            source.close()
+
+    return [_Stream(getattr(source, "stream_id", spec), frames, lambda first, newest: None)]
 
 
 def _parse_params(text: str, spec: str) -> dict[str, str]:

@@ -86,6 +86,26 @@ def test_synthetic_stream_labels_only_windows_inside_one_action(synth_artifact):
         assert world.label_at(sample.first_index) == world.label_at(sample.newest_index) == sample.label
 
 
+def test_image_folder_through_the_runtime_sources(tmp_path, synth_artifact):
+    import cv2
+
+    from runtime.sources.synthetic import render_clip
+
+    pytest.importorskip("runtime.sources.folder", reason="image folders need runtime.sources.folder")
+    images = render_clip("moving right", 8, 40, 40, seed=3)
+    (tmp_path / "frames").mkdir()
+    for i, image in enumerate(images):
+        cv2.imwrite(str(tmp_path / "frames" / f"{i:03d}.png"), image)  # lossless: pixels survive exactly
+    manifest = load_artifact(synth_artifact).manifest
+    reader = ClipReader.from_spec(manifest, str(tmp_path / "frames"), max_clips=10)
+    # 8 frames, 4-frame clips every 2 frames -> windows ending at frames 3, 5, 7.
+    assert [s.newest_index for s in reader.samples] == [3, 5, 7]
+    from runtime.preprocess import Preprocessor
+
+    preprocess = Preprocessor(manifest.preprocessing)
+    np.testing.assert_array_equal(reader.samples[1].array, np.stack([preprocess(im) for im in images[2:6]]))
+
+
 def test_folder_per_class_gives_labels_and_split_keeps_streams_apart(tmp_path, synth_artifact):
     for label in ("left", "right"):
         (tmp_path / "data" / label).mkdir(parents=True)
@@ -116,6 +136,8 @@ def test_bad_calibration_data_gets_clear_errors(tmp_path, synth_artifact):
     short = moving_square_video(tmp_path / "short.avi", frames=3)
     with pytest.raises(CalibrationDataError, match="shorter than one clip"):
         sample_clips(manifest, str(short))
+    with pytest.raises(CalibrationDataError, match="live source"):
+        sample_clips(manifest, "synthetic://?seed=1")
     with pytest.raises(CalibrationDataError, match="unknown option"):
         sample_clips(manifest, "synthetic:clip=4")
     with pytest.raises(CalibrationDataError, match="not key=value"):
