@@ -57,7 +57,8 @@ class StreamRunner:
 
     def __init__(self, artifact: Artifact | str, sources: Sequence, backend: str = "auto", threads: int | None = None,
                  mode: str = "auto", config: RecognizerConfig | None = None, sinks: Sequence[Sink] = (),
-                 limits: RunLimits | None = None, source_options: dict | None = None, backend_object=None):
+                 limits: RunLimits | None = None, source_options: dict | None = None, backend_object=None,
+                 precision: str = "fp32"):
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} unknown; choose auto, live or offline")
         self.artifact = load_artifact(artifact) if isinstance(artifact, (str, bytes)) or hasattr(artifact, "__fspath__") else artifact
@@ -66,7 +67,7 @@ class StreamRunner:
         # The recognizer's default is decided per stream from the source (auto) or forced here.
         self.config.mode = "offline" if mode == "offline" else "live"
         self._own_backend = backend_object is None
-        self.backend = backend_object or open_backend(self.artifact, backend, threads=threads)
+        self.backend = backend_object or open_backend(self.artifact, backend, threads=threads, precision=precision)
         self.recognizer = Recognizer(self.artifact, self.backend, self.config)
         self.sinks = Sinks(sinks)
         self._stop = threading.Event()

@@ -39,10 +39,11 @@ class StreamSummary:
 def _source_counters(stats) -> dict:
     if stats is None:
         return {}
-    if isinstance(stats, dict):
-        return dict(stats)
-    names = ("frames", "dropped", "stalls", "reconnects", "gaps")
-    return {name: getattr(stats, name) for name in names if hasattr(stats, name)}
+    if not isinstance(stats, dict):
+        names = ("frames", "dropped", "stalls", "reconnects", "gaps")
+        stats = {name: getattr(stats, name) for name in names if hasattr(stats, name)}
+    # Gaps come as a list of Gap records; the summary counts them.
+    return {k: (len(v) if isinstance(v, (list, tuple)) else v) for k, v in stats.items()}
 
 
 def summarize(streams: dict, sources: dict | None = None) -> list[StreamSummary]:
@@ -59,7 +60,9 @@ def summarize(streams: dict, sources: dict | None = None) -> list[StreamSummary]
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.1f}"
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
 
 
 def format_summary(summaries: list[StreamSummary], elapsed_s: float | None = None) -> str:

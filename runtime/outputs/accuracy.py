@@ -1,0 +1,85 @@
+"""Online accuracy and detection delay against a ground-truth timeline (the synthetic world).
+
+Results are only recorded during the run; the timeline is read afterwards, so the source thread
+that plans the world lazily is never raced.
+
+- online accuracy: the fraction of published windows whose label equals the true label at the
+  window's newest frame (what a robot acting on each result would get right; UNKNOWN counts wrong).
+- detection delay: for each action segment (background labels excluded), from its first frame to
+  the first correct result whose newest frame lies inside the segment, in stream seconds, plus that
+  result's latency: how long after the action began the robot knew. Segments never recognized
+  while they lasted are counted as missed.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from runtime.outputs.base import Sink
+
+
+@dataclass
+class Accuracy:
+    stream_id: str
+    windows: int
+    correct: int
+    segments: int  # action onsets seen by at least one window
+    detected: int
+    delays_s: list[float] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.windows if self.windows else None
+
+    @property
+    def mean_delay_s(self) -> float | None:
+        return sum(self.delays_s) / len(self.delays_s) if self.delays_s else None
+
+    def as_dict(self) -> dict:
+        return {"stream_id": self.stream_id, "windows": self.windows, "correct": self.correct,
+                "accuracy": self.accuracy, "segments": self.segments, "detected": self.detected,
+                "mean_delay_s": self.mean_delay_s}
+
+
+class GroundTruthRecorder(Sink):
+    def __init__(self):
+        self._records: dict[str, list[tuple[int, str, float]]] = {}
+        self._lock = threading.Lock()
+
+    def on_result(self, result) -> None:
+        with self._lock:
+            self._records.setdefault(result.stream_id, []).append(
+                (result.newest_index, result.label, result.latency_ms / 1000.0))
+
+    def score(self, stream_id: str, world, background: tuple[str, ...] = ()) -> Accuracy:
+        """world: has label_at(index), timeline (Segment(start, end, label)) and fps."""
+        with self._lock:
+            records = list(self._records.get(stream_id, []))
+        correct = sum(label == world.label_at(index) for index, label, _ in records)
+        result = Accuracy(stream_id, len(records), correct, 0, 0)
+        if not records:
+            return result
+        first_seen, last_seen = records[0][0], records[-1][0]
+        for segment in world.timeline:
+            # Onsets before the first full clip, or after the last window, were never observable.
+            if segment.label in background or segment.start <= first_seen or segment.start > last_seen:
+                continue
+            result.segments += 1
+            for index, label, latency in records:
+                if segment.start <= index < segment.end and label == segment.label:
+                    result.detected += 1
+                    result.delays_s.append((index - segment.start) / world.fps + latency)
+                    break
+        return result
+
+
+def format_accuracy(scores: list[Accuracy], goal_s: float | None = None) -> str:
+    lines = ["accuracy against the ground truth"]
+    for s in scores:
+        acc = "-" if s.accuracy is None else f"{100 * s.accuracy:.1f}%"
+        delay = "-" if s.mean_delay_s is None else f"{s.mean_delay_s:.2f} s"
+        lines.append(f"  {s.stream_id}: online accuracy {acc} ({s.correct}/{s.windows} windows); "
+                     f"mean detection delay {delay} ({s.detected}/{s.segments} action onsets detected)"
+                     + ("" if goal_s is None else f"; goal <= {goal_s:.2f} s (half the window span + one inference)"))
+    return "\n".join(lines)

@@ -1,0 +1,219 @@
+"""Recognize actions on live cameras, streams, files or the synthetic world, with bounded latency.
+
+Each --source is one stream; all streams share one model, and their due windows are batched.
+Live sources (cameras, rtsp/http, GStreamer, realtime synthetic) run latest-wins: a window that
+cannot be served because inference is busy is replaced by a newer one and counted as dropped.
+Offline sources (files, image folders, rosbags) have every window processed. A summary (latency
+p50/p95/p99, windows, drops) is printed at exit, also after Ctrl-C; with --source synthetic the
+accuracy against the world's ground truth follows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+EXAMPLES = """examples:
+  python -m runtime.stream --artifact build/videomae-motion --source synthetic --seconds 20
+  python -m runtime.stream --artifact build/videomae-motion --source 0                     # camera 0
+  python -m runtime.stream --artifact build/videomae-motion --source csi://0 --source /dev/video1
+  python -m runtime.stream --artifact build/videomae-motion --source rtsp://192.168.1.20/live --jsonl -
+  python -m runtime.stream --artifact build/videomae-motion --source clip.mp4 --overlay out.mp4 --quiet
+  python -m runtime.stream --artifact build/videomae-motion --source 0 --smoothing ema --on-threshold 0.6 \\
+      --off-threshold 0.4 --unknown-below 0.3 --metrics-port 9100 --show
+
+output: one line per result on stdout (or JSON lines with --jsonl -); the summary goes to stderr.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m runtime.stream", description=__doc__, epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--artifact", required=True, help="artifact folder written by export/build_engine.py")
+    p.add_argument("--source", action="append", required=True, metavar="SPEC",
+                   help="camera index, /dev/videoN, file, folder, rtsp/http URL, GStreamer pipeline, csi://N, "
+                        "synthetic, rosbag://...; repeat for several streams")
+    g = p.add_argument_group("model")
+    g.add_argument("--backend", default="auto", help="auto | tensorrt | onnxruntime | cpu | cuda | tensorrt-ep (default auto)")
+    g.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="which model of the artifact")
+    g.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    g.add_argument("--max-batch", type=int, default=None, help="most windows per call (default: the artifact's profile)")
+    g = p.add_argument_group("sampling and scheduling")
+    g.add_argument("--mode", default="auto", choices=("auto", "live", "offline"),
+                   help="live: latest-wins; offline: every window; auto: by source (default)")
+    g.add_argument("--frame-stride", type=int, default=None, help="take every n-th frame (default: the manifest's)")
+    g.add_argument("--target-fps", type=float, default=None, help="sample frames at this rate by timestamp")
+    g.add_argument("--window-stride", type=int, default=None, help="a window every n sampled frames (default: manifest)")
+    g = p.add_argument_group("post-processing")
+    g.add_argument("--top-k", type=int, default=3)
+    g.add_argument("--temperature", type=float, default=None, help="softmax temperature (default: the manifest's)")
+    g.add_argument("--smoothing", default="none", choices=("none", "ema", "mean"), help="over the last windows")
+    g.add_argument("--ema-alpha", type=float, default=0.5, help="weight of the newest window for --smoothing ema")
+    g.add_argument("--mean-windows", type=int, default=3, help="windows averaged by --smoothing mean")
+    g.add_argument("--on-threshold", type=float, default=0.5, help="an action starts at this smoothed score")
+    g.add_argument("--off-threshold", type=float, default=0.4, help="... and ends below this one")
+    g.add_argument("--unknown-below", type=float, default=0.0, help="report 'unknown' below this score")
+    g.add_argument("--background", action="append", default=None, metavar="LABEL",
+                   help="a label that is not an action (no events); default: 'no action' when the model has it")
+    g = p.add_argument_group("outputs and limits")
+    g.add_argument("--jsonl", metavar="PATH", help="write results as JSON lines to PATH ('-' for stdout)")
+    g.add_argument("--overlay", metavar="OUT.mp4", help="write a video with label, score, latency and fps drawn on")
+    g.add_argument("--overlay-fps", type=float, default=None, help="frame rate of the overlay file (default 30)")
+    g.add_argument("--show", action="store_true", help="show the annotated frames in a window (q or Esc quits)")
+    g.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
+    g.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    g.add_argument("--max-frames", type=int, default=None, help="stop each stream after this many frames")
+    g.add_argument("--summary-json", metavar="PATH", help="also write the summary (and accuracy) as JSON")
+    g.add_argument("--quiet", action="store_true", help="no per-result lines (the summary is still printed)")
+    return p
+
+
+def _check(args, parser) -> None:
+    for name in ("threads", "max_batch", "frame_stride", "window_stride", "top_k", "max_frames", "mean_windows"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    for name in ("seconds", "target_fps", "temperature", "overlay_fps"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            parser.error(f"--{name.replace('_', '-')} must be > 0, got {value}")
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
+        parser.error(f"--metrics-port must be 1..65535, got {args.metrics_port}")
+
+
+class _Printer:
+    """Human-readable lines: one per result, events marked."""
+
+    def on_frame(self, stream_id, frame):
+        pass
+
+    def on_result(self, r):
+        events = "".join(f" [{e.kind} {e.label}]" for e in r.events)
+        print(f"{r.stream_id} #{r.window} frame {r.newest_index}: {r.label} {r.score:.2f}  latency {r.latency_ms:.0f} ms"
+              f"{events}", flush=True)
+
+    def on_stats(self, streams, sources):
+        pass
+
+    def close(self):
+        pass
+
+
+def _config(args, labels):
+    from runtime.postprocess import PostprocessConfig
+    from runtime.recognizer import RecognizerConfig
+
+    background = tuple(args.background) if args.background else tuple(b for b in ("no action",) if b in labels)
+    post = PostprocessConfig(temperature=args.temperature or 1.0, top_k=args.top_k, smoothing=args.smoothing,
+                             ema_alpha=args.ema_alpha, mean_windows=args.mean_windows, on_threshold=args.on_threshold,
+                             off_threshold=args.off_threshold, unknown_below=args.unknown_below, background=background)
+    return RecognizerConfig(frame_stride=args.frame_stride, target_fps=args.target_fps, window_stride=args.window_stride,
+                            max_batch=args.max_batch, postprocess=post.check())
+
+
+def _sinks(args, stream_ids):
+    from runtime.outputs import JsonLinesSink, OverlayWriter, WindowSink
+    from runtime.outputs.accuracy import GroundTruthRecorder
+
+    sinks, window = [], None
+    if args.jsonl:
+        sinks.append(JsonLinesSink(args.jsonl))
+    if not args.quiet and args.jsonl != "-":
+        sinks.append(_Printer())
+    if args.overlay:
+        sinks.append(OverlayWriter(args.overlay, args.overlay_fps, streams=stream_ids))
+    if args.show:
+        window = WindowSink()
+        sinks.append(window)
+    if args.metrics_port is not None:
+        from runtime.outputs import MetricsSink
+
+        sinks.append(MetricsSink(args.metrics_port))
+    recorder = GroundTruthRecorder()
+    sinks.append(recorder)
+    return sinks, window, recorder
+
+
+def _ground_truth(runner, recorder, background, rec):
+    """Accuracy for every stream whose source carries a world (the synthetic one), else nothing."""
+    from runtime.outputs.accuracy import format_accuracy
+
+    scores, goal = [], None
+    for stream_id, source in runner.sources.items():
+        world = getattr(source, "world", None)
+        if world is None or not hasattr(world, "label_at"):
+            continue
+        scores.append(recorder.score(stream_id, world, background))
+        state = rec.streams.get(stream_id)
+        times = sorted(state.stats.inference_ms) if state is not None else []
+        inference = times[len(times) // 2] / 1000 if times else 0.0
+        span = rec.manifest.input.frames * (1.0 / rec.target_fps if rec.target_fps else rec.frame_stride / world.fps)
+        goal = span / 2 + inference
+    return scores, (format_accuracy(scores, goal) if scores else None), goal
+
+
+def run(args) -> int:
+    from runtime.api import RunLimits, StreamRunner
+    from runtime.artifact import load_artifact
+    from runtime.outputs.summary import format_summary
+
+    artifact = load_artifact(args.artifact)
+    config = _config(args, artifact.manifest.labels)
+    ids = [spec if args.source.count(spec) == 1 else f"{spec}#{i}" for i, spec in enumerate(args.source)]
+    sinks, window, recorder = _sinks(args, ids)
+    limits = RunLimits(args.seconds, args.max_frames)
+    runner = StreamRunner(artifact, args.source, backend=args.backend, threads=args.threads, mode=args.mode,
+                          config=config, sinks=sinks, limits=limits, precision=args.precision)
+    with runner:
+        print(f"streaming {len(ids)} source(s) through {runner.backend.name} "
+              f"({', '.join(getattr(runner.backend, 'providers', []) or [])}); Ctrl-C stops", file=sys.stderr)
+        report = runner.run(tick=window.pump if window is not None else None)
+        summary = format_summary(report.summaries, report.elapsed_s)
+        if report.interrupted:
+            summary = "interrupted; " + summary
+        print(summary, file=sys.stderr)
+        scores, text, goal = _ground_truth(runner, recorder, config.postprocess.background, runner.recognizer)
+        if text:
+            print(text, file=sys.stderr)
+    if args.summary_json:
+        data = {"elapsed_s": report.elapsed_s, "interrupted": report.interrupted,
+                "streams": [s.as_dict() for s in report.summaries],
+                "accuracy": [s.as_dict() for s in scores], "delay_goal_s": goal,
+                "errors": {k: str(v) for k, v in report.errors.items()}}
+        with open(args.summary_json, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, default=_jsonable)
+    for stream_id, error in report.errors.items():
+        print(f"error: source {stream_id} failed: {error}", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+def _jsonable(value):
+    if hasattr(value, "__dict__"):
+        return value.__dict__
+    return str(value)
+
+
+def main(argv=None) -> int:
+    from runtime.artifact import ArtifactError
+    from runtime.backends import BackendError
+    from runtime.postprocess import PostprocessError
+    from runtime.recognizer import RecognizerError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check(args, parser)
+    start = time.monotonic()
+    try:
+        return run(args)
+    except KeyboardInterrupt:  # before or after the run loop (which handles its own)
+        print(f"interrupted after {time.monotonic() - start:.1f} s", file=sys.stderr)
+        return 130
+    except (ArtifactError, BackendError, RecognizerError, PostprocessError, OSError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Output sinks write real files (read back with json / OpenCV) and serve real HTTP."""
+
+import json
+import socket
+import urllib.request
+from collections import deque
+
+import numpy as np
+import pytest
+
+from runtime.outputs import JsonLinesSink, OverlayWriter, Sinks, WindowSink, draw_result, format_summary, summarize
+from runtime.outputs.accuracy import GroundTruthRecorder
+from runtime.postprocess import Event
+from runtime.recognizer import Result, StreamStats
+from runtime.sources.base import Frame
+
+
+def _result(stream="cam", window=0, label="wave", score=0.8, latency=42.0, index=15, events=()):
+    return Result(stream, window, label, score, [(label, score), ("push", 1 - score)], label, None, list(events),
+                  index - 15, index, 1.0, 2.0, 2.05, latency, 7.5, 1, "capture")
+
+
+def test_jsonl_round_trip(tmp_path):
+    path = tmp_path / "out.jsonl"
+    sink = JsonLinesSink(str(path))
+    sink.on_result(_result(window=0))
+    sink.on_result(_result(window=1, events=[Event("onset", "wave", 1, 2.0, 0.8)]))
+    sink.close()
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["window"] for r in rows] == [0, 1]
+    assert rows[1]["events"] == [{"kind": "onset", "label": "wave", "window": 1, "timestamp": 2.0}]
+    assert rows[0]["latency_ms"] == 42.0 and rows[0]["inference_ms"] == 7.5
+    assert rows[0]["top_k"] == [["wave", 0.8], ["push", 0.2]]
+    assert rows[0]["first_timestamp"] == 1.0 and rows[0]["newest_timestamp"] == 2.0 and rows[0]["emitted_at"] == 2.05
+    with pytest.raises(OSError, match="cannot write JSON lines"):
+        JsonLinesSink(str(tmp_path / "no" / "such" / "dir.jsonl"))
+
+
+def test_overlay_video_has_every_frame_and_draws_the_result(tmp_path):
+    import cv2
+
+    path = tmp_path / "overlay.avi"
+    writer = OverlayWriter(str(path), fps=10)
+    gray = np.full((60, 80), 100, np.uint8)
+    for i in range(12):
+        image = gray if i % 3 == 0 else np.full((60, 80, 3), 100, np.uint8)
+        if i == 5:
+            image = np.full((30, 40, 4), 100, np.uint8)  # another size and BGRA: still written
+        if i == 6:
+            writer.on_result(_result())
+        writer.on_frame("cam", Frame(image, i * 0.1, i))
+    writer.close()
+    capture = cv2.VideoCapture(str(path))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == 12 and frames[0].shape == (60, 80, 3)
+    # The banner is drawn: the top rows differ from the flat grey input, the bottom rows do not.
+    assert np.abs(frames[8][:10].astype(int) - 100).mean() > 20
+    assert np.abs(frames[8][-10:].astype(int) - 100).mean() < 3
+    with pytest.raises(OSError, match="extension"):
+        OverlayWriter(str(tmp_path / "x.gif"))
+
+
+def test_overlay_writes_one_file_per_stream(tmp_path):
+    import cv2
+
+    writer = OverlayWriter(str(tmp_path / "out.avi"), fps=5, streams=["a", "rtsp://x/y"])
+    for i in range(3):
+        writer.on_frame("a", Frame(np.zeros((32, 32, 3), np.uint8), i, i))
+        writer.on_frame("rtsp://x/y", Frame(np.zeros((32, 32, 3), np.uint8), i, i))
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.a.avi", "out.rtsp___x_y.avi"]
+    assert int(cv2.VideoCapture(str(tmp_path / "out.a.avi")).get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+
+
+def test_draw_result_keeps_the_input_untouched():
+    image = np.full((40, 60, 3), 50, np.uint8)
+    out = draw_result(image, _result(), fps=29.7)
+    assert out.shape == image.shape and (image == 50).all() and not (out == 50).all()
+
+
+def test_summary_percentiles_per_stream():
+    stats = StreamStats(frames=100, windows=20, published=15, dropped_windows=5)
+    stats.latencies_ms = deque(float(v) for v in range(1, 101))
+    stats.inference_ms = deque([10.0, 12.0, 14.0])
+    empty = StreamStats(frames=3)
+    summaries = summarize({"cam": stats, "idle": empty}, {"cam": {"dropped": 2, "gaps": [1, 2], "reconnects": 1}})
+    cam, idle = summaries
+    assert cam.latency_p50_ms == pytest.approx(50.5) and cam.latency_p95_ms == pytest.approx(95.05)
+    assert cam.latency_p99_ms == pytest.approx(99.01) and cam.inference_p50_ms == 12.0
+    assert cam.source == {"dropped": 2, "gaps": 2, "reconnects": 1}
+    assert idle.latency_p50_ms is None  # no result: no made-up latency
+    text = format_summary(summaries, 12.0)
+    assert "cam: 100 frames, 20 windows, 15 published, 5 dropped" in text and "50.5/95.0/99.0 ms" in text and "(inference p50 12.0 ms)" in text
+    assert "idle: 3 frames" in text and "-/-/- ms" in text
+
+
+def test_window_on_a_headless_opencv_fails_with_advice():
+    sink = WindowSink()
+    sink.on_frame("cam", Frame(np.zeros((20, 20, 3), np.uint8), 0.0, 0))
+    from runtime.outputs.window import WindowError
+
+    try:
+        sink.pump()
+    except WindowError as exc:
+        assert "--overlay" in str(exc)
+    else:
+        pytest.skip("a window could be opened here (OpenCV with a GUI and a display)")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_prometheus_endpoint_serves_counters_and_latency():
+    pytest.importorskip("prometheus_client", reason="the [metrics] extra (prometheus-client) is not installed")
+    from runtime.outputs import MetricsSink
+
+    port = _free_port()
+    sink = MetricsSink(port, addr="127.0.0.1")
+    try:
+        for i in range(5):
+            sink.on_frame("cam", Frame(np.zeros((2, 2, 3), np.uint8), i * 0.1, i))
+        sink.on_result(_result(latency=30.0))
+        sink.on_result(_result(latency=300.0))
+        stats = StreamStats(frames=5, windows=4, dropped_windows=2, nonfinite=1)
+        sink.on_stats({"cam": stats}, {"cam": {"reconnects": 3}})
+        stats.frames = 9
+        sink.on_stats({"cam": stats}, {"cam": {"reconnects": 3}})
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        sink.close()
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in body.splitlines() if line and line[0] != "#"}
+    assert values['tubelet_frames_total{stream="cam"}'] == 9
+    assert values['tubelet_dropped_windows_total{stream="cam"}'] == 2
+    assert values['tubelet_nonfinite_windows_total{stream="cam"}'] == 1
+    assert values['tubelet_reconnects_total{stream="cam"}'] == 3
+    assert values['tubelet_latency_seconds_count{stream="cam"}'] == 2
+    assert values['tubelet_latency_seconds_bucket{le="0.05",stream="cam"}'] == 1
+    assert values['tubelet_fps{stream="cam"}'] == pytest.approx(10.0)
+
+
+class _World:
+    """A ground-truth timeline: frames [0, 20) no action, [20, 50) wave, [50, 80) push; 10 fps."""
+
+    fps = 10.0
+
+    def __init__(self):
+        from types import SimpleNamespace as S
+
+        self.timeline = [S(start=0, end=20, label="no action"), S(start=20, end=50, label="wave"),
+                         S(start=50, end=80, label="push")]
+
+    def label_at(self, index):
+        return next(s.label for s in self.timeline if s.start <= index < s.end)
+
+
+def test_accuracy_and_detection_delay_against_a_timeline():
+    recorder = GroundTruthRecorder()
+    sinks = Sinks([recorder])
+    # Windows every 5 frames from frame 15; the model lags the truth by 10 frames.
+    for index in range(15, 80, 5):
+        truth_lagged = _World().label_at(max(0, index - 10))
+        sinks.on_result(_result(label=truth_lagged, index=index, latency=100.0))
+    score = recorder.score("cam", _World(), background=("no action",))
+    # Published at 15..75 (13 windows); wrong at 20, 25 (still "no action") and 50, 55 (still "wave").
+    assert (score.windows, score.correct) == (13, 9)
+    assert score.accuracy == pytest.approx(9 / 13)
+    # wave: onset 20, first correct at 30 → 1.0 s + 0.1 s latency; push: onset 50, correct at 60.
+    assert (score.segments, score.detected) == (2, 2)
+    assert score.mean_delay_s == pytest.approx(1.1)

@@ -1,0 +1,127 @@
+"""`python -m runtime.stream` end to end, in real processes, on real video files and the synthetic world."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import make_onnx_artifact, moving_square_video
+
+SYNTHETIC_FAST = "synthetic://?realtime=false&width=64&height=48&seed=3"
+
+
+def _run(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "runtime.stream", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_help_shows_examples():
+    run = _run("--help")
+    assert run.returncode == 0
+    assert "examples:" in run.stdout and "--source synthetic" in run.stdout and "--overlay" in run.stdout
+
+
+def test_video_file_to_jsonl_overlay_and_summary(tmp_path):
+    import cv2
+
+    artifact = make_onnx_artifact(tmp_path / "art")
+    video = moving_square_video(tmp_path / "clip.avi", frames=20)
+    out, overlay, summary = tmp_path / "r.jsonl", tmp_path / "overlay.avi", tmp_path / "summary.json"
+    run = _run("--artifact", artifact, "--source", video, "--jsonl", out, "--overlay", overlay, "--summary-json", summary,
+               "--top-k", "2")
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    # Offline (a file): every window, clips of 4 frames, a window every 2: ends at frames 3, 5, ..., 19.
+    assert [r["newest_index"] for r in rows] == list(range(3, 20, 2))
+    assert all(r["clock"] == "arrival" and r["latency_ms"] >= r["inference_ms"] > 0 for r in rows)
+    assert all(len(r["top_k"]) == 2 and r["label"] in ("left", "right", "still") for r in rows)
+    assert len(run.stdout.splitlines()) == len(rows)  # one human line per result too
+    assert int(cv2.VideoCapture(str(overlay)).get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+    data = json.loads(summary.read_text())
+    stream = data["streams"][0]
+    assert (stream["frames"], stream["windows"], stream["published"], stream["dropped_windows"]) == (20, 9, 9, 0)
+    assert stream["latency_p50_ms"] > 0 and data["accuracy"] == []  # a file has no ground truth
+    assert "summary after" in run.stderr and "9 published, 0 dropped" in run.stderr
+
+
+def test_two_streams_share_the_model(tmp_path):
+    artifact = make_onnx_artifact(tmp_path / "art")
+    video = moving_square_video(tmp_path / "clip.avi", frames=12)
+    run = _run("--artifact", artifact, "--source", video, "--source", video, "--jsonl", "-")
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    ids = sorted({r["stream_id"] for r in rows})
+    assert len(ids) == 2 and ids[0] != ids[1]  # the same file twice is two streams
+    assert sorted(r["newest_index"] for r in rows if r["stream_id"] == ids[0]) == [3, 5, 7, 9, 11]
+    assert len(rows) == 10
+
+
+def test_synthetic_source_prints_accuracy_against_ground_truth(tmp_path):
+    artifact = make_onnx_artifact(tmp_path / "art")
+    summary = tmp_path / "s.json"
+    run = _run("--artifact", artifact, "--source", SYNTHETIC_FAST, "--max-frames", "120", "--quiet",
+               "--summary-json", summary)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""  # --quiet
+    assert "accuracy against the ground truth" in run.stderr and "mean detection delay" in run.stderr
+    data = json.loads(summary.read_text())
+    acc = data["accuracy"][0]
+    assert acc["windows"] == data["streams"][0]["published"] == 59  # 120 frames: windows at 3, 5, ..., 119
+    assert 0 <= acc["correct"] <= acc["windows"] and acc["segments"] >= 1
+    assert data["delay_goal_s"] > 0
+
+
+def test_live_synthetic_stops_on_time_and_ctrl_c_prints_the_summary(tmp_path):
+    artifact = make_onnx_artifact(tmp_path / "art")
+    proc = subprocess.Popen([sys.executable, "-m", "runtime.stream", "--artifact", str(artifact), "--source",
+                             "synthetic://?width=64&height=48", "--quiet"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 0, err
+    assert "interrupted; summary after" in err and "Traceback" not in err
+    assert "latency p50/p95/p99" in err and "accuracy against the ground truth" in err
+    line = next(line for line in err.splitlines() if line.strip().startswith("synthetic"))
+    frames = int(line.split(":", 2)[-1].split(" frames")[0].strip().split()[-1])
+    assert frames >= 15  # the live world ran at its 15 fps for a couple of seconds
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "synthetic", "--artifact", "{tmp}/none"], "does not exist"),
+    (["--source", "{tmp}/missing.mp4", "--artifact", "{art}"], "does not exist"),
+    (["--source", "synthetic", "--artifact", "{art}", "--on-threshold", "0.3", "--off-threshold", "0.5"],
+     "off_threshold <= on_threshold"),
+    (["--source", "synthetic", "--artifact", "{art}", "--overlay", "{tmp}/x.gif"], "extension"),
+    (["--source", "synthetic", "--artifact", "{art}", "--max-batch", "64"], "batch profile"),
+])
+def test_bad_input_is_one_line(tmp_path, args, message):
+    art = make_onnx_artifact(tmp_path / "art")
+    run = _run(*[a.format(tmp=tmp_path, art=art) for a in args], timeout=60)
+    assert run.returncode == 1, run.stderr
+    assert message in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_bad_numbers_are_rejected_by_the_parser():
+    run = _run("--artifact", "x", "--source", "0", "--window-stride", "0")
+    assert run.returncode == 2 and "--window-stride must be >= 1" in run.stderr
+
+
+def test_runs_without_torch(tmp_path):
+    artifact = make_onnx_artifact(tmp_path / "art")
+    video = moving_square_video(tmp_path / "clip.avi", frames=8)
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+            "from runtime.stream import main; sys.exit(main(['--artifact', sys.argv[1], '--source', sys.argv[2], '--quiet']))")
+    run = subprocess.run([sys.executable, "-c", code, str(artifact), str(video)], capture_output=True, text=True,
+                         timeout=120, env={**os.environ})
+    assert run.returncode == 0, run.stderr
+    assert "3 published" in run.stderr
