@@ -22,6 +22,7 @@ from runtime.artifact import Artifact, load_artifact
 from runtime.backends import open_backend
 from runtime.outputs.base import Sink, Sinks
 from runtime.outputs.summary import StreamSummary, summarize
+from runtime.postprocess import PostprocessConfig
 from runtime.recognizer import Recognizer, RecognizerConfig, Result, Scheduler
 
 MODES = ("auto", "live", "offline")
@@ -200,12 +201,19 @@ class _QueueSink(Sink):
             pass
 
 
-def recognize(artifact: str | Artifact, *sources, backend: str = "auto", mode: str = "auto", sinks: Sequence[Sink] = (),
+def recognize(artifact: str | Artifact, *sources, backend: str = "auto", mode: str = "auto", smoothing: str = "none",
+              unknown_below: float = 0.0, config: RecognizerConfig | None = None, sinks: Sequence[Sink] = (),
               seconds: float | None = None, max_frames: int | None = None, **source_options) -> Iterator[Result]:
-    """Yield results from one or more sources until they end (or the loop is left)."""
+    """Yield results from one or more sources (default camera 0) until they end, or the loop is left.
+
+    smoothing/unknown_below: the common post-processing choices; `config` sets everything else.
+    Other keyword arguments go to `runtime.sources.open_source` (e.g. width=, fps=, stall_timeout=).
+    """
+    if config is None:
+        config = RecognizerConfig(postprocess=PostprocessConfig(smoothing=smoothing, unknown_below=unknown_below))
     out = _QueueSink()
-    runner = StreamRunner(artifact, list(sources) or ["0"], backend=backend, mode=mode, sinks=[out, *sinks],
-                          limits=RunLimits(seconds, max_frames), source_options=source_options)
+    runner = StreamRunner(artifact, list(sources) or ["0"], backend=backend, mode=mode, config=config,
+                          sinks=[out, *sinks], limits=RunLimits(seconds, max_frames), source_options=source_options)
     done = threading.Event()
     failure: list[BaseException] = []
 

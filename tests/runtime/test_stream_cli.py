@@ -125,3 +125,20 @@ def test_runs_without_torch(tmp_path):
                          timeout=120, env={**os.environ})
     assert run.returncode == 0, run.stderr
     assert "3 published" in run.stderr
+
+
+def test_python_api_and_the_example_script(tmp_path):
+    from pathlib import Path
+
+    from runtime.api import recognize
+
+    artifact = make_onnx_artifact(tmp_path / "art")
+    video = moving_square_video(tmp_path / "clip.avi", frames=12)
+    results = list(recognize(str(artifact), str(video), smoothing="ema"))
+    assert [r.newest_index for r in results] == [3, 5, 7, 9, 11]
+    assert all(r.label in ("left", "right", "still") and r.latency_ms > 0 for r in results)
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, str(root / "examples" / "camera_actions.py"), str(artifact), str(video)],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0, run.stderr
+    assert len(run.stdout.splitlines()) == 5 and run.stdout.startswith(f"{video}: ")
