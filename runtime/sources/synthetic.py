@@ -1,0 +1,503 @@
+"""A procedural motion world: training clips, a demo camera, and ground truth for streaming.
+
+One actor (a shape with a marker dot that shows which way it faces) performs an action over a
+smooth textured background, with up to two slow distractor shapes, camera shake and sensor
+noise. Actions come in time-reversed pairs ("moving left" is "moving right" played backwards),
+so a model that ignores temporal order cannot tell the twins apart. Only the first action of
+each pair is modelled; its twin is the same poses in reverse, which makes reversal exact.
+
+Everything is measured in short sides of the frame (x, y from the top left; speeds per
+second), so clips look alike at any resolution and a clip rendered at 15 fps and one at 30 fps
+show the same motion over the same time. Everything is drawn from a seed: same arguments,
+same pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import dataclasses
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from runtime.sources.base import Frame
+
+__all__ = ["ACTIONS", "REVERSED", "Segment", "SyntheticStream", "make_clips", "render_clip"]
+
+ACTIONS: tuple[str, ...] = (
+    "no action", "moving left", "moving right", "moving up", "moving down", "approaching",
+    "receding", "rotating clockwise", "rotating anticlockwise", "appearing", "disappearing")
+# (modelled action, its twin = the same poses played backwards)
+_PAIRS = (("moving right", "moving left"), ("moving down", "moving up"),
+          ("approaching", "receding"), ("rotating clockwise", "rotating anticlockwise"),
+          ("appearing", "disappearing"))
+_TWIN_OF = {twin: action for action, twin in _PAIRS}
+REVERSED: dict[str, str] = {"no action": "no action", **dict(_PAIRS), **_TWIN_OF}
+
+# Ranges are in short sides, seconds and degrees. The slowest values still move a 16-frame
+# clip at 15 fps by a quarter of the frame, a factor of 1.6 in size, or a quarter turn.
+_SPEED = (0.25, 0.5)        # short sides per second
+_SPIN = (90.0, 180.0)       # degrees per second; positive angles turn clockwise on screen
+_GROW = (0.45, 0.8)         # natural log of the scale per second
+_SCALE = (0.45, 2.0)        # approach/recede stay inside: never a speck, never fills the view
+_SIZE = (0.09, 0.15)        # actor radius at scale 1
+_FADE = (0.6, 1.0)          # how much of its clip a fade takes
+_SINK = 0.1                 # an approaching actor moves down this much per unit of log scale
+_BORDER = 0.02              # the actor keeps this far from the frame edge
+_PALETTE = ((40, 40, 220), (40, 180, 40), (220, 90, 30), (30, 210, 230), (200, 50, 200),
+            (210, 200, 40), (20, 130, 250), (240, 240, 240), (120, 30, 130))
+
+
+def _regular(n: int, radius: float = 1.0, phase: float = 0.0) -> np.ndarray:
+    angles = phase + 2 * np.pi * np.arange(n) / n
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+_H = 0.33  # half the width of a cross arm
+# Unit polygons (radius about 1); the marker dot sits along angle 0.
+_SHAPES = {
+    "circle": _regular(32),
+    "square": _regular(4, 1.15, np.pi / 4),
+    "triangle": _regular(3, 1.2),
+    "star": _regular(10, 1.2) * np.where(np.arange(10) % 2, 0.45, 1.0)[:, None],
+    "cross": np.array([[1, -_H], [1, _H], [_H, _H], [_H, 1], [-_H, 1], [-_H, _H], [-1, _H],
+                       [-1, -_H], [-_H, -_H], [-_H, -1], [_H, -1], [_H, -_H]], float),
+}
+_SHAPE_NAMES = tuple(_SHAPES)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Ground truth: frames [start, end) of a stream show `label`."""
+
+    start: int
+    end: int
+    label: str
+
+
+@dataclass(frozen=True)
+class _Actor:
+    """How the actor looks and how fast it would do each action (short sides, seconds)."""
+
+    shape: str
+    color: tuple[int, int, int]
+    marker: tuple[int, int, int]
+    size: float
+    place: tuple[float, float]  # where the path sits in the room it has, 0..1 per axis
+    angle: float
+    speed: float
+    spin: float
+    grow: float
+    zoom: float                 # where an approach sits in the scale range, 0..1
+    fade: tuple[float, float]   # fade length as a fraction of the clip, and where it sits 0..1
+    empty: bool                 # a "no action" clip with nothing in it
+
+
+def _sample_actor(rng: np.random.Generator) -> _Actor:
+    # Every field is always drawn, in a fixed order, so one seed gives the same actor to every
+    # action: clips of different actions with the same seed differ only in the motion.
+    base = np.array(_PALETTE[rng.integers(len(_PALETTE))])
+    color = np.clip(base + rng.integers(-20, 21, 3), 0, 255)
+    bright = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2] > 110
+    return _Actor(
+        shape=_SHAPE_NAMES[rng.integers(len(_SHAPE_NAMES))],
+        color=tuple(int(v) for v in color), marker=(25, 25, 25) if bright else (235, 235, 235),
+        size=float(rng.uniform(*_SIZE)), place=(float(rng.random()), float(rng.random())),
+        angle=float(rng.uniform(0, 360)), speed=float(rng.uniform(*_SPEED)),
+        spin=float(rng.uniform(*_SPIN)), grow=float(rng.uniform(*_GROW)),
+        zoom=float(rng.random()), fade=(float(rng.uniform(*_FADE)), float(rng.random())),
+        empty=bool(rng.random() < 0.1))
+
+
+def _check_action(action: str) -> None:
+    if action not in REVERSED:
+        raise ValueError(f"unknown action {action!r}; valid actions: {', '.join(ACTIONS)}")
+
+
+def _trajectory(action: str, num_frames: int, fps: float, actor: _Actor,
+                aspect: float = 1.0) -> np.ndarray:
+    """Per-frame poses (x, y, scale, angle, alpha), float64 (num_frames, 5).
+
+    x, y are in short sides from the top left of a frame `aspect` (width / height) wide; the
+    path is placed so the actor stays in view.
+    """
+    _check_action(action)
+    if action in _TWIN_OF:
+        return _trajectory(_TWIN_OF[action], num_frames, fps, actor, aspect)[::-1].copy()
+    frac = np.linspace(0.0, 1.0, num_frames)
+    duration = (num_frames - 1) / fps
+    scale, alpha = np.ones(num_frames), np.ones(num_frames)
+    angle = np.full(num_frames, actor.angle)
+    dx, dy = np.zeros(num_frames), np.zeros(num_frames)
+    if action == "approaching":
+        low, high = np.log(_SCALE)
+        rise = min(actor.grow * duration, high - low)
+        log_scale = low + actor.zoom * (high - low - rise) + rise * frac
+        scale = np.exp(log_scale)
+        dy = _SINK * (log_scale - log_scale[0])  # perspective: nearer things sit lower
+    elif action == "appearing":
+        length, where = actor.fade
+        ramp = np.clip((frac - where * (1.0 - length)) / length, 0.0, 1.0)
+        alpha = ramp * ramp * (3.0 - 2.0 * ramp)  # smoothstep: no visible kink at either end
+        scale = 0.8 + 0.2 * alpha
+    elif action == "rotating clockwise":
+        angle = actor.angle + actor.spin * duration * frac
+    elif action == "no action" and actor.empty:
+        alpha = np.zeros(num_frames)
+    extent = np.array([max(aspect, 1.0), max(1.0 / aspect, 1.0)])
+    reach = actor.size * scale.max() + _BORDER
+    travel = np.maximum(extent - 2 * reach, 0.0)
+    if action == "moving right":
+        dx = frac * min(actor.speed * duration, travel[0])
+    elif action == "moving down":
+        dy = frac * min(actor.speed * duration, travel[1])
+    room = np.maximum(travel - [dx.max(), dy.max()], 0.0)
+    x = reach + actor.place[0] * room[0] + dx
+    y = reach + actor.place[1] * room[1] + dy
+    return np.stack([x, y, scale, angle, alpha], axis=1)
+
+
+def _continue(poses: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """The same motion moved, resized and turned so that it begins at pose `start`."""
+    out = poses.copy()
+    out[:, :2] += start[:2] - poses[0, :2]
+    out[:, 2] *= start[2] / poses[0, 2]
+    out[:, 3] += start[3] - poses[0, 3]
+    return out
+
+
+def _fits(poses: np.ndarray, actor: _Actor, extent: np.ndarray) -> bool:
+    reach = actor.size * poses[:, 2] + _BORDER - 1e-9
+    inside = ((poses[:, :2] >= reach[:, None]) & (poses[:, :2] <= extent - reach[:, None])).all()
+    scales = poses[:, 2]
+    return bool(inside and scales.min() >= _SCALE[0] - 1e-9 and scales.max() <= _SCALE[1] + 1e-9)
+
+
+def _bounce(position: float, low: float, high: float) -> float:
+    """Where a point moving freely would be if it bounced between low and high."""
+    span = high - low
+    if span <= 0:
+        return (low + high) / 2
+    folded = (position - low) % (2 * span)
+    return low + (folded if folded <= span else 2 * span - folded)
+
+
+def _draw(img: np.ndarray, shape: str, color: tuple, center: np.ndarray, radius: float,
+          angle: float, alpha: float = 1.0, marker: tuple | None = None) -> None:
+    """Fill a shape, in pixels, antialiased at 1/16 pixel precision; blend it if alpha < 1."""
+    cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    pts = _SHAPES[shape] @ (radius * np.array([[cos, sin], [-sin, cos]])) + center
+    spot = center + 0.5 * radius * np.array([cos, sin])
+    origin = np.zeros(2)
+    target = img
+    if alpha < 1.0:  # blend only the patch the shape covers: a full-frame blend costs 10x more
+        height, width = img.shape[:2]
+        x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 2, [width, height])
+        if x0 >= x1 or y0 >= y1:
+            return
+        origin = np.array([x0, y0], float)
+        target = img[y0:y1, x0:x1].copy()
+    cv2.fillPoly(target, [np.round((pts - origin) * 16).astype(np.int32)], color, cv2.LINE_AA, 4)
+    if marker is not None:
+        dot = tuple(int(v) for v in np.round((spot - origin) * 16))
+        cv2.circle(target, dot, int(round(radius * 0.25 * 16)), marker, -1, cv2.LINE_AA, 4)
+    if alpha < 1.0:
+        patch = img[y0:y1, x0:x1]
+        img[y0:y1, x0:x1] = cv2.addWeighted(target, alpha, patch, 1.0 - alpha, 0.0)
+
+
+def _background(rng: np.random.Generator, height: int, width: int, unit: int) -> np.ndarray:
+    """Muted colour blobs, a finer texture and a lighting ramp; sized in short sides."""
+    def field(cells: float, amplitude: float) -> np.ndarray:
+        grid = (max(2, round(cells * height / unit)), max(2, round(cells * width / unit)), 3)
+        coarse = rng.uniform(-amplitude, amplitude, grid).astype(np.float32)
+        return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+
+    image = field(rng.uniform(1.5, 4.0), 40.0) + field(rng.uniform(8.0, 14.0), 12.0)
+    ramp = rng.uniform(-30.0, 30.0, 2).astype(np.float32)
+    image += ramp[0] * np.linspace(-1, 1, width, dtype=np.float32)[None, :, None]
+    image += ramp[1] * np.linspace(-1, 1, height, dtype=np.float32)[:, None, None]
+    image += (rng.uniform(70.0, 170.0) + rng.uniform(-20.0, 20.0, 3)).astype(np.float32)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+class _World:
+    """Everything but the actor: background, distractors, camera shake and sensor noise."""
+
+    def __init__(self, rng: np.random.Generator, height: int, width: int, clean: bool = False):
+        self.height, self.width = height, width
+        self.unit = min(height, width)  # pixels per short side
+        self.extent = np.array([width / self.unit, height / self.unit])
+        # clean: flat grey, still and noiseless, so tests can find the actor by its colour
+        self.shake = 0 if clean else int(rng.integers(0, max(1, round(0.015 * self.unit)) + 1))
+        self.noise = 0.0 if clean else float(rng.uniform(1.5, 5.0))  # grey levels, std
+        pad = 2 * self.shake
+        self.background = (np.full((height, width, 3), 128, np.uint8) if clean else
+                           _background(rng, height + pad, width + pad, self.unit))
+        self.distractors = [] if clean else [self._distractor(rng)
+                                             for _ in range(rng.integers(0, 3))]
+
+    def _distractor(self, rng: np.random.Generator) -> tuple:
+        # Small, muted, slow and without a marker: present in every class, so never the cue.
+        color = (np.array(_PALETTE[rng.integers(len(_PALETTE))]) + 128) // 2
+        heading, speed = rng.uniform(0, 2 * np.pi), rng.uniform(0.02, 0.08)
+        return (_SHAPE_NAMES[rng.integers(len(_SHAPE_NAMES))], tuple(int(v) for v in color),
+                float(rng.uniform(0.04, 0.08)), rng.random(2) * self.extent,
+                speed * np.array([np.cos(heading), np.sin(heading)]), float(rng.uniform(0, 360)))
+
+    def render(self, out: np.ndarray, t: float, actor: _Actor | None, pose: np.ndarray | None,
+               rng: np.random.Generator) -> None:
+        """Draw the world at time t (seconds) into out (H, W, 3) uint8, without noise."""
+        jx, jy = rng.integers(-self.shake, self.shake + 1, 2) if self.shake else (0, 0)
+        s = self.shake
+        out[...] = self.background[s + jy:s + jy + self.height, s + jx:s + jx + self.width]
+        # The camera moved by +j, so the scene moves by -j; -0.5 puts pixel centres on integers.
+        shift = np.array([jx, jy], float) + 0.5
+        for shape, color, size, start, velocity, angle in self.distractors:
+            center = [_bounce(p, size + _BORDER, e - size - _BORDER)
+                      for p, e in zip(start + velocity * t, self.extent)]
+            _draw(out, shape, color, np.array(center) * self.unit - shift, size * self.unit, angle)
+        if actor is not None and pose is not None and pose[4] > 0:
+            _draw(out, actor.shape, actor.color, pose[:2] * self.unit - shift,
+                  actor.size * pose[2] * self.unit, pose[3], pose[4], actor.marker)
+
+    def add_noise(self, frames: np.ndarray, rng: np.random.Generator) -> None:
+        if self.noise <= 0:
+            return
+        flat = frames.reshape(-1, frames.shape[-2] * frames.shape[-1])  # 2-D for OpenCV
+        # Random bytes as int8 are uniform on [-128, 127] (std 73.9): scaling them costs a
+        # tenth of drawing Gaussian samples, and sensor grain needs no particular shape.
+        grain = np.frombuffer(rng.bytes(flat.size), np.int8).reshape(flat.shape)
+        mixed = cv2.addWeighted(flat, 1.0, grain, self.noise / 73.9, 0.0, dtype=cv2.CV_8U)
+        frames[...] = mixed.reshape(frames.shape)
+
+
+def _check_args(fps: float, **counts: tuple[int, int]) -> None:
+    """Raise ValueError naming the first bad argument; counts are name=(value, minimum)."""
+    for name, (value, low) in counts.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < math.inf:
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+
+
+def _render(action: str, num_frames: int, height: int, width: int, fps: float, entropy,
+            clean: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+    # Separate generators for world, actor and per-frame randomness: the same seed gives the
+    # same scene, actor, shake and noise to every action.
+    world_seq, actor_seq, frame_seq = np.random.SeedSequence(entropy).spawn(3)
+    world = _World(np.random.default_rng(world_seq), height, width, clean)
+    actor = _sample_actor(np.random.default_rng(actor_seq))
+    poses = _trajectory(action, num_frames, fps, actor, width / height)
+    rng = np.random.default_rng(frame_seq)
+    clip = np.empty((num_frames, height, width, 3), np.uint8) if out is None else out
+    for index, pose in enumerate(poses):
+        world.render(clip[index], index / fps, actor, pose, rng)
+    world.add_noise(clip, rng)
+    return clip
+
+
+def render_clip(action: str, num_frames: int = 16, height: int = 64, width: int = 64,
+                seed: int = 0, fps: float = 15.0, *, _clean: bool = False) -> np.ndarray:
+    """One clip of `action`: uint8 (num_frames, height, width, 3) BGR, determined by the args."""
+    _check_action(action)
+    _check_args(fps, num_frames=(num_frames, 1), height=(height, 8), width=(width, 8),
+                seed=(seed, 0))
+    return _render(action, num_frames, height, width, fps, seed, _clean)
+
+
+def make_clips(n_per_class: int, num_frames: int = 16, height: int = 64, width: int = 64,
+               seed: int = 0, fps: float = 15.0, actions: Sequence[str] | None = None,
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """n_per_class clips of each action: uint8 (N, T, H, W, 3) BGR and int64 labels (N,).
+
+    Labels index ACTIONS. Classes are interleaved so any prefix stays balanced.
+    """
+    _check_args(fps, n_per_class=(n_per_class, 0), num_frames=(num_frames, 1),
+                height=(height, 8), width=(width, 8), seed=(seed, 0))
+    names = list(ACTIONS if actions is None else actions)
+    for name in names:
+        _check_action(name)
+    labels = np.array([ACTIONS.index(name) for name in names] * n_per_class, np.int64)
+    clips = np.empty((len(labels), num_frames, height, width, 3), np.uint8)
+    for index, label in enumerate(labels):
+        _render(ACTIONS[label], num_frames, height, width, fps,
+                [seed, int(label), index // len(names)], out=clips[index])
+    return clips, labels
+
+
+class SyntheticStream:
+    """A demo camera: one continuous scene in which the actor performs random actions.
+
+    Actions last min_action_s..max_action_s (so do the "no action" pauses between them) and
+    move at the speeds `render_clip` uses. The actor keeps its look and pose from one action to
+    the next; only after it disappears does a new one appear. `timeline` is the ground truth,
+    planned ahead lazily (all at once when num_frames is given).
+    """
+
+    def __init__(self, seed: int = 0, height: int = 240, width: int = 320, fps: float = 15.0,
+                 num_frames: int | None = None, realtime: bool = False,
+                 min_action_s: float = 1.5, max_action_s: float = 4.0,
+                 stream_id: str = "synthetic"):
+        _check_args(fps, num_frames=(0 if num_frames is None else num_frames, 0),
+                    height=(height, 8), width=(width, 8), seed=(seed, 0))
+        if not 0 < min_action_s <= max_action_s < math.inf:
+            raise ValueError("need 0 < min_action_s <= max_action_s, got "
+                             f"min_action_s={min_action_s!r}, max_action_s={max_action_s!r}")
+        self.height, self.width, self.fps = height, width, float(fps)
+        self.num_frames, self.realtime, self.stream_id = num_frames, realtime, stream_id
+        self._shortest = max(1, math.ceil(min_action_s * fps - 1e-9))
+        self._longest = max(self._shortest, math.floor(max_action_s * fps + 1e-9))
+        # A fade takes most of its segment; capping fade segments near two seconds keeps fades
+        # about as quick as in clips instead of a long, nearly still dissolve.
+        self._longest_fade = max(self._shortest, min(self._longest, round(2.0 * fps)))
+        world_seq, plan_seq, self._frame_seq = np.random.SeedSequence(seed).spawn(3)
+        self._world = _World(np.random.default_rng(world_seq), height, width)
+        self._plan = np.random.default_rng(plan_seq)
+        self.timeline: list[Segment] = []
+        self._recipes: list[tuple] = []  # (action, actor, frames, start pose) per segment
+        self._actor: _Actor | None = None
+        self._pose: np.ndarray | None = None
+        if self._plan.random() < 0.7:  # usually open on a visible actor, else on an empty scene
+            self._actor = dataclasses.replace(_sample_actor(self._plan), empty=False)
+            self._pose = self._poses(("no action", self._actor, 1, None))[0]
+        if num_frames is not None:
+            while self._end() < num_frames:
+                self._plan_next()
+            if self.timeline:
+                self.timeline[-1] = dataclasses.replace(self.timeline[-1], end=num_frames)
+
+    def _end(self) -> int:
+        return self.timeline[-1].end if self.timeline else 0
+
+    def _poses(self, recipe: tuple) -> np.ndarray | None:
+        action, actor, frames, start = recipe
+        if actor is None:
+            return None  # an empty scene
+        if action == "no action" and start is not None:
+            return np.repeat(start[None], frames, axis=0)
+        poses = _trajectory(action, frames, self.fps, actor, self.width / self.height)
+        return poses if start is None else _continue(poses, start)
+
+    def _plan_next(self) -> None:
+        rng = self._plan
+        frames = int(rng.integers(self._shortest, self._longest + 1))
+        last = self.timeline[-1].label if self.timeline else None
+        if last != "no action" and rng.random() < 0.5:  # a pause between actions
+            action, actor, poses = "no action", self._actor, None
+        else:
+            action, actor, frames, poses = self._next_action(rng, frames)
+        self._recipes.append((action, actor, frames, self._pose))
+        self.timeline.append(Segment(self._end(), self._end() + frames, action))
+        if action == "disappearing":
+            self._actor, self._pose = None, None
+        elif poses is not None:
+            self._actor, self._pose = actor, poses[-1]
+
+    def _next_action(self, rng: np.random.Generator, frames: int) -> tuple:
+        if self._actor is None:  # only a new actor fading in may follow an empty scene
+            actor = dataclasses.replace(_sample_actor(rng), empty=False)
+            frames = min(frames, self._longest_fade)
+            return "appearing", actor, frames, self._poses(("appearing", actor, frames, None))
+        now = self._actor  # new speeds for this action; the same look
+        actor = dataclasses.replace(_sample_actor(rng), shape=now.shape, color=now.color,
+                                    marker=now.marker, size=now.size, empty=False)
+        slowest = dataclasses.replace(actor, speed=_SPEED[0], spin=_SPIN[0], grow=_GROW[0])
+        choices = [name for name in ACTIONS[1:] if name != "appearing"]
+        for index in rng.permutation(len(choices)):
+            action = choices[index]
+            longest = min(frames, self._longest_fade) if action == "disappearing" else frames
+            lengths = sorted({int(n) for n in np.linspace(longest, self._shortest, 6).round()},
+                             reverse=True)
+            # Near an edge or at an extreme scale a motion may not fit: try it shorter, then
+            # at the slowest speed clips use, before choosing another action.
+            for variant in (actor, slowest):
+                for n in lengths:
+                    poses = self._poses((action, variant, n, self._pose))
+                    if _fits(poses, variant, self._world.extent):
+                        return action, variant, n, poses
+        raise RuntimeError("no action fits the scene")  # unreachable: turning in place fits
+
+    def label_at(self, index: int) -> str:
+        """The ground-truth action at frame `index`."""
+        if index < 0 or (self.num_frames is not None and index >= self.num_frames):
+            raise IndexError(f"frame {index} is outside this stream of {self.num_frames} frames")
+        while self._end() <= index:
+            self._plan_next()
+        at = bisect.bisect_right(self.timeline, index, key=lambda segment: segment.start)
+        return self.timeline[at - 1].label
+
+    def __iter__(self) -> Iterator[Frame]:
+        rng = np.random.default_rng(self._frame_seq)  # every pass replays the same video
+        segment, poses, t0, index = -1, None, None, 0
+        while self.num_frames is None or index < self.num_frames:
+            while self._end() <= index:
+                self._plan_next()
+            if segment < 0 or index == self.timeline[segment].end:
+                segment += 1
+                poses = self._poses(self._recipes[segment])
+            pose = None if poses is None else poses[index - self.timeline[segment].start]
+            t0 = time.monotonic() if t0 is None else t0
+            stamp = t0 + index / self.fps
+            if self.realtime:  # pace to the clock, stamp when the frame is "captured"
+                time.sleep(max(0.0, stamp - time.monotonic()))
+                stamp = time.monotonic()
+            image = np.empty((self.height, self.width, 3), np.uint8)
+            self._world.render(image, index / self.fps, self._recipes[segment][1], pose, rng)
+            self._world.add_noise(image, rng)
+            yield Frame(image, stamp, index, self.stream_id)
+            index += 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m runtime.sources.synthetic",
+        description="Write a video of the procedural motion world (mp4v) and its ground truth, "
+                    "<out>.timeline.json: a list of {start, end, label} in frame indices, "
+                    "end exclusive.")
+    parser.add_argument("--out", required=True, help="video file to write, e.g. demo.mp4")
+    for flag, kind, default, meaning in (
+            ("--seconds", float, 20.0, "length"), ("--width", int, 320, "pixels"),
+            ("--height", int, 240, "pixels"), ("--fps", float, 15.0, "frames per second"),
+            ("--seed", int, 0, "same seed, same video"),
+            ("--min-action-s", float, 1.5, "shortest action or pause, seconds"),
+            ("--max-action-s", float, 4.0, "longest action or pause, seconds")):
+        parser.add_argument(flag, type=kind, default=default, help=f"{meaning} ({default})")
+    args = parser.parse_args(argv)
+    if not 0 < args.seconds < math.inf:
+        parser.error(f"--seconds must be a positive number, got {args.seconds}")
+    try:
+        _check_args(args.fps)  # before it multiplies the seconds
+        frames = max(1, round(args.seconds * args.fps))
+        stream = SyntheticStream(args.seed, args.height, args.width, args.fps, frames,
+                                 min_action_s=args.min_action_s, max_action_s=args.max_action_s)
+    except ValueError as error:
+        parser.error(str(error))
+    writer = cv2.VideoWriter(args.out, cv2.VideoWriter_fourcc(*"mp4v"), args.fps,
+                             (args.width, args.height))
+    if not writer.isOpened():
+        print(f"error: cannot write a video to {args.out!r} (does its folder exist, and does "
+              "the name end in .mp4?)", file=sys.stderr)
+        return 1
+    try:
+        for frame in stream:
+            writer.write(frame.image)
+    finally:
+        writer.release()
+    timeline_path = f"{args.out}.timeline.json"
+    with open(timeline_path, "w") as file:
+        json.dump([dataclasses.asdict(segment) for segment in stream.timeline], file, indent=1)
+    print(f"wrote {frames} frames to {args.out} and the ground truth to {timeline_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
