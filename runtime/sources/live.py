@@ -67,21 +67,21 @@ class LiveSource(Source):
                  stall_timeout: float = 1.0, hang_timeout: float | None = None, max_reconnects: int | None = None,
                  backoff_initial: float = 0.25, backoff_max: float = 5.0, wait_for_first: bool = False):
         super().__init__(name, stream_id)
-        if int(ring) < 1:
-            raise ValueError(f"ring must hold at least 1 frame, got {ring}")
+        if not isinstance(ring, int) or ring < 1:
+            raise SourceError(f"ring must hold at least 1 frame, got {ring}")
         if not stall_timeout > 0:
-            raise ValueError(f"stall_timeout must be > 0 seconds, got {stall_timeout}")
+            raise SourceError(f"stall_timeout must be > 0 seconds, got {stall_timeout}")
         if max_reconnects is not None and max_reconnects < 0:
-            raise ValueError(f"max_reconnects must be >= 0 or None (forever), got {max_reconnects}")
+            raise SourceError(f"max_reconnects must be >= 0 or None (forever), got {max_reconnects}")
         if not 0 < backoff_initial <= backoff_max:
-            raise ValueError(f"need 0 < backoff_initial <= backoff_max, got {backoff_initial}, {backoff_max}")
+            raise SourceError(f"need 0 < backoff_initial <= backoff_max, got {backoff_initial}, {backoff_max}")
         self._opener = opener
         self.stall_timeout = float(stall_timeout)
         self.hang_timeout = float(hang_timeout) if hang_timeout is not None else max(3.0 * stall_timeout, 5.0)
         self.max_reconnects = max_reconnects
         self.backoff_initial = float(backoff_initial)
         self.backoff_max = float(backoff_max)
-        self._ring: collections.deque[Frame] = collections.deque(maxlen=int(ring))
+        self._ring: collections.deque[Frame] = collections.deque(maxlen=ring)
         self._cond = threading.Condition(self._stats_lock)  # one lock guards ring, stats and state
         self._stop = threading.Event()
         self._generation = 0  # bumped to abandon a hung capture thread
@@ -169,7 +169,9 @@ class LiveSource(Source):
             thread.join(timeout)
 
     def __del__(self):
-        self._stop.set()
+        stop = getattr(self, "_stop", None)  # absent when __init__ failed early
+        if stop is not None:
+            stop.set()
 
     # -- the capture thread -------------------------------------------------------------------------
 
