@@ -25,6 +25,7 @@ EXAMPLES = """examples:
   python export/build_engine.py --model DIR --output OUT --precision fp16 --workspace 2048 --opset 17
   python export/build_engine.py --model DIR --output OUT --precision fp16 --keep-fp32 '/videomae/encoder/layer.0/*'
   python export/build_engine.py --model DIR --output OUT --precision fp16 --dla-core 0   # Orin DLA, GPU fallback
+  python export/build_engine.py --precision int8 --calib-data synthetic      # + model.int8.onnx (Q/DQ, gated); see docs/CALIBRATION.md
 """
 
 
@@ -49,7 +50,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--window-stride", type=int, default=None, help="runtime: a window every n sampled frames (default frames/4)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder (atomically)")
     _engine_arguments(parser)
+    from calibration.__main__ import add_int8_arguments
+
+    add_int8_arguments(parser, required=False)  # --calib-data SPEC and the gate's options
     args = parser.parse_args(argv)
+    if (args.precision == "int8") != (args.calib_data is not None):
+        parser.error("--precision int8 and --calib-data SPEC go together: INT8 is calibrated on clips "
+                     "(e.g. --calib-data synthetic, or a folder of videos); see docs/CALIBRATION.md")
     if args.opset < 17:
         parser.error(f"--opset {args.opset}: use 17 or newer, so LayerNorm exports as one op that TensorRT keeps in FP32")
     if args.model is None:
@@ -139,10 +146,21 @@ def main(argv=None) -> int:
                          overwrite=args.overwrite, labels=labels,
                          sampling=Sampling(frame_stride=args.frame_stride, target_fps=args.target_fps,
                                            window_stride=args.window_stride or 0), engine=engine)
+    if args.precision == "int8":
+        opts.engine = None  # the INT8 engine is built from model.int8.onnx, which calibration writes first
     try:
         out = build_artifact(opts)
+        if args.precision == "int8":
+            _calibrate_int8(out, args, engine)
     except (OutputExistsError, CheckpointError, OnnxExportError, ParityError, ArtifactError, EngineBuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # calibration's typed errors; imported lazily with the package
+        from calibration.errors import CalibrationError
+
+        if not isinstance(exc, CalibrationError):
+            raise
+        print(f"error: {exc} (the FP32 artifact in {out} is complete; no INT8 model was added)", file=sys.stderr)
         return 1
     artifact = load_artifact(out)
     _summary(artifact)
@@ -155,6 +173,21 @@ def main(argv=None) -> int:
         command = trtexec_for_onnx(source, out / f"model.{engine.precision}.engine", engine)
         print("\nbuild the engine on the target with:\n  " + " ".join(command))
     return 0
+
+
+def _calibrate_int8(out: Path, args, engine) -> None:
+    """model.int8.onnx (Q/DQ, gated against FP32) into the artifact, then its engine where TensorRT is."""
+    from calibration.__main__ import run_int8
+    from runtime.artifact import read_manifest, write_manifest
+
+    print("\nINT8 calibration (see docs/CALIBRATION.md)")
+    run_int8(out, args)
+    if engine is not None:
+        from export.tensorrt import add_engine
+
+        manifest = read_manifest(out)
+        add_engine(out, manifest, engine)
+        write_manifest(out, manifest)
 
 
 def _summary(artifact) -> None:
