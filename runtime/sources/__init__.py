@@ -157,11 +157,15 @@ def open_source(spec: str, **options) -> Source:
                                      fast as possible, offline]
       "rosbag://run.mcap?topic=/camera/image_raw", "run.db3", "run.mcap", "run.bag", a bag folder
                                      sensor_msgs/Image or CompressedImage replay (offline, no ROS needed)
+                                                                      [topic, rate=None, stamps="header"]
 
     Options shared by every source: stream_id (default: the spec). Live sources also take ring (2),
     stall_timeout (1.0 s), max_reconnects (None: forever), open_timeout (5.0 s), read_timeout (2.0 s),
     backoff_initial (0.25 s), backoff_max (5.0 s).
-    Raises SourceError when the spec is not understood or the source cannot be opened.
+    Query parameters (synthetic://?seed=1, rosbag://run.mcap?topic=/cam) are the same options; keyword
+    arguments win over them. Raises SourceError when the spec is not understood, an option is unknown,
+    or the source cannot be opened; iterating a live source raises SourceError once it gave up
+    (max_reconnects failed attempts in a row).
     """
     if isinstance(spec, os.PathLike):
         spec = os.fspath(spec)

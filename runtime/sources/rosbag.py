@@ -73,8 +73,8 @@ def decode_compressed(msg) -> np.ndarray:
     return image
 
 
-def _stamp(msg, bag_ns: int) -> float:
-    stamp = getattr(getattr(msg, "header", None), "stamp", None)
+def _stamp(msg, bag_ns: int, use_header: bool = True) -> float:
+    stamp = getattr(getattr(msg, "header", None), "stamp", None) if use_header else None
     if stamp is not None:
         seconds = int(stamp.sec) + int(stamp.nanosec) * 1e-9
         if seconds > 0:
@@ -91,12 +91,17 @@ def _bag_path(path: str) -> Path:
 
 
 class RosbagSource(Source):
-    """Offline replay of one image topic; `rate=1.0` paces it at recorded speed (None: flat out)."""
+    """Offline replay of one image topic.
+
+    rate: 1.0 paces frames at their recorded spacing, 2.0 twice as fast, None (default) flat out.
+    stamps: "header" (default: the camera driver's stamps, falling back to bag time when 0) or "bag"
+    (receive time; for drivers whose header stamps are missing or wrong).
+    """
 
     live = False
 
     def __init__(self, path: str | os.PathLike, topic: str | None = None, stream_id: str | None = None,
-                 rate: float | None = None):
+                 rate: float | None = None, stamps: str = "header"):
         from runtime.backends.base import require
 
         require("rosbags.highlevel", "ros", "rosbag replay")
@@ -105,9 +110,12 @@ class RosbagSource(Source):
             raise SourceError(f"rosbag {path} does not exist")
         if rate is not None and not rate > 0:
             raise SourceError(f"rate must be > 0 (1.0 = recorded speed) or None, got {rate!r}")
+        if stamps not in ("header", "bag"):
+            raise SourceError(f"stamps must be 'header' or 'bag', got {stamps!r}")
         super().__init__(path, stream_id)
         self.path = path
         self.rate = rate
+        self.use_header = stamps == "header"
         self.topic, self.msgtype, self.count = self._probe(topic)
 
     def _reader(self):
@@ -165,7 +173,7 @@ class RosbagSource(Source):
                         self._stats.dropped += 1
                         self._stats.last_error = f"{self.topic} message at bag time {bag_ns} ns skipped: {exc}"
                     continue
-                timestamp = _stamp(msg, bag_ns)
+                timestamp = _stamp(msg, bag_ns, self.use_header)
                 pace.wait(timestamp)
                 with self._stats_lock:
                     self._stats.frames += 1
@@ -199,9 +207,11 @@ class _Pacer:
 
 
 def open_rosbag(path: str, options: dict) -> RosbagSource:
-    unknown = sorted(set(options) - {"topic", "stream_id", "rate"})
+    accepted = {"topic", "stream_id", "rate", "stamps"}
+    unknown = sorted(set(options) - accepted)
     if unknown:
-        raise SourceError(f"unknown option(s) {unknown} for rosbag {path!r}; accepted: topic, stream_id, rate")
+        raise SourceError(f"unknown option(s) {unknown} for rosbag {path!r}; accepted: {', '.join(sorted(accepted))}")
     if not path:
         raise SourceError("rosbag:// needs a path, e.g. rosbag://run.mcap?topic=/camera/image_raw")
-    return RosbagSource(path, options.get("topic"), options.get("stream_id"), options.get("rate"))
+    return RosbagSource(path, options.get("topic"), options.get("stream_id"), options.get("rate"),
+                        options.get("stamps", "header"))

@@ -72,6 +72,8 @@ def test_rgb8_with_row_padding_reads_back_exactly(bag):
     assert all(np.array_equal(f.image, b) for f, b in zip(frames, BGR))
     assert [f.timestamp for f in frames] == pytest.approx([100.0, 100.1, 100.2])  # header stamps
     assert [f.index for f in frames] == [0, 1, 2]
+    by_bag_time = list(open_source(f"rosbag://{bag}?topic=/camera/image_raw&stamps=bag"))
+    assert [f.timestamp for f in by_bag_time] == pytest.approx([1.0, 2.0, 3.0])
 
 
 def test_bgr8_uses_bag_time_when_the_stamp_is_zero(bag):
