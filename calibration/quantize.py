@@ -134,7 +134,7 @@ def quantize_model(prepared: Path, out_path: Path, calib: ClipReader, options: Q
                        "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}},
     )
     # Calibration (running every clip through an augmented graph) dominates the cost; ranges do
-    # not depend on which nodes are excluded, so the search computes them once (ORT >= 1.22).
+    # not depend on which nodes are excluded, so the search computes them once (where available).
     if cache is not None and "calibration_cache_path" in inspect.signature(q.quantize_static).parameters:
         kwargs["calibration_cache_path"] = str(cache)
     try:
