@@ -69,6 +69,7 @@ class Result:
     inference_ms: float  # the backend call for the batch this window rode in
     batch: int
     clock: str  # "capture": latency from the capture stamp; "arrival": from when the frame reached us
+    arrived_at: float | None = None  # time.monotonic() when the newest frame reached the recognizer
 
     def as_dict(self) -> dict:
         return {
@@ -80,6 +81,7 @@ class Result:
             "first_timestamp": self.first_timestamp, "newest_timestamp": self.newest_timestamp,
             "emitted_at": self.emitted_at, "latency_ms": round(self.latency_ms, 3),
             "inference_ms": round(self.inference_ms, 3), "batch": self.batch, "clock": self.clock,
+            "arrived_at": self.arrived_at,
         }
 
 
@@ -154,6 +156,7 @@ class Recognizer:
 
     def prepare(self, frame: Frame, stream_id: str | None = None, live: bool | None = None) -> Pending | None:
         """Preprocess one frame into its stream's clip (sampled frames only); return a due window."""
+        arrived = time.monotonic()
         state = self.stream(stream_id or frame.stream_id, live)
         stats = state.stats
         stats.frames += 1
@@ -166,7 +169,7 @@ class Recognizer:
         if clip is None:
             return None
         stats.windows += 1
-        return Pending(state, clip, time.monotonic())
+        return Pending(state, clip, arrived)
 
     def _check_gap(self, state: StreamState, timestamp: float) -> None:
         last = state.last_timestamp
@@ -224,7 +227,8 @@ class Recognizer:
         stats.inference_ms.append(inference_ms)
         return Result(state.stream_id, clip.window_index, decision.label, decision.score, decision.top_k,
                       decision.raw_label, decision.active, decision.events, clip.first_index, clip.newest_index,
-                      clip.first_timestamp, clip.newest_timestamp, emitted, latency, inference_ms, batch, clock)
+                      clip.first_timestamp, clip.newest_timestamp, emitted, latency, inference_ms, batch, clock,
+                      item.arrived_at)
 
 
 def _batch_limits(artifact: Artifact, backend: Backend, wanted: int | None) -> tuple[int, int | None]:
