@@ -109,6 +109,10 @@ class Manifest:
     source: dict[str, Any] = field(default_factory=dict)
     tool_versions: dict[str, str] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    # task video_text: how the graphs work together (text/head/frame graph names, tokenizer,
+    # max prompt length, logit scale, ...); written by export/videotext.py. Optional key, so
+    # manifests without it still read: no schema version change.
+    video_text: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
@@ -138,6 +142,7 @@ class Manifest:
                 source=dict(data.get("source", {})),
                 tool_versions=dict(data.get("tool_versions", {})),
                 validation=dict(data.get("validation", {})),
+                video_text=dict(data.get("video_text") or {}),
             )
         except KeyError as exc:
             raise ManifestError(f"manifest is missing the field {exc.args[0]!r}") from None
@@ -170,6 +175,8 @@ class Manifest:
             problems.append("sampling strides must be >= 1")
         if self.task == "classification" and not self.labels:
             problems.append("a classification artifact needs labels")
+        if self.task == "video_text" and not self.video_text.get("text_graph"):
+            problems.append("a video_text artifact needs video_text.text_graph (re-export with export/build_engine.py)")
         if not (self.temperature > 0):
             problems.append(f"temperature must be > 0, got {self.temperature}")
         for name in self.files:

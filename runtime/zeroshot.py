@@ -1,0 +1,139 @@
+"""Open-vocabulary actions on the robot: a zero-shot classifier and CLIP mean-pool's frame cache.
+
+`ZeroShotClassifier` is a `Backend`: `infer({input: clips})` returns logits over the current
+prompt set (labels = prompts), so it plugs in where a classifier backend goes. Prompts can be
+swapped while a stream runs: the new set is encoded first (a bad prompt raises and leaves the old
+set in place), then swapped in one step under a lock, so every call sees one whole prompt set.
+
+`FrameCachedEncoder` is the streaming path for models whose video embedding is a mean over
+per-frame embeddings (CLIP mean-pool): each preprocessed frame is encoded once as it arrives and
+kept in a ring, so a window costs one frame's encode plus a mean, and equals recomputing the clip.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from runtime.backends.base import Backend, TensorMeta
+from runtime.postprocess import softmax
+from runtime.tokenizer import check_prompts
+from runtime.videotext import VideoFeatures, VideoTextError, VideoTextModel, l2_normalize
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    prompts: tuple[str, ...]
+    embeddings: np.ndarray  # (K, D) as the text graph gives them
+    version: int
+
+
+class ZeroShotClassifier(Backend):
+    """Clips → logits (logit_scale × cosine) over the current prompts."""
+
+    name = "zeroshot"
+
+    def __init__(self, model: VideoTextModel, prompts: Sequence[str] | None = None):
+        self.model = model
+        m = model.artifact.manifest
+        video = model.video.inputs[0]
+        self.inputs = [TensorMeta(video.name, video.shape, video.dtype)]
+        self.outputs = [TensorMeta("logits", (None, None), np.dtype(np.float32))]
+        self._lock = threading.Lock()
+        if prompts is None:
+            if not m.labels:
+                raise VideoTextError(f"{model.artifact.folder} ships no label prompts; pass prompts")
+            self._set = PromptSet(tuple(m.labels), model.label_embeddings(), 0)
+        else:
+            self._set = PromptSet(tuple(check_prompts(prompts)), model.encode_text(prompts), 0)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._set.prompts)
+
+    @property
+    def prompt_set(self) -> PromptSet:
+        return self._set
+
+    def set_prompts(self, prompts: Sequence[str]) -> PromptSet:
+        """Encode a new prompt set, then swap it in; on any error the current set stays."""
+        prompts = check_prompts(prompts)
+        embeddings = self.model.encode_text(prompts)  # outside the lock: inference keeps running meanwhile
+        with self._lock:
+            self._set = PromptSet(tuple(prompts), embeddings, self._set.version + 1)
+            return self._set
+
+    def _infer(self, feeds):
+        clips = feeds[self.inputs[0].name]
+        return {"logits": self.logits(self.model.encode_video(clips))[0]}
+
+    def logits(self, video: VideoFeatures, prompt_set: PromptSet | None = None) -> tuple[np.ndarray, PromptSet]:
+        """(B, K) logits for video features, and the prompt set they are over."""
+        current = prompt_set or self._set  # one read: a concurrent swap cannot mix two sets
+        return self.model.logit_scale * self.model.similarity(video, current.embeddings), current
+
+    def classify(self, clips: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
+        """Top-k (prompt, probability) per clip."""
+        logits, current = self.logits(self.model.encode_video(clips))
+        out = []
+        for row in logits:
+            probs = softmax(row)
+            order = np.argsort(-probs)[:k]
+            out.append([(current.prompts[i], float(probs[i])) for i in order])
+        return out
+
+    def close(self) -> None:
+        pass  # the model belongs to the caller
+
+
+class FrameCachedEncoder:
+    """Preprocessed frames in, window embeddings out, one frame encode per frame.
+
+    push(frame) takes one (C, H, W) float32 frame as the Preprocessor makes it and returns the
+    window's (D,) video embedding (the mean of the last `frames` per-frame embeddings, exactly
+    what the video graph computes) when a window is due, else None.
+    """
+
+    def __init__(self, model: VideoTextModel, frames: int | None = None, window_stride: int = 1):
+        if model.frame_encoder is None:
+            raise VideoTextError(f"{model.artifact.manifest.family} has no per-frame encoder (frame graph); the frame "
+                                 "cache needs a model whose video embedding is a mean over frames (clip-meanpool)")
+        if window_stride < 1:
+            raise ValueError(f"window_stride must be >= 1, got {window_stride}")
+        spec = model.artifact.manifest.input
+        self.model, self.frames, self.window_stride = model, int(frames or spec.frames), window_stride
+        self._graph = model.frame_encoder
+        self._ring: np.ndarray | None = None
+        self._count = 0
+
+    def push(self, frame: np.ndarray) -> np.ndarray | None:
+        embed = self.encode_frames(np.asarray(frame, dtype=np.float32)[None])[0]
+        if self._ring is None:
+            self._ring = np.zeros((self.frames, embed.shape[0]), dtype=np.float32)
+        self._ring[self._count % self.frames] = embed
+        self._count += 1
+        if self._count < self.frames or (self._count - self.frames) % self.window_stride:
+            return None
+        return self.window()
+
+    def encode_frames(self, frames: np.ndarray) -> np.ndarray:
+        return self._graph.infer({self._graph.inputs[0].name: frames})[self._graph.outputs[0].name]
+
+    def window(self) -> np.ndarray:
+        """The current window's embedding; oldest-first order as the clip buffer keeps it."""
+        if self._count < self.frames:
+            raise VideoTextError(f"only {self._count} of {self.frames} frames buffered")
+        order = (np.arange(self.frames) + self._count) % self.frames
+        return self._ring[order].mean(axis=0)
+
+    def features(self) -> VideoFeatures:
+        return VideoFeatures(self.window()[None])
+
+    def reset(self) -> None:
+        self._count = 0
+
+
+__all__ = ["FrameCachedEncoder", "PromptSet", "ZeroShotClassifier", "l2_normalize"]

@@ -1,0 +1,168 @@
+"""Video-text runtime on a torch-free toy artifact: tokenizer, prompts, zero-shot, retrieval, frame cache."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tokenizers", reason="the video-text runtime needs the [videotext] extra (tokenizers)")
+
+from runtime.artifact import HashMismatchError  # noqa: E402
+from runtime.clips import ClipBuffer  # noqa: E402
+from runtime.preprocess import Preprocessor  # noqa: E402
+from runtime.tokenizer import PromptError, TextTokenizer  # noqa: E402
+from runtime.videotext import VideoTextError, VideoTextModel, l2_normalize, retrieve  # noqa: E402
+from runtime.zeroshot import FrameCachedEncoder, ZeroShotClassifier  # noqa: E402
+from tests.runtime.videotext_toy import colour_frames, make_toy_videotext  # noqa: E402
+
+RED, GREEN, BLUE = (20, 20, 230), (20, 230, 20), (230, 20, 20)  # BGR
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return make_toy_videotext(tmp_path_factory.mktemp("vt") / "toy")
+
+
+@pytest.fixture
+def model(toy):
+    with VideoTextModel(toy) as m:
+        yield m
+
+
+def _clip(model, colour, seed=0):
+    pre = Preprocessor(model.artifact.manifest.preprocessing)
+    return np.stack([pre(f) for f in colour_frames(colour, model.artifact.manifest.input.frames, seed=seed)])
+
+
+def test_tokenizer_pads_right_and_masks(toy):
+    tok = TextTokenizer(toy / "tokenizer.json", max_length=8, pad_id=0)
+    ids, mask = tok.encode(["a red shape", "Red"])
+    assert ids.dtype == np.int64 and ids.shape == (2, 5)
+    assert ids[0].tolist() == [2, 7, 4, 9, 3]  # [CLS] a red shape [SEP]
+    assert ids[1].tolist() == [2, 4, 3, 0, 0] and mask[1].tolist() == [1, 1, 1, 0, 0]  # lowercased, padded right
+    assert tok.decode(ids[0]) == "a red shape"
+
+
+@pytest.mark.parametrize("prompts, fragment", [
+    ([], "empty"), ([""], "prompt 0 is empty"), (["a red shape", "   "], "prompt 1 is empty"),
+    ("a red shape", "one string"), ([3], "not text"),
+    (["red " * 7], "at most 8"),
+])
+def test_bad_prompts_get_clear_errors(toy, prompts, fragment):
+    tok = TextTokenizer(toy / "tokenizer.json", max_length=8, pad_id=0)
+    with pytest.raises(PromptError, match=fragment):
+        tok.encode(prompts)
+
+
+def test_zero_shot_uses_shipped_embeddings_and_new_prompts_agree(model):
+    zs = ZeroShotClassifier(model)
+    assert zs.labels == ["a red shape", "a green shape", "a blue shape"]
+    np.testing.assert_allclose(model.label_embeddings(), model.encode_text(zs.labels), atol=1e-6)
+    clips = np.stack([_clip(model, c) for c in (RED, GREEN, BLUE)])
+    logits = zs.infer({"pixel_values": clips})["logits"]
+    assert logits.shape == (3, 3) and logits.argmax(1).tolist() == [0, 1, 2]
+    top = zs.classify(clips, k=2)
+    assert [row[0][0] for row in top] == zs.labels and all(row[0][1] > 0.9 for row in top)
+
+
+def test_bad_prompt_swap_keeps_the_old_set(model):
+    zs = ZeroShotClassifier(model)
+    with pytest.raises(PromptError, match="at most 8"):
+        zs.set_prompts(["blue", "red " * 9])
+    with pytest.raises(PromptError, match="empty"):
+        zs.set_prompts([])
+    assert zs.labels == ["a red shape", "a green shape", "a blue shape"] and zs.prompt_set.version == 0
+
+
+def test_prompt_swap_while_streaming(model):
+    """A second thread swaps prompts mid-stream; every window is scored over exactly one whole set."""
+    zs = ZeroShotClassifier(model)
+    spec = model.artifact.manifest.input
+    pre = Preprocessor(model.artifact.manifest.preprocessing)
+    buffer = ClipBuffer(spec.frames, window_stride=1, layout=spec.layout)
+    frames = colour_frames(RED, 30, seed=1) + colour_frames(BLUE, 30, seed=2)
+    swapped = threading.Event()
+    results = []
+    new = ["the blue square", "a red square", "green", "bright moving shape"]
+
+    def swap():
+        zs.set_prompts(new)
+        swapped.set()
+
+    for index, image in enumerate(frames):
+        clip = buffer.add(pre(image), index / 15.0, index)
+        if index == 20:
+            threading.Thread(target=swap).start()
+            assert swapped.wait(10)
+        if clip is not None:
+            logits, used = zs.logits(model.encode_video(clip.array[None]))
+            results.append((index, used.version, used.prompts[int(logits[0].argmax())], logits.shape[1]))
+    before = [r for r in results if r[1] == 0]
+    after = [r for r in results if r[1] == 1]
+    assert before and after and max(r[0] for r in before) < min(r[0] for r in after)
+    assert all(r[3] == 3 for r in before) and all(r[3] == 4 for r in after)
+    assert {r[2] for r in before} == {"a red shape"}
+    late = [r[2] for r in after if r[0] >= 34]  # windows made only of blue frames
+    assert late and set(late) == {"the blue square"}
+    assert [r[2] for r in after if r[0] < 30] == ["a red square"] * len([r for r in after if r[0] < 30])
+
+
+def test_frame_cache_equals_recomputation(model):
+    spec = model.artifact.manifest.input
+    pre = Preprocessor(model.artifact.manifest.preprocessing)
+    frames = [pre(f) for f in colour_frames(GREEN, 6, seed=3) + colour_frames(RED, 7, seed=4)]
+    cache = FrameCachedEncoder(model, window_stride=2)
+    buffer = ClipBuffer(spec.frames, window_stride=2, layout=spec.layout)
+    compared = 0
+    for index, frame in enumerate(frames):
+        cached = cache.push(frame)
+        clip = buffer.add(frame, float(index), index)
+        assert (cached is None) == (clip is None)
+        if clip is not None:
+            full = model.encode_video(clip.array[None]).embeds[0]
+            np.testing.assert_allclose(cached, full, atol=1e-6)
+            compared += 1
+    assert compared == 5
+
+
+def test_retrieval_matrix_is_cosine_of_both_embeddings(model):
+    clips = np.stack([_clip(model, c, seed=i) for i, c in enumerate((BLUE, RED))])
+    texts = ["a red shape", "blue", "green", "the square"]
+    result = retrieve(model, clips, texts)
+    expected = l2_normalize(model.encode_video(clips).embeds) @ l2_normalize(model.encode_text(texts)).T
+    np.testing.assert_allclose(result.similarity, expected, atol=1e-6)
+    assert result.similarity.shape == (2, 4) and result.best_text.tolist() == [1, 0]
+    assert np.all(np.abs(result.similarity) <= 1 + 1e-5)
+
+
+def test_classification_artifact_and_tampered_embeddings_are_refused(tmp_path, onnx_artifact):
+    with pytest.raises(VideoTextError, match="video_text"):
+        VideoTextModel(onnx_artifact)
+    folder = make_toy_videotext(tmp_path / "toy")
+    np.save(folder / "text_embeddings.npy", np.zeros((3, 8), np.float32), allow_pickle=False)
+    with pytest.raises(HashMismatchError):
+        VideoTextModel(folder)
+
+
+def test_runtime_runs_without_torch_or_transformers(toy):
+    code = f"""
+import sys
+for name in ("torch", "transformers"):
+    sys.modules[name] = None  # any import of them now fails
+import numpy as np
+from runtime.videotext import VideoTextModel
+from runtime.zeroshot import ZeroShotClassifier
+m = VideoTextModel({str(toy)!r})
+zs = ZeroShotClassifier(m)
+zs.set_prompts(["blue", "red"])
+print(zs.infer({{"pixel_values": np.zeros((1, 4, 3, 16, 16), np.float32)}})["logits"].shape)
+"""
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "(1, 2)"
