@@ -71,8 +71,14 @@ def camera_frames(n: int, height: int = 480, width: int = 640, seed: int = 0) ->
     return list(stream)
 
 
-def bench_preprocess(artifact, frames) -> dict:
-    pre = Preprocessor(artifact.manifest.preprocessing)
+def bench_preprocess(artifact, frames, size: int | None = None) -> dict:
+    """Per frame, with the artifact's preprocessing, or the same steps resized/cropped to `size` (e.g. 224)."""
+    import dataclasses
+
+    spec = artifact.manifest.preprocessing
+    if size is not None:
+        spec = dataclasses.replace(spec, resize_shortest_edge=size, crop_height=size, crop_width=size)
+    pre = Preprocessor(spec)
     images = [f.image for f in frames]
     for image in images[:10]:
         pre(image)
@@ -83,8 +89,7 @@ def bench_preprocess(artifact, frames) -> dict:
             pre(image)
             times.append((time.perf_counter() - start) * 1000)
     return {"median_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95)), "frames": len(times),
-            "size": f"{images[0].shape[1]}x{images[0].shape[0]} -> {artifact.manifest.input.width}x"
-                    f"{artifact.manifest.input.height}"}
+            "size": f"{images[0].shape[1]}x{images[0].shape[0]} -> {spec.crop_width}x{spec.crop_height}"}
 
 
 def bench_window_vs_seed(artifact, ckpt: Path, frames, threads: int, rounds: int) -> dict:
@@ -205,7 +210,7 @@ def bench_accuracy(artifact, threads: int, frames: int, smoothing: str) -> dict:
 
 
 def markdown(r: dict) -> str:
-    pre, win, live = r["preprocess"], r["window"], r["live"]
+    pre, win, live, big = r["preprocess"], r["window"], r["live"], r["preprocess_224"]
     lines = [
         f"Model: {r['model']}; {r['threads']} threads; ONNX Runtime CPU.", "",
         "| measure | result | goal |", "|---|---|---|",
@@ -217,6 +222,8 @@ def markdown(r: dict) -> str:
         f" | ≤ 5 ms |",
         f"| preprocessing per frame, {pre['size']}, {pre['frames']} frames | median {pre['median_ms']:.3f} ms "
         f"(p95 {pre['p95_ms']:.3f} ms) | ≤ 1 ms median |",
+        f"| preprocessing per frame, {big['size']} (a VideoMAE-B input), {big['frames']} frames | median "
+        f"{big['median_ms']:.3f} ms (p95 {big['p95_ms']:.3f} ms) | ≤ 1 ms median |",
         f"| per window: ours vs seed classify_video path (HF VideoMAEImageProcessorPil + PyTorch eager, model "
         f"preloaded) | {win['ours_ms']:.2f} ms vs {win['seed_ms']:.2f} ms = **{win['ratio']:.3f}×** "
         f"(the seed function as written, loading the model per call: {win['seed_as_written_ms']:.0f} ms) | ≤ 0.2× |",
@@ -230,7 +237,8 @@ def markdown(r: dict) -> str:
             f"delay | {100 * acc['accuracy']:.1f}% ({acc['correct']}/{acc['windows']}); {delay} "
             f"({acc['detected']}/{acc['segments']} onsets detected) | delay ≤ {acc['goal_s']:.2f} s (half the "
             f"{acc['window_span_s']:.2f} s window + one inference) |")
-    lines.append(f"\nLive run: {live['windows']} windows, {live['dropped_windows']} dropped (latest wins), "
+    lines.append(f"\nLoad average during the live run: {live['load_average']:.1f} on 2 cores (shared machine). "
+                 f"Live run: {live['windows']} windows, {live['dropped_windows']} dropped (latest wins), "
                  f"{live['source_dropped_frames']} camera frames dropped by the capture ring.")
     return "\n".join(lines)
 
@@ -261,6 +269,7 @@ def main() -> int:
                         f"{artifact.manifest.input.height}² ({artifact_dir.name})", "threads": args.threads,
                "date": time.strftime("%Y-%m-%d")}
     results["preprocess"] = bench_preprocess(artifact, frames)
+    results["preprocess_224"] = bench_preprocess(artifact, frames, 224)
     print(f"preprocess {results['preprocess']}", file=sys.stderr)
     results["window"] = bench_window_vs_seed(artifact, Path(ckpt), frames, args.threads, args.rounds)
     print(f"window {results['window']}", file=sys.stderr)
