@@ -38,5 +38,6 @@ setup(
     entry_points={"console_scripts": [
         "tubelet-export=export.build_engine:main",
         "tubelet-classify=runtime.classify:main",
+        "tubelet-stream=runtime.stream:main",
     ]},
 )
