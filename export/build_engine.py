@@ -26,6 +26,8 @@ EXAMPLES = """examples:
   python export/build_engine.py --model DIR --output OUT --precision fp16 --keep-fp32 '/videomae/encoder/layer.0/*'
   python export/build_engine.py --model DIR --output OUT --precision fp16 --dla-core 0   # Orin DLA, GPU fallback
   python export/build_engine.py --precision int8 --calib-data synthetic      # + model.int8.onnx (Q/DQ, gated); see docs/CALIBRATION.md
+  python export/build_engine.py --model models/videotext-motion --output build/videotext-motion   # video-text; docs/VIDEO_TEXT.md
+  python export/build_engine.py --model XCLIP_DIR --output build/xclip --prompts prompts.txt       # family from config.json
 """
 
 
@@ -49,6 +51,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--target-fps", type=float, default=None, help="runtime sampling: sample frames at this rate by timestamp")
     parser.add_argument("--window-stride", type=int, default=None, help="runtime: a window every n sampled frames (default frames/4)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder (atomically)")
+    parser.add_argument("--family", default="auto", choices=("auto", "videomae", "xclip", "clip-meanpool", "videotext-motion"),
+                        help="model family (default: from config.json's model_type); video-text families: docs/VIDEO_TEXT.md")
+    parser.add_argument("--prompts", type=Path, help="video-text: label prompts, one per line, encoded into text_embeddings.npy")
+    parser.add_argument("--frames", type=int, help="clip-meanpool: frames per window (CLIP has no clip length; default 8)")
     _engine_arguments(parser)
     from calibration.__main__ import add_int8_arguments
 
@@ -122,6 +128,10 @@ def _tensorrt_status() -> str | None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from export.videotext import cli_family, cli_main
+
+    if cli_family(args) != "videomae":
+        return cli_main(args)  # X-CLIP, CLIP mean-pool, the bundled video-text model
     from export.pipeline import ExportOptions, OutputExistsError, build_artifact
     from export.models.videomae import CheckpointError
     from export.onnx import OnnxExportError

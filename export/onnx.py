@@ -31,9 +31,21 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
 
-def export_onnx(module, example, path: Path, input_name: str, output_names: list[str], opset: int = DEFAULT_OPSET,
-                max_batch: int = 64, external_data_threshold: int = EXTERNAL_DATA_THRESHOLD) -> ExportResult:
+def export_onnx(module, example, path: Path, input_name, output_names: list[str], opset: int = DEFAULT_OPSET,
+                max_batch: int = 64, external_data_threshold: int = EXTERNAL_DATA_THRESHOLD,
+                dynamic_axes: dict[str, dict[int, str]] | None = None) -> ExportResult:
+    """One input: `example` a tensor, `input_name` a str, batch (axis 0) dynamic. Several inputs
+    (text encoders, heads): `example` a tuple and `input_name` a list in forward's order, and
+    `dynamic_axes` {input: {axis: name}} for each input's dynamic axes (same name = same size)."""
     import torch
+
+    if isinstance(input_name, str):
+        example, input_name = (example,), [input_name]
+    example = tuple(example)
+    if len(example) != len(input_name):
+        raise OnnxExportError(f"{len(example)} example inputs but {len(input_name)} input names {input_name}")
+    if dynamic_axes is None:
+        dynamic_axes = {name: {0: "batch"} for name in input_name}
 
     if opset < MIN_OPSET:
         raise OnnxExportError(f"opset {opset} is too old: use >= {MIN_OPSET} so LayerNorm exports as one op")
@@ -43,24 +55,28 @@ def export_onnx(module, example, path: Path, input_name: str, output_names: list
     notes = []
     try:
         exporter = "dynamo"
-        _export_dynamo(torch, module, example, path, input_name, output_names, opset, max_batch, external)
+        _export_dynamo(torch, module, example, path, input_name, output_names, opset, max_batch, external, dynamic_axes)
     except Exception as exc:  # the dynamo exporter fails in many ways; the fallback must still be tried
         notes.append(f"dynamo exporter failed ({type(exc).__name__}: {str(exc)[:300]}); used the TorchScript exporter")
         exporter = "torchscript"
         _clean(path)
         try:
-            _export_torchscript(torch, module, example, path, input_name, output_names, opset, external)
+            _export_torchscript(torch, module, example, path, input_name, output_names, opset, external, dynamic_axes)
         except Exception as exc2:
             raise OnnxExportError(f"both exporters failed; dynamo: {notes[-1]}; torchscript: {exc2}") from exc2
     return _inspect(path, exporter, notes)
 
 
-def _export_dynamo(torch, module, example, path, input_name, output_names, opset, max_batch, external):
-    batch = torch.export.Dim("batch", min=1, max=max_batch)
+def _export_dynamo(torch, module, example, path, input_names, output_names, opset, max_batch, external, dynamic_axes):
+    dims = {}  # one Dim per axis name, so axes that share a name share a size
+    for axes in dynamic_axes.values():
+        for name in axes.values():
+            dims.setdefault(name, torch.export.Dim(name, min=1, max=max_batch if name == "batch" else 4096))
+    shapes = tuple({axis: dims[name] for axis, name in dynamic_axes.get(n, {}).items()} or None for n in input_names)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(module, (example,), input_names=[input_name], output_names=output_names,
-                                    dynamic_shapes=({0: batch},), opset_version=opset, dynamo=True, verbose=False)
+        program = torch.onnx.export(module, example, input_names=list(input_names), output_names=output_names,
+                                    dynamic_shapes=shapes, opset_version=opset, dynamo=True, verbose=False)
     program.save(str(path), external_data=external)  # writes <name>.data beside the graph
     if opset < 18:
         _downgrade(path, opset)
@@ -86,11 +102,12 @@ def _downgrade(path: Path, opset: int) -> None:
     onnx.save_model(converted, str(path))
 
 
-def _export_torchscript(torch, module, example, path, input_name, output_names, opset, external):
-    axes = {input_name: {0: "batch"}, **{name: {0: "batch"} for name in output_names}}
+def _export_torchscript(torch, module, example, path, input_names, output_names, opset, external, dynamic_axes):
+    batch_out = {0: "batch"} if any("batch" in a.values() for a in dynamic_axes.values()) else {}
+    axes = {**{name: batch_out for name in output_names if batch_out}, **dynamic_axes}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=output_names,
+        torch.onnx.export(module, example, str(path), input_names=list(input_names), output_names=output_names,
                           dynamic_axes=axes, opset_version=opset, dynamo=False)
     if external:
         _consolidate_external(path)

@@ -1,0 +1,132 @@
+"""CLIP mean-pool (transformers.CLIPModel): a per-frame image encoder, a temporal mean, a text encoder.
+
+Graphs:
+- frame: pixel_values (N, C, H, W) → frame_embeds (N, D), each L2-normalised. The streaming
+  runtime encodes every frame once, as it arrives, and keeps these in a ring;
+- video: pixel_values (B, T, C, H, W) → video_embeds (B, D) = mean over T of the frame
+  embeddings (not renormalised; similarity is a cosine, so the runtime normalises). Same numbers
+  as averaging the frame graph's outputs, which is what makes the frame cache exact;
+- text: input_ids, attention_mask → text_embeds (K, D), L2-normalised.
+The text pooling reads the last attended token (right padding puts the end token there), so the
+graph has no ArgMax over int64 ids.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+FAMILY = "clip-meanpool"
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+DEFAULT_FRAMES = 8
+
+
+def gather_last(hidden, attention_mask):
+    """hidden (K, L, D) at each row's last attended position → (K, D)."""
+    import torch
+
+    last = attention_mask.sum(dim=-1) - 1
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
+def input_spec_and_preprocessing(model: str, frames: int, size: int, layout: str):
+    """The clip input and the image processor's steps (preprocessor_config.json, else CLIP's defaults)."""
+    from export.models.videomae import _from_processor_config
+    from runtime.artifact import InputSpec, Preprocessing
+
+    spec = InputSpec(name="pixel_values", layout=layout, frames=frames, height=size, width=size)
+    path = Path(model) / "preprocessor_config.json"
+    if path.is_file():
+        return spec, _from_processor_config(json.loads(path.read_text(encoding="utf-8")), spec)
+    return spec, Preprocessing(resize_shortest_edge=size, resize_height=None, resize_width=None, crop_height=size,
+                               crop_width=size, mean=list(CLIP_MEAN), std=list(CLIP_STD), interpolation="bicubic")
+
+
+def load_tokenizer(model: str, max_positions: int) -> tuple[Path, int, int]:
+    """(tokenizer.json path, max tokens per prompt, pad id) for the checkpoint's tokenizer."""
+    from export.videotext import VideoTextExportError
+
+    try:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(model)
+    except (OSError, ValueError, TypeError) as exc:
+        raise VideoTextExportError(
+            f"{model}: no usable tokenizer ({exc}); the runtime encodes new prompts with it, so save it beside "
+            "the model (tokenizer.save_pretrained(folder))") from None
+    out = Path(tempfile.mkdtemp(prefix="tubelet-tok-"))
+    tok.save_pretrained(str(out))
+    if not (out / "tokenizer.json").is_file():
+        raise VideoTextExportError(f"{model}: the tokenizer has no fast (tokenizers) form to write tokenizer.json")
+    limit = int(tok.model_max_length) if 0 < int(min(tok.model_max_length, 1 << 30)) < (1 << 30) else max_positions
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    return out / "tokenizer.json", min(limit, max_positions), int(pad if pad is not None else 0)
+
+
+def load(model: str, frames: int | None = None):
+    import torch
+    from transformers import CLIPModel
+
+    from export.videotext import Graph, VideoTextBundle, checked_config
+
+    config = checked_config(model, ("clip",))
+    net = CLIPModel.from_pretrained(model, use_safetensors=True, attn_implementation="eager").eval()
+    frames = int(frames or DEFAULT_FRAMES)
+    spec, pre = input_spec_and_preprocessing(model, frames, int(config.vision_config.image_size), "NTCHW")
+
+    def image_features(pixel_values):
+        out = net.get_image_features(pixel_values=pixel_values)
+        out = out if isinstance(out, torch.Tensor) else out.pooler_output
+        return out / out.norm(p=2, dim=-1, keepdim=True)
+
+    class Frame(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = net
+
+        def forward(self, pixel_values):
+            return image_features(pixel_values)
+
+    class Video(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = net
+
+        def forward(self, pixel_values):
+            b, t, c, h, w = pixel_values.shape
+            return image_features(pixel_values.reshape(-1, c, h, w)).reshape(b, t, -1).mean(dim=1)
+
+    class Text(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = net
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.m.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            out = self.m.text_projection(gather_last(hidden, attention_mask))
+            return out / out.norm(p=2, dim=-1, keepdim=True)
+
+    def text_reference(ids, mask):
+        out = net.get_text_features(input_ids=ids, attention_mask=mask)
+        out = out if isinstance(out, torch.Tensor) else out.pooler_output
+        return [out / out.norm(p=2, dim=-1, keepdim=True)]
+
+    size = spec.height
+    graphs = [
+        Graph("video", "model.onnx", Video().eval(), (torch.zeros(spec.shape(2)),), ["pixel_values"], ["video_embeds"],
+              {"pixel_values": {0: "batch"}},
+              reference=lambda px: [image_features(px.flatten(0, 1)).reshape(px.shape[0], px.shape[1], -1).mean(1)]),
+        Graph("frame", "frame.onnx", Frame().eval(), (torch.zeros(2, 3, size, size),), ["pixel_values"], ["frame_embeds"],
+              {"pixel_values": {0: "batch"}}, reference=lambda px: [image_features(px)]),
+        Graph("text", "text.onnx", Text().eval(), (torch.ones(2, 8, dtype=torch.int64), torch.ones(2, 8, dtype=torch.int64)),
+              ["input_ids", "attention_mask"], ["text_embeds"],
+              {"input_ids": {0: "texts", 1: "tokens"}, "attention_mask": {0: "texts", 1: "tokens"}}, reference=text_reference),
+    ]
+    tokenizer_json, max_length, pad_id = load_tokenizer(model, int(config.text_config.max_position_embeddings))
+    return VideoTextBundle(
+        family=FAMILY, input=spec, preprocessing=pre, graphs=graphs, tokenizer_json=tokenizer_json, max_length=max_length,
+        pad_id=pad_id, embed_dim=int(config.projection_dim), logit_scale=float(net.logit_scale.exp().item()),
+        text_normalized=True, video_pooling="mean over frames of L2-normalised CLIP image embeddings",
+        source={"model": str(model), "local": Path(model).exists(), "frames": frames})

