@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import statistics
@@ -28,10 +29,11 @@ sys.path.insert(0, str(REPO))
 
 VIDEOMAE_S = dict(image_size=224, patch_size=16, num_frames=16, tubelet_size=2, hidden_size=384,
                   num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536)
-VARIANTS = {  # name: (format, op types)
-    "qdq-matmul-gemm-conv": ("qdq", ("MatMul", "Gemm", "Conv")),
-    "qdq-matmul": ("qdq", ("MatMul",)),
-    "qoperator-matmul-gemm-conv": ("qoperator", ("MatMul", "Gemm", "Conv")),
+VARIANTS = {  # name: (format, op types, activations)
+    "qdq-s8s8-matmul-gemm-conv": ("qdq", ("MatMul", "Gemm", "Conv"), "int8"),
+    "qdq-s8s8-matmul": ("qdq", ("MatMul",), "int8"),
+    "qoperator-s8s8-matmul-gemm-conv": ("qoperator", ("MatMul", "Gemm", "Conv"), "int8"),
+    "qoperator-u8s8-matmul-gemm-conv": ("qoperator", ("MatMul", "Gemm", "Conv"), "uint8"),
 }
 
 
@@ -94,11 +96,12 @@ def bench_model(label: str, artifact_dir: Path, clips: int, runs: int, threads: 
     prepared = prepare(artifact.path("model.onnx"), work / f"{label}-prepared.onnx")
     reference = run_logits(prepared, held, threads)
     paths, rows = {"fp32": artifact.path("model.onnx")}, {}
-    for name, (fmt, ops) in VARIANTS.items():
-        options = QuantizeOptions(method="minmax", op_types=ops, quant_format=fmt, threads=threads)
+    for name, (fmt, ops, activations) in VARIANTS.items():
+        options = QuantizeOptions(method="minmax", op_types=ops, quant_format=fmt, threads=threads,
+                                  activations=activations)
         out = work / f"{label}-{name}.onnx"
         start = time.perf_counter()
-        quantize_model(prepared, out, calib, options, cache=work / f"{label}-{'-'.join(ops)}-ranges.json")
+        quantize_model(prepared, out, calib, options, cache=work / f"{label}-{'-'.join(ops)}-{activations}-ranges.json")
         seconds = time.perf_counter() - start
         gate = compare(reference, run_logits(out, held, threads))
         rows[name] = {"census": int8_census(out, ops), "gate": gate, "quantize_s": seconds}
@@ -139,7 +142,8 @@ def main(argv=None) -> int:
         parser.error("give --model videomae-s, --model DIR, or --artifact DIR")
     import onnxruntime
 
-    print(f"CPU: {cpu_flags()}; onnxruntime {onnxruntime.__version__}; threads {args.threads}")
+    print(f"CPU: {cpu_flags()}; onnxruntime {onnxruntime.__version__}; threads {args.threads}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-int8-") as tmp:
         work = Path(tmp)

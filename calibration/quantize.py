@@ -35,6 +35,9 @@ class QuantizeOptions:
     quant_format: str = "qdq"  # qdq: the TensorRT form; qoperator: ONNX Runtime CPU only
     per_channel: bool = True
     threads: int | None = None
+    # uint8 (asymmetric activations) only with qoperator: ONNX Runtime's x86 U8S8 kernels; never the
+    # artifact's model.int8.onnx, whose form TensorRT needs (int8, zero point 0).
+    activations: str = "int8"
 
     def check(self) -> None:
         problems = []
@@ -48,6 +51,8 @@ class QuantizeOptions:
             problems.append(f"min_cosine must be in [-1, 1], got {self.min_cosine}")
         if self.max_excluded < 0:
             problems.append(f"max_excluded must be >= 0, got {self.max_excluded}")
+        if self.activations not in ("int8", "uint8") or (self.activations == "uint8" and self.quant_format != "qoperator"):
+            problems.append(f"activations {self.activations!r}: int8, or uint8 with format qoperator")
         if not self.op_types:
             problems.append("op_types is empty; quantize at least MatMul")
         if problems:
@@ -127,10 +132,11 @@ def quantize_model(prepared: Path, out_path: Path, calib: ClipReader, options: Q
     kwargs = dict(
         quant_format=getattr(q.QuantFormat, FORMATS[options.quant_format]),
         op_types_to_quantize=list(options.op_types), per_channel=options.per_channel,
-        activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
+        activation_type=q.QuantType.QUInt8 if options.activations == "uint8" else q.QuantType.QInt8,
+        weight_type=q.QuantType.QInt8,
         nodes_to_quantize=list(only) if only else None, nodes_to_exclude=list(exclude or []),
         calibrate_method=getattr(q.CalibrationMethod, METHODS[options.method]),
-        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+        extra_options={"ActivationSymmetric": options.activations == "int8", "WeightSymmetric": True,
                        "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}},
     )
     # Calibration (running every clip through an augmented graph) dominates the cost; ranges do

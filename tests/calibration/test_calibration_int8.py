@@ -91,6 +91,10 @@ def test_failed_gate_leaves_the_artifact_untouched(tmp_path, synth_artifact):
 def test_bad_options_and_data_are_refused(synth_artifact):
     with pytest.raises(CalibrationError, match="method 'kl' unknown"):
         quantize_artifact(synth_artifact, "synthetic", QuantizeOptions(method="kl"), clips=8)
+    with pytest.raises(CalibrationError, match="uint8 with format qoperator"):
+        quantize_artifact(synth_artifact, "synthetic", QuantizeOptions(activations="uint8"), clips=8)
+    with pytest.raises(CalibrationError, match="must be Q/DQ"):
+        quantize_artifact(synth_artifact, "synthetic", QuantizeOptions(quant_format="qoperator"), clips=8)
     with pytest.raises(CalibrationError, match="does not exist"):
         quantize_artifact(synth_artifact, str(synth_artifact / "missing"), clips=8)
     with pytest.raises(CalibrationError, match="holdout"):
