@@ -123,7 +123,8 @@ class Manifest:
         if not isinstance(data, dict):
             raise ManifestError(f"manifest must be a JSON object, got {type(data).__name__}")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        # type check: JSON true == 1 and 1.0 == 1 in Python, and neither is version 1.
+        if type(version) is not int or version != SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"manifest schema version {version!r} is not supported (this runtime reads version "
                 f"{SCHEMA_VERSION}); re-export the model with this version of export/build_engine.py"
@@ -207,7 +208,7 @@ def _typed(cls, data: Any, where: str):
 def _safe_relative(name: str) -> str:
     """File names are plain relative paths inside the folder: no '..', no absolute paths."""
     path = Path(name)
-    if not name or path.is_absolute() or ".." in path.parts or name.startswith(("/", "\\")):
+    if not name or path.is_absolute() or ".." in path.parts or name.startswith(("/", "\\")) or "\x00" in name:
         raise UnsafePathError(f"file name {name!r} in the manifest points outside the artifact folder")
     return name
 
@@ -260,7 +261,21 @@ class Artifact:
         path = self.folder / _safe_relative(name)
         if verify:
             verify_file(self.folder, name, self.manifest.files[name])
+            if self.manifest.files[name].kind == "onnx":
+                self._verify_external_data(name, path)
         return path
+
+    def _verify_external_data(self, name: str, path: Path) -> None:
+        """An ONNX graph's external data files must be listed in the manifest and match their hashes."""
+        from runtime.onnx_external import ExternalDataError, check_external_data, normalized_location
+
+        for data_path in check_external_data(path):
+            data_name = normalized_location(str(data_path.relative_to(self.folder)))
+            if data_name not in self.manifest.files:
+                raise ExternalDataError(f"{name} reads external data from {data_name!r}, which "
+                                        f"{self.folder / MANIFEST_NAME} does not list (no hash vouches for it); "
+                                        "re-export the artifact")
+            verify_file(self.folder, data_name, self.manifest.files[data_name])
 
     @property
     def labels(self) -> list[str]:

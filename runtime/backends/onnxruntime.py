@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.backends.base import Backend, BackendError, TensorMeta, require
+from runtime.onnx_external import check_external_data
 
 _DTYPES = {
     "tensor(float)": np.float32,
@@ -77,6 +78,9 @@ class OnnxRuntimeBackend(Backend):
             options.inter_op_num_threads = 1
         provider_options = provider_options or {}
         with_options = [(p, provider_options.get(p, {})) for p in providers]
+        # ORT opens external data relative to the model; refuse locations that leave its folder
+        # before ORT reads anything (older ORT releases, e.g. on JetPack, do not check them).
+        check_external_data(model_path)
         try:
             # Path-based loading lets ORT resolve external data next to the model file.
             self.session = ort.InferenceSession(str(Path(model_path)), sess_options=options, providers=with_options)
