@@ -10,6 +10,7 @@ tokenized with the runtime's own tokenizer code and encoded by the exported text
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +140,7 @@ def build_videotext_artifact(opts: VideoTextOptions, log: Callable[[str], None] 
     step(f"loading {opts.model} as {family}")
     bundle = load_bundle(family, opts.model, opts.frames)
     prompts = list(opts.prompts if opts.prompts is not None else bundle.prompts)
-    staging = output.parent / f".{output.name}.staging-{__import__('os').getpid()}"
+    staging = output.parent / f".{output.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:

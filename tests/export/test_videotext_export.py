@@ -164,3 +164,13 @@ def test_bundled_model_text_graph_is_minilm(tmp_path):
     with VideoTextModel(out) as vt:
         np.testing.assert_allclose(vt.encode_text(prompts), reference.encode(prompts, normalize_embeddings=True), atol=1e-4)
         assert vt.artifact.manifest.labels and vt.label_embeddings().shape == (len(vt.artifact.manifest.labels), 384)
+        # The trained tower through the artifact: zero-shot on clips with seeds training never used.
+        from runtime.sources.synthetic import ACTIONS, render_clip
+
+        pre = Preprocessor(vt.artifact.manifest.preprocessing)
+        actions = [a for a in ACTIONS for _ in range(2)]
+        clips = np.stack([np.stack([pre(f) for f in render_clip(a, 16, 64, 64, seed=8_000_000 + i)]).transpose(1, 0, 2, 3)
+                          for i, a in enumerate(actions)])
+        predicted = ZeroShotClassifier(vt).infer({"pixel_values": clips})["logits"].argmax(1)
+        accuracy = float(np.mean([ACTIONS[p] == a for p, a in zip(predicted, actions)]))
+        assert accuracy >= 0.6, accuracy  # chance is 1/11
