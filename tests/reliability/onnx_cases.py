@@ -48,3 +48,29 @@ def external_model(folder: Path, location: str, data_file: Path | None = None, n
     path = folder / name
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def nonfinite_artifact(folder: Path) -> Path:
+    """make_onnx_artifact's model with Log(Relu(mean)) before the linear layer.
+
+    With mean = std = 0.5 a clip whose average pixel is <= 127.5 has a channel mean <= 0, so its
+    logits are -Inf or NaN; brighter clips give finite logits. The non-finite guard is then driven
+    by nothing but the frames the camera sends.
+    """
+    onnx = pytest.importorskip("onnx", reason="needs the onnx package to build test graphs")
+    from onnx import helper
+
+    from runtime.artifact import describe_file, read_manifest, write_manifest
+    from tests.conftest import make_onnx_artifact
+
+    make_onnx_artifact(folder)
+    model = onnx.load(str(folder / "model.onnx"))
+    graph = model.graph
+    graph.node[1].input[0] = "logged"  # MatMul(pooled, w) → MatMul(Log(Relu(pooled)), w)
+    graph.node.insert(1, helper.make_node("Relu", ["pooled"], ["clipped"]))
+    graph.node.insert(2, helper.make_node("Log", ["clipped"], ["logged"]))
+    onnx.save(model, str(folder / "model.onnx"))
+    manifest = read_manifest(folder)
+    manifest.files["model.onnx"] = describe_file(folder / "model.onnx", "onnx", precision="fp32", opset=18)
+    write_manifest(folder, manifest)
+    return folder
