@@ -128,8 +128,8 @@ def load_bundle(family: str, model: str, frames: int | None = None) -> VideoText
 
 def build_videotext_artifact(opts: VideoTextOptions, log: Callable[[str], None] = print) -> Path:
     from export.onnx import export_onnx
-    from export.pipeline import OutputExistsError, _move_into_place, _stepper, tool_versions
-    from runtime.artifact import Manifest, describe_file, load_artifact, write_manifest
+    from export.pipeline import OutputExistsError, _move_into_place, _stepper
+    from runtime.artifact import describe_file, load_artifact, write_manifest
     from runtime.tokenizer import TextTokenizer
 
     output = Path(opts.output)
@@ -159,17 +159,7 @@ def build_videotext_artifact(opts: VideoTextOptions, log: Callable[[str], None] 
         from export.videotext_parity import run_gates
 
         validation = run_gates(bundle, staging, tokenizer, prompts, opts.atol, opts.strict, log)
-        manifest = Manifest(task="video_text", family=bundle.family, input=bundle.input,
-                            preprocessing=bundle.preprocessing, sampling=_sampling(opts, bundle), labels=prompts,
-                            outputs=bundle.graph("video").outputs, source=bundle.source,
-                            tool_versions=tool_versions(), validation=validation)
-        for graph in bundle.graphs:
-            result = results[graph.role]
-            kind = "onnx" if graph.role == "video" else f"onnx_{graph.role}"
-            manifest.files[graph.file] = describe_file(
-                result.path, kind, precision="fp32", opset=result.opset,
-                details={"role": graph.role, "inputs": graph.inputs, "outputs": graph.outputs, "exporter": result.exporter,
-                         "ops": result.ops, "batch_profile": list(opts.batch)})
+        manifest = _manifest(opts, bundle, prompts, results, validation)
         manifest.files["tokenizer.json"] = describe_file(staging / "tokenizer.json", "tokenizer")
         embeddings = None
         if prompt_tokens is not None:
@@ -186,6 +176,26 @@ def build_videotext_artifact(opts: VideoTextOptions, log: Callable[[str], None] 
         return output
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _manifest(opts: VideoTextOptions, bundle: VideoTextBundle, prompts: list[str], results: dict, validation: dict):
+    """The manifest with every graph described; the video graph is kind `onnx` (what "the model" means
+    to tools that open one graph), the others `onnx_<role>`."""
+    from export.pipeline import tool_versions
+    from runtime.artifact import Manifest, describe_file
+
+    manifest = Manifest(task="video_text", family=bundle.family, input=bundle.input,
+                        preprocessing=bundle.preprocessing, sampling=_sampling(opts, bundle), labels=prompts,
+                        outputs=bundle.graph("video").outputs, source=bundle.source,
+                        tool_versions=tool_versions(), validation=validation)
+    for graph in bundle.graphs:
+        result = results[graph.role]
+        kind = "onnx" if graph.role == "video" else f"onnx_{graph.role}"
+        manifest.files[graph.file] = describe_file(
+            result.path, kind, precision="fp32", opset=result.opset,
+            details={"role": graph.role, "inputs": graph.inputs, "outputs": graph.outputs, "exporter": result.exporter,
+                     "ops": result.ops, "batch_profile": list(opts.batch)})
+    return manifest
 
 
 def _sampling(opts: VideoTextOptions, bundle: VideoTextBundle) -> Sampling:

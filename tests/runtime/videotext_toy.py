@@ -15,7 +15,7 @@ DIM = 8
 
 
 def _tokenizer(path):
-    tokenizers = pytest.importorskip("tokenizers", reason="needs the [videotext] extra (tokenizers)")
+    pytest.importorskip("tokenizers", reason="needs the [videotext] extra (tokenizers)")
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
     vocab = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, **{w: i + 4 for i, w in enumerate(WORDS)}}
