@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -136,4 +136,47 @@ class FrameCachedEncoder:
         self._count = 0
 
 
-__all__ = ["FrameCachedEncoder", "PromptSet", "ZeroShotClassifier", "l2_normalize"]
+@dataclass
+class ZeroShotResult:
+    window: int
+    first_index: int
+    newest_index: int
+    newest_timestamp: float
+    top_k: list  # [(prompt, probability), ...] best first
+    prompt_version: int
+
+
+def zero_shot_frames(classifier: ZeroShotClassifier, frames: Iterable, k: int = 3, window_stride: int | None = None,
+                     use_cache: bool = True) -> Iterator[ZeroShotResult]:
+    """Frames (runtime.sources Frame) → one result per due window, over the prompts current at that window.
+
+    Models with a per-frame graph (CLIP mean-pool) go through the frame cache: one frame encode per
+    sampled frame. Others buffer preprocessed frames into clips and encode each clip whole.
+    """
+    from runtime.clips import ClipBuffer
+    from runtime.preprocess import Preprocessor
+
+    model = classifier.model
+    m = model.artifact.manifest
+    stride = window_stride or m.sampling.window_stride
+    pre = Preprocessor(m.preprocessing)
+    buffer = ClipBuffer(m.input.frames, stride, m.input.layout, m.sampling.frame_stride, m.sampling.target_fps)
+    cache = FrameCachedEncoder(model, window_stride=stride) if use_cache and model.frame_encoder is not None else None
+    for frame in frames:
+        if not buffer.sampler.accept(frame.timestamp):
+            continue
+        pixels = pre(frame.image)
+        # The buffer keeps window bookkeeping (indices, stamps) for both paths; the cache its embeddings.
+        clip = buffer.add(pixels, frame.timestamp, frame.index)
+        embedding = cache.push(pixels) if cache is not None else None
+        if clip is None:
+            continue
+        video = VideoFeatures(embedding[None]) if cache is not None else model.encode_video(clip.array[None])
+        logits, used = classifier.logits(video)
+        probs = softmax(logits[0])
+        order = np.argsort(-probs)[:k]
+        yield ZeroShotResult(clip.window_index, clip.first_index, clip.newest_index, clip.newest_timestamp,
+                             [(used.prompts[i], float(probs[i])) for i in order], used.version)
+
+
+__all__ = ["FrameCachedEncoder", "PromptSet", "ZeroShotClassifier", "ZeroShotResult", "l2_normalize", "zero_shot_frames"]

@@ -166,3 +166,20 @@ print(zs.infer({{"pixel_values": np.zeros((1, 4, 3, 16, 16), np.float32)}})["log
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "(1, 2)"
+
+
+def test_zero_shot_stream_same_results_with_and_without_frame_cache(model):
+    from runtime.sources.base import Frame
+    from runtime.zeroshot import zero_shot_frames
+
+    images = colour_frames(RED, 9, seed=5) + colour_frames(GREEN, 9, seed=6)
+    frames = [Frame(image, i / 15.0, i) for i, image in enumerate(images)]
+    zs = ZeroShotClassifier(model)
+    cached = list(zero_shot_frames(zs, frames, k=3, window_stride=2))
+    direct = list(zero_shot_frames(zs, frames, k=3, window_stride=2, use_cache=False))
+    assert len(cached) == len(direct) == 8
+    for a, b in zip(cached, direct):
+        assert (a.window, a.first_index, a.newest_index) == (b.window, b.first_index, b.newest_index)
+        assert [p for p, _ in a.top_k] == [p for p, _ in b.top_k]
+        np.testing.assert_allclose([s for _, s in a.top_k], [s for _, s in b.top_k], atol=1e-5)
+    assert cached[0].top_k[0][0] == "a red shape" and cached[-1].top_k[0][0] == "a green shape"
