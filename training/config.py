@@ -9,15 +9,15 @@ from dataclasses import asdict, dataclass
 class ModelSpec:
     """A small VideoMAE: sized so a clip costs a few ms in ONNX Runtime on two CPU cores."""
 
-    num_frames: int = 16
+    num_frames: int = 8
     image_size: int = 64
     patch_size: int = 8
     tubelet_size: int = 2
-    hidden_size: int = 192
+    hidden_size: int = 128
     num_layers: int = 4
     num_heads: int = 4
-    intermediate_size: int = 768
-    decoder_hidden_size: int = 96
+    intermediate_size: int = 512
+    decoder_hidden_size: int = 64
     decoder_layers: int = 2
     decoder_heads: int = 4
 

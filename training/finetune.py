@@ -36,8 +36,13 @@ def new_classifier(spec: ModelSpec, actions: tuple[str, ...], encoder=None, seed
 
 def finetune(model, spec: ModelSpec, epochs: int, data: Callable[[int], tuple[np.ndarray, np.ndarray]],
              batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
-             label_smoothing: float = 0.1) -> list[float]:
-    """Train on `data(epoch)` -> (uint8 BGR clips, labels); a fresh draw per epoch augments."""
+             label_smoothing: float = 0.1,
+             on_epoch: Callable[[int, object], str] | None = None) -> list[float]:
+    """Train on `data(epoch)` -> (uint8 BGR clips, labels); a fresh draw per epoch augments.
+
+    `on_epoch(epoch, model)` may return a line to print after each epoch (e.g. a validation
+    accuracy), so a long run shows whether it is still improving.
+    """
     generator = torch.Generator().manual_seed(seed)
     clips, labels = data(0)
     steps_per_epoch = -(-len(clips) // batch_size)
@@ -60,6 +65,9 @@ def finetune(model, spec: ModelSpec, epochs: int, data: Callable[[int], tuple[np
             schedule.step()
             losses.append(float(loss.detach()))
             progress.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        if on_epoch is not None:
+            tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {np.mean(losses[-steps_per_epoch:]):.3f} "
+                       f"{on_epoch(epoch, model)}")
     return losses
 
 
@@ -74,12 +82,13 @@ def predict(model, clips: np.ndarray, size: int, batch_size: int = 64) -> np.nda
 def evaluate(predictions: np.ndarray, labels: np.ndarray, actions: tuple[str, ...],
              reversed_of: dict[str, str]) -> dict:
     """Accuracy, per-class accuracy, and the twin confusion: the share of clips of an action
-    that has a time-reversed twin which were predicted as that twin."""
+    that has a time-reversed twin which were predicted as that twin. Actions that are their own
+    twin ("no action") are left out of the confusion: for them the twin is the right answer."""
     per_class = {name: float((predictions[labels == i] == i).mean())
                  for i, name in enumerate(actions) if (labels == i).any()}
     twin_hits, twin_total = 0, 0
     for i, name in enumerate(actions):
-        if name in reversed_of and (labels == i).any():
+        if reversed_of.get(name, name) != name and (labels == i).any():
             twin = actions.index(reversed_of[name])
             twin_hits += int((predictions[labels == i] == twin).sum())
             twin_total += int((labels == i).sum())

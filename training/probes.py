@@ -59,7 +59,7 @@ def twin_probe(train_x, train_y, test_x, test_y, actions: tuple[str, ...],
     correct, total = 0, 0
     done = set()
     for name, twin in reversed_of.items():
-        if (twin, name) in done or name not in actions or twin not in actions:
+        if twin == name or (twin, name) in done or name not in actions or twin not in actions:
             continue
         done.add((name, twin))
         pair = [actions.index(name), actions.index(twin)]

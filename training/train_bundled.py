@@ -25,21 +25,21 @@ from training.finetune import evaluate, finetune, new_classifier, predict, save_
 from training.onnx_timing import time_ort
 from training.pretrain import new_pretraining_model, pretrain
 
-HELDOUT_SEED = 990_001  # never used for training clips (those use seed * 1000 + k, k < 100)
+HELDOUT_SEED = 990_001  # never used for training clips (those use seed * 1000 + k, k < 1000)
 
 
 @dataclass(frozen=True)
 class Recipe:
     seed: int = 0
     pretrain_clips_per_class: int = 60
-    pretrain_steps: int = 600
+    pretrain_steps: int = 100
     pretrain_batch: int = 32
     pretrain_lr: float = 1.5e-3
     mask_ratio: float = 0.9
-    finetune_clips_per_class: int = 40
-    finetune_epochs: int = 12
+    finetune_clips_per_class: int = 60
+    finetune_epochs: int = 30
     finetune_batch: int = 32
-    finetune_lr: float = 1e-3
+    finetune_lr: float = 5e-4
     heldout_clips_per_class: int = 50
 
 
@@ -60,8 +60,15 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path) -> dict:
         return world_clips(recipe.finetune_clips_per_class, spec.num_frames, spec.image_size,
                            seed=base + 1 + epoch)
 
+    # validation clips: their own render seed, apart from both training and held-out clips
+    val_clips, val_labels = world_clips(10, spec.num_frames, spec.image_size, seed=base + 999)
+
+    def validate(epoch: int, model) -> str:
+        accuracy = (predict(model, val_clips, spec.image_size) == val_labels).mean()
+        return f"validation accuracy {accuracy:.1%}"
+
     ft_losses = finetune(model, spec, recipe.finetune_epochs, data, recipe.finetune_batch,
-                         recipe.finetune_lr, recipe.seed)
+                         recipe.finetune_lr, recipe.seed, on_epoch=validate)
     heldout, labels = world_clips(recipe.heldout_clips_per_class, spec.num_frames,
                                   spec.image_size, seed=HELDOUT_SEED)
     metrics = evaluate(predict(model, heldout, spec.image_size), labels, ACTIONS, REVERSED)
@@ -75,6 +82,9 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path) -> dict:
 def write_report(out: Path, command: str, recipe: Recipe, spec: ModelSpec, result: dict) -> None:
     m, t = result["metrics"], result["timing"]
     weights = (out / "model.safetensors").stat().st_size / 1e6
+    goal = ("meets the 95% goal" if m["accuracy"] >= 0.95 else
+            "**below the 95% goal**: this recipe's budget is too small for the encoder to learn "
+            "the motion cues; treat this model as a pipeline fixture, not a recognizer")
     rows = "\n".join(f"| {name} | {acc:.1%} |" for name, acc in m["per_class"].items())
     text = f"""# videomae-motion: how it was trained
 
@@ -102,7 +112,7 @@ normalize with ImageNet mean/std. Input `pixel_values` (N, T={spec.num_frames}, 
 
 {m['clips']} clips rendered with seed {HELDOUT_SEED} (no training clip used it).
 
-- accuracy: **{m['accuracy']:.1%}**
+- accuracy: **{m['accuracy']:.1%}** ({goal})
 - twin confusion (clips of an action predicted as its time-reversed twin): **{m['twin_confusion']:.1%}**
 - ONNX Runtime CPU, 2 threads, batch 1 (dynamo export, opset 18): median
   {t['median_ms']:.1f} ms/clip, p90 {t['p90_ms']:.1f} ms (max |ORT - torch| logit {t['max_abs_diff']:.1e})

@@ -123,7 +123,7 @@ def test_finetune_save_and_reload(tmp_path):
 
 def test_evaluate_counts_twin_confusions():
     actions = ("no action", "left", "right")
-    reversed_of = {"left": "right", "right": "left"}
+    reversed_of = {"no action": "no action", "left": "right", "right": "left"}
     labels = np.array([0, 1, 1, 2, 2])
     predictions = np.array([0, 2, 1, 2, 0])
     result = evaluate(predictions, labels, actions, reversed_of)

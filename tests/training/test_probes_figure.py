@@ -14,7 +14,7 @@ TINY = ModelSpec(num_frames=4, image_size=16, patch_size=4, tubelet_size=2, hidd
                  num_layers=1, num_heads=2, intermediate_size=64, decoder_hidden_size=16,
                  decoder_layers=1, decoder_heads=2)
 ACTIONS = ("no action", "left", "right")
-REVERSED = {"left": "right", "right": "left"}
+REVERSED = {"no action": "no action", "left": "right", "right": "left"}
 
 
 def _separable(n, seed):

@@ -1,0 +1,21 @@
+"""The experiments page is written from the numbers: every run gets its row and reading."""
+
+from pathlib import Path
+
+from training.config import ModelSpec
+from training.experiments import RUNS, write_markdown
+
+
+def test_markdown_has_every_run_and_the_command(tmp_path):
+    rows = [dict(kind="random init", ratio=None, rec_same=None, rec_tube=None, minutes=0.0,
+                 probe=0.1, twin=0.5)]
+    rows += [dict(kind=k, ratio=r, rec_same=0.5, rec_tube=0.6, minutes=1.0, probe=0.3, twin=0.7)
+             for k, r in RUNS]
+    out = tmp_path / "EXPERIMENTS.md"
+    write_markdown(out, rows, ModelSpec(), 40, 0, "python -m training.experiments --out x",
+                   Path("experiments_reconstruction.png"))
+    text = out.read_text()
+    assert "python -m training.experiments --out x" in text
+    assert text.count("| tube |") == 2 and text.count("| random |") == 2
+    assert "| random init | – | – | – | 10.0% | 50.0% |" in text
+    assert "At 75%" in text and "At 90%" in text
