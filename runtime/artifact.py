@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -149,12 +150,17 @@ class Manifest:
             raise ManifestError(f"manifest is missing the field {exc.args[0]!r}") from None
         except (TypeError, ValueError, AttributeError) as exc:
             raise ManifestError(f"manifest has a malformed field: {exc}") from None
+        type_problems = _type_problems(manifest)
+        if type_problems:
+            raise ManifestError("invalid manifest: " + "; ".join(type_problems))
         manifest.check()
         return manifest
 
     def check(self) -> None:
         """Validate values the runtime relies on, so a bad manifest fails here and not mid-stream."""
-        problems = []
+        problems = _type_problems(self)
+        if problems:  # the value checks below assume the types are right
+            raise ManifestError("invalid manifest: " + "; ".join(problems))
         if self.task not in TASKS:
             problems.append(f"task {self.task!r} not in {TASKS}")
         if self.input.layout not in LAYOUTS:
@@ -190,6 +196,43 @@ class Manifest:
             if entry.kind == kind and (precision is None or entry.precision == precision):
                 return name
         return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _type_problems(m: "Manifest") -> list[str]:
+    """Fields whose JSON type is wrong (a string stride, a NaN std): found by fuzzing the reader."""
+    problems = []
+    pre, sampling = m.preprocessing, m.sampling
+    for where, values in (("preprocessing.mean", pre.mean), ("preprocessing.std", pre.std)):
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
+            problems.append(f"{where} must be a list of finite numbers, got {values!r}")
+    for where, value in (("sampling.frame_stride", sampling.frame_stride), ("sampling.window_stride", sampling.window_stride)):
+        if not _is_int(value):
+            problems.append(f"{where} must be an integer, got {value!r}")
+    if sampling.target_fps is not None and not (_is_number(sampling.target_fps) and sampling.target_fps > 0):
+        problems.append(f"sampling.target_fps must be a positive number or null, got {sampling.target_fps!r}")
+    for where, value in (("preprocessing.crop_height", pre.crop_height), ("preprocessing.crop_width", pre.crop_width)):
+        if not _is_int(value):
+            problems.append(f"{where} must be an integer, got {value!r}")
+    for where, value in (("resize_shortest_edge", pre.resize_shortest_edge), ("resize_height", pre.resize_height),
+                         ("resize_width", pre.resize_width)):
+        if value is not None and not (_is_int(value) and value > 0):
+            problems.append(f"preprocessing.{where} must be a positive integer or null, got {value!r}")
+    if not _is_number(pre.rescale) or not _is_number(m.temperature):
+        problems.append(f"preprocessing.rescale and temperature must be finite numbers, got {pre.rescale!r}, {m.temperature!r}")
+    if not m.outputs or not all(isinstance(o, str) for o in m.outputs) or not all(isinstance(x, str) for x in m.labels):
+        problems.append("outputs must be a non-empty list of names and labels a list of strings")
+    for name, entry in m.files.items():
+        if not isinstance(entry.sha256, str) or len(entry.sha256) != 64 or not _is_int(entry.size) or entry.size < 0:
+            problems.append(f"files.{name} needs a 64-character sha256 and a byte size, got {entry.sha256!r}, {entry.size!r}")
+    return problems
 
 
 def _typed(cls, data: Any, where: str):
@@ -246,6 +289,8 @@ def read_manifest(folder: str | os.PathLike) -> Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ManifestError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:  # "[[[[..." nested past Python's recursion limit (found by fuzzing)
+        raise ManifestError(f"{path} nests JSON too deeply to be a manifest") from None
     return Manifest.from_dict(data)
 
 
