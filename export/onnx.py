@@ -76,7 +76,7 @@ def _export_dynamo(torch, module, example, path, input_names, output_names, opse
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(module, example, input_names=list(input_names), output_names=output_names,
-                                    dynamic_shapes=shapes, opset_version=opset, dynamo=True, verbose=False)
+                                    dynamic_shapes=shapes, opset_version=max(opset, 18), dynamo=True, verbose=False)
     program.save(str(path), external_data=external)  # writes <name>.data beside the graph
     if opset < 18:
         _downgrade(path, opset)
