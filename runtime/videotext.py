@@ -93,7 +93,10 @@ class VideoTextModel:
         if not name:
             raise VideoTextError(f"{self.artifact.folder} has no label prompt embeddings; re-export with --prompts FILE "
                                  "or give prompts to encode")
-        array = np.load(self.artifact.path(name), allow_pickle=False)
+        try:
+            array = np.load(self.artifact.path(name), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:  # e.g. a pickled object array: refused, never unpickled
+            raise VideoTextError(f"{name} is not a plain .npy array ({exc}); re-export the artifact") from None
         if array.ndim != 2 or array.shape[0] != len(labels) or array.dtype != np.float32:
             raise VideoTextError(f"{name} holds {array.dtype} {array.shape}, expected float32 ({len(labels)}, D)")
         return array
