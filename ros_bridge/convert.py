@@ -1,0 +1,150 @@
+"""sensor_msgs/Image and CompressedImage → numpy, validated field by field.
+
+A message is duck-typed: rclpy, rospy, rosbags and the bridge's DDS structs all expose the same
+field names, so one converter serves every transport. Everything a publisher controls is checked
+before a byte is interpreted (types, encoding, `step` against width and pixel size, `height * step`
+against the data length, `is_bigendian`, size limits), and any failure is an `ImageError` with a
+short `reason` the node counts by. The pixel conversion itself is the runtime's
+(`runtime.sources.rosbag.decode_image`), so a bag replay and a live topic decode identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+
+from runtime.cv import cv2
+from runtime.sources.rosbag import ENCODINGS, MessageError, decode_compressed, decode_image
+
+# ROS bayer_* names → OpenCV's demosaicing codes, written with the pattern spelled out (RGGB etc.)
+# because OpenCV's older two-letter names (BayerBG...) name a different corner of the same mosaic.
+BAYER = {
+    "bayer_rggb8": cv2.COLOR_BayerRGGB2BGR, "bayer_bggr8": cv2.COLOR_BayerBGGR2BGR,
+    "bayer_gbrg8": cv2.COLOR_BayerGBRG2BGR, "bayer_grbg8": cv2.COLOR_BayerGRBG2BGR,
+}
+SUPPORTED = tuple(sorted(set(ENCODINGS) | set(BAYER)))
+BYTE_TYPES = (bytes, bytearray, memoryview)
+
+
+class ImageError(ValueError):
+    """A message cannot become an image; `reason` is a short key for counting (encoding, step, ...)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What the bridge accepts. Defaults fit 8K cameras; anything larger is a broken or hostile publisher."""
+
+    max_width: int = 8192
+    max_height: int = 8192
+    max_bytes: int = 8192 * 8192 * 4  # raw image data, 256 MiB
+    max_compressed_bytes: int = 64 * 1024 * 1024
+
+
+def _int_field(msg, name: str) -> int:
+    value = getattr(msg, name, None)
+    # bool is an int in Python; a publisher sending True as a height is broken, not 1 pixel tall.
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ImageError("type", f"field {name} must be an integer, got {type(value).__name__} {value!r:.40}")
+    return int(value)
+
+
+def _data_array(data) -> np.ndarray:
+    """The message's uint8[] as a flat uint8 array, without copying when the transport gave bytes."""
+    if isinstance(data, BYTE_TYPES):
+        return np.frombuffer(data, dtype=np.uint8)
+    if isinstance(data, np.ndarray):
+        if data.dtype != np.uint8:
+            raise ImageError("type", f"data must be uint8, got a {data.dtype} array")
+        return data.reshape(-1)
+    if hasattr(data, "typecode"):  # array.array('B') from rclpy
+        if data.typecode != "B":
+            raise ImageError("type", f"data must be an array of unsigned bytes, got typecode {data.typecode!r}")
+        return np.frombuffer(data, dtype=np.uint8)
+    if isinstance(data, (list, tuple)):  # slow path: a generic deserializer's list of ints
+        try:
+            return np.asarray(data, dtype=np.uint8)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ImageError("type", f"data is not a list of bytes: {exc}") from exc
+    raise ImageError("type", f"data must be bytes or a uint8 array, got {type(data).__name__}")
+
+
+def image_to_array(msg, limits: ImageLimits = ImageLimits()) -> np.ndarray:
+    """sensor_msgs/Image → HxW (mono), HxWx3 (BGR) or HxWx4 (BGRA) array, uint8 or uint16 (mono16)."""
+    height, width, step = _int_field(msg, "height"), _int_field(msg, "width"), _int_field(msg, "step")
+    encoding = getattr(msg, "encoding", None)
+    if not isinstance(encoding, str):
+        raise ImageError("type", f"field encoding must be a string, got {type(encoding).__name__}")
+    bigendian = _int_field(msg, "is_bigendian")
+    if bigendian not in (0, 1):
+        raise ImageError("endian", f"is_bigendian must be 0 or 1, got {bigendian}")
+    if height <= 0 or width <= 0:
+        raise ImageError("empty", f"image size {width}x{height} is empty")
+    if width > limits.max_width or height > limits.max_height:
+        raise ImageError("limit", f"image size {width}x{height} exceeds the limit "
+                                  f"{limits.max_width}x{limits.max_height} (ImageLimits)")
+    if encoding in BAYER:
+        pixel_bytes = 1
+    elif encoding in ENCODINGS:
+        dtype, channels, _ = ENCODINGS[encoding]
+        pixel_bytes = channels * np.dtype(dtype).itemsize
+    else:
+        raise ImageError("encoding", f"image encoding {encoding[:40]!r} unsupported; supported: {', '.join(SUPPORTED)}")
+    if step < width * pixel_bytes:
+        raise ImageError("step", f"step {step} < width {width} x {pixel_bytes} bytes per pixel ({encoding})")
+    if height * step > limits.max_bytes:
+        raise ImageError("limit", f"image data {height} x {step} bytes exceeds the limit {limits.max_bytes} (ImageLimits)")
+    data = _data_array(getattr(msg, "data", None))
+    if data.size != height * step:
+        raise ImageError("size", f"data holds {data.size} bytes, expected height {height} x step {step} = {height * step}")
+    if encoding in BAYER:
+        mosaic = data.reshape(height, step)[:, :width]
+        return cv2.cvtColor(np.ascontiguousarray(mosaic), BAYER[encoding])
+    view = SimpleNamespace(height=height, width=width, step=step, encoding=encoding, is_bigendian=bigendian, data=data)
+    try:
+        return decode_image(view)
+    except MessageError as exc:  # the checks above should leave nothing for it to refuse
+        raise ImageError("decode", str(exc)) from exc
+
+
+def compressed_to_array(msg, limits: ImageLimits = ImageLimits()) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg, png) → array as OpenCV decodes it, size-checked."""
+    fmt = getattr(msg, "format", "")
+    if not isinstance(fmt, str):
+        raise ImageError("type", f"field format must be a string, got {type(fmt).__name__}")
+    data = _data_array(getattr(msg, "data", None))
+    if data.size == 0:
+        raise ImageError("empty", "CompressedImage has no data")
+    if data.size > limits.max_compressed_bytes:
+        raise ImageError("limit", f"CompressedImage of {data.size} bytes exceeds the limit "
+                                  f"{limits.max_compressed_bytes} (ImageLimits)")
+    try:
+        image = decode_compressed(SimpleNamespace(format=fmt, data=data))
+    except MessageError as exc:
+        raise ImageError("decode", str(exc)) from exc
+    if image.shape[1] > limits.max_width or image.shape[0] > limits.max_height:
+        raise ImageError("limit", f"decoded image {image.shape[1]}x{image.shape[0]} exceeds the limit "
+                                  f"{limits.max_width}x{limits.max_height} (ImageLimits)")
+    return image
+
+
+def header_of(msg) -> tuple[int, int, str]:
+    """(sec, nanosec, frame_id) of a message's header; ROS 1's secs/nsecs read the same way."""
+    header = getattr(msg, "header", None)
+    stamp = getattr(header, "stamp", None)
+    sec = getattr(stamp, "sec", getattr(stamp, "secs", 0))
+    nanosec = getattr(stamp, "nanosec", getattr(stamp, "nsecs", 0))
+    frame_id = getattr(header, "frame_id", "")
+    if isinstance(sec, bool) or not isinstance(sec, (int, np.integer)) or \
+            isinstance(nanosec, bool) or not isinstance(nanosec, (int, np.integer)):
+        raise ImageError("stamp", f"header stamp must be integers, got {sec!r:.30}, {nanosec!r:.30}")
+    if not 0 <= int(nanosec) < 1_000_000_000:
+        raise ImageError("stamp", f"header stamp nanosec {nanosec} outside [0, 1e9)")
+    if not isinstance(frame_id, str):
+        raise ImageError("type", f"header frame_id must be a string, got {type(frame_id).__name__}")
+    return int(sec), int(nanosec), frame_id

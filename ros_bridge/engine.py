@@ -1,0 +1,75 @@
+"""The recognizer behind the bridge: artifact → backend → `runtime.recognizer.Recognizer`.
+
+Classification artifacts run as exported. Video-text artifacts run zero-shot over a prompt set
+(`runtime.zeroshot.ZeroShotClassifier`); the prompts become the labels, so a prompt change builds a
+recognizer whose post-processing uses the new labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Sequence
+
+from runtime.artifact import Artifact, load_artifact
+from runtime.backends import Backend, open_backend
+from runtime.recognizer import Recognizer, RecognizerConfig
+
+
+class EngineError(RuntimeError):
+    """The bridge cannot run the given artifact or settings."""
+
+
+@dataclass
+class Engine:
+    artifact: Artifact  # as the recognizer sees it (labels = current prompts for zero-shot)
+    backend: Backend
+    zeroshot: object | None = None  # runtime.zeroshot.ZeroShotClassifier for video-text artifacts
+
+    def recognizer(self, config: RecognizerConfig) -> Recognizer:
+        return Recognizer(self.artifact, self.backend, config)
+
+    def set_prompts(self, prompts: Sequence[str]) -> None:
+        """Encode new zero-shot prompts and swap them in; the old set stays on any error."""
+        if self.zeroshot is None:
+            raise EngineError(f"{self.artifact.folder} is a {self.artifact.manifest.task} artifact: prompts apply only "
+                              "to video_text artifacts (export one with build_engine.py --family ...)")
+        current = self.zeroshot.set_prompts(list(prompts))
+        self.artifact = _with_labels(self.artifact, list(current.prompts), self.zeroshot)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.artifact.manifest.labels)
+
+    def close(self) -> None:
+        self.backend.close()
+        if self.zeroshot is not None:
+            self.zeroshot.model.close()
+
+
+def _with_labels(artifact: Artifact, labels: list[str], zeroshot) -> Artifact:
+    """The artifact as the recognizer must see it for a zero-shot backend: prompts as labels, its I/O names."""
+    m = artifact.manifest
+    spec = dataclasses.replace(m.input, name=zeroshot.inputs[0].name)
+    manifest = dataclasses.replace(m, labels=labels, outputs=[zeroshot.outputs[0].name], input=spec)
+    return dataclasses.replace(artifact, manifest=manifest)
+
+
+def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | None = None,
+                prompts: Sequence[str] | None = None) -> Engine:
+    """Open an artifact (hash-checked) with the best usable backend, zero-shot when it is video-text."""
+    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    if art.manifest.task != "video_text":
+        if prompts:
+            raise EngineError(f"prompts given, but {art.folder} is a {art.manifest.task} artifact; "
+                              "zero-shot prompts need a video_text artifact")
+        return Engine(art, open_backend(art, backend, threads=threads))
+    from runtime.videotext import VideoTextModel
+    from runtime.zeroshot import ZeroShotClassifier
+
+    device = {"auto": "auto", "onnxruntime": "auto", "cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "tensorrt"}.get(backend)
+    if device is None:
+        raise EngineError(f"backend {backend!r} cannot run a video_text artifact; choose auto, cpu, cuda or tensorrt-ep")
+    model = VideoTextModel(art, device=device, threads=threads)
+    zeroshot = ZeroShotClassifier(model, list(prompts) if prompts else None)
+    return Engine(_with_labels(art, zeroshot.labels, zeroshot), zeroshot, zeroshot)

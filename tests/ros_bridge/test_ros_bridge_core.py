@@ -1,0 +1,167 @@
+"""The node core on a real ONNX Runtime session: stamps carried back, events, diagnostics, bad input survived."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from ros_bridge.convert import ImageLimits
+from ros_bridge.engine import EngineError, open_engine
+from ros_bridge.messages import OK, STALE, WARN
+from ros_bridge.node import BridgeCore, BridgeSettings, Camera
+from ros_bridge.stamps import Stamp, StampClock
+from runtime.postprocess import PostprocessConfig
+from runtime.recognizer import RecognizerConfig
+from tests.ros_bridge.bridge_helpers import RecordingOutputs, color_frame, image_msg
+
+COLOURS = [(250, 10, 10), (10, 250, 10), (10, 10, 250), (128, 128, 128)]
+
+
+def _core(artifact, cameras=("/cam/image_raw",), config=None, **settings):
+    outputs = RecordingOutputs()
+    core = BridgeCore(open_engine(str(artifact), "cpu"), outputs,
+                      BridgeSettings([Camera(t) for t in cameras], diagnostics_period_s=0, **settings), config)
+    return core, outputs
+
+
+def test_classification_carries_the_newest_frames_stamp_and_frame_id(onnx_artifact):
+    core, out = _core(onnx_artifact)
+    try:
+        for i in range(9):
+            msg = image_msg(color_frame(COLOURS[i % 4]), "rgb8", sec=1_700_000_000 + i, nanosec=1000 * i,
+                            frame_id="front_optical")
+            assert core.on_image("/cam/image_raw", msg)
+            assert core.wait_idle()
+        # 4-frame clips, a window every 2 frames: windows end at frames 3, 5, 7.
+        stamps = [(m.header.stamp.sec, m.header.stamp.nanosec) for _, m in out.classifications]
+        assert stamps == [(1_700_000_000 + i, 1000 * i) for i in (3, 5, 7)]
+        for _, msg in out.classifications:
+            assert msg.header.frame_id == "front_optical"
+            scores = [h.score for h in msg.results]
+            assert [h.class_id for h in msg.results][:1] and sorted(scores, reverse=True) == scores
+            assert abs(sum(scores) - 1.0) < 1e-4  # top-k over 3 labels is the whole distribution
+    finally:
+        core.close()
+
+
+def test_onset_event_is_json_with_the_frame_stamp(onnx_artifact):
+    config = RecognizerConfig(postprocess=PostprocessConfig(on_threshold=0.0, off_threshold=0.0))
+    core, out = _core(onnx_artifact, config=config)
+    try:
+        for i in range(4):
+            core.on_image("/cam/image_raw", image_msg(color_frame(COLOURS[0]), "bgr8", sec=10 + i, frame_id="f"))
+        assert out.wait(1)
+        time.sleep(0.05)
+        assert len(out.events) == 1
+        record = json.loads(out.events[0][1].data)
+        assert record["events"][0]["kind"] == "onset"
+        assert record["events"][0]["label"] == out.classifications[0][1].results[0].class_id
+        assert record["stamp"] == {"sec": 13, "nanosec": 0} and record["frame_id"] == "f"
+        assert record["stream"] == "/cam/image_raw" and record["schema"] == 1
+    finally:
+        core.close()
+
+
+def _malformed(i: int, good):
+    """One of many ways to be wrong, cycling through them."""
+    kind = i % 10
+    msg = image_msg(good, "bgr8", sec=100 + i)
+    if kind == 0:
+        msg.step -= 1
+    elif kind == 1:
+        msg.data = msg.data[:-1]
+    elif kind == 2:
+        msg.encoding = ["yuv422", "", "rgb16", "\x00" * 5000][i % 4]
+    elif kind == 3:
+        msg.data, msg.height = b"", 0
+    elif kind == 4:
+        msg.height, msg.width, msg.step = 1 << 30, 1 << 30, 3 << 30  # huge, claimed
+    elif kind == 5:
+        msg.data = b"\x00" * (9 * 1024 * 1024)  # huge, real, over the configured limit
+        msg.height, msg.step = 3 * 1024, 3 * 1024
+    elif kind == 6:
+        msg.is_bigendian = 7
+    elif kind == 7:
+        msg.width = "64"
+    elif kind == 8:
+        msg.data = None
+    else:
+        msg.header.stamp.nanosec = -1
+    return msg
+
+
+def test_ten_thousand_malformed_images_are_dropped_counted_and_good_ones_still_flow(onnx_artifact):
+    core, out = _core(onnx_artifact, limits=ImageLimits(max_bytes=8 * 1024 * 1024))
+    good = color_frame(COLOURS[1])
+    start = time.perf_counter()
+    try:
+        accepted = 0
+        for i in range(10_000):
+            assert core.on_image("/cam/image_raw", _malformed(i, good)) is False
+            if i % 500 == 0:  # good images keep arriving in between
+                accepted += core.on_image("/cam/image_raw", image_msg(good, "bgr8", sec=1000 + i // 500))
+        stats = core.streams["/cam/image_raw"].stats
+        assert stats.dropped_total == 10_000 and stats.received == 10_020 and accepted == stats.accepted == 20
+        assert set(stats.dropped) == {"step", "size", "encoding", "empty", "limit", "endian", "type", "stamp"}
+        assert core.wait_idle()
+        assert len(out.classifications) >= 5  # 20 good frames, 4-frame clips: windows kept coming
+        # Still alive and still correct afterwards.
+        before = len(out.classifications)
+        for i in range(4):
+            core.on_image("/cam/image_raw", image_msg(good, "bgr8", sec=5000 + i))
+        assert out.wait(before + 1)
+    finally:
+        core.close()
+    assert time.perf_counter() - start < 30
+
+
+def test_diagnostics_report_drops_latency_and_staleness(onnx_artifact):
+    core, out = _core(onnx_artifact, cameras=("/a/image", "/b/image"))
+    try:
+        for i in range(6):
+            core.on_image("/a/image", image_msg(color_frame(COLOURS[2]), "bgr8", sec=1 + i))
+            core.wait_idle()  # live mode would otherwise replace a window still waiting (latest wins)
+        core.on_image("/a/image", image_msg(color_frame(COLOURS[2]), "yuv422", sec=99))
+        core.publish_diagnostics()
+        array = out.diagnostics_msgs[-1]
+        by_name = {s.name: s for s in array.status}
+        a, b = by_name["tubelet: /a/image"], by_name["tubelet: /b/image"]
+        values = {kv.key: kv.value for kv in a.values}
+        assert a.level == WARN and "1 bad message" in a.message
+        assert values["dropped"] == "1" and values["dropped_encoding"] == "1" and values["published"] == "2"
+        assert float(values["latency_p50_ms"]) > 0 and float(values["ingest_p95_ms"]) > 0
+        assert b.level == STALE and b.hardware_id == "/b/image"
+        core.publish_diagnostics()  # the drop was reported once; now the stream is healthy
+        assert {s.name: s for s in out.diagnostics_msgs[-1].status}["tubelet: /a/image"].level == OK
+    finally:
+        core.close()
+
+
+def test_reconfigure_changes_window_stride_at_run_time(onnx_artifact):
+    core, out = _core(onnx_artifact)
+    try:
+        core.reconfigure(RecognizerConfig(window_stride=1))
+        for i in range(6):
+            core.on_image("/cam/image_raw", image_msg(color_frame(COLOURS[3]), "bgr8", sec=1 + i))
+            core.wait_idle()
+        assert [m.header.stamp.sec for _, m in out.classifications] == [4, 5, 6]
+        with pytest.raises(EngineError, match="video_text"):
+            core.reconfigure(prompts=["a person waving"])
+        with pytest.raises(Exception, match="on_threshold"):
+            core.reconfigure(RecognizerConfig(postprocess=PostprocessConfig(on_threshold=0.1, off_threshold=0.5)))
+        core.on_image("/cam/image_raw", image_msg(color_frame(COLOURS[3]), "bgr8", sec=7))
+        assert out.wait(4)  # the failed change left the running recognizer in place
+    finally:
+        core.close()
+
+
+def test_stamp_clock_follows_camera_spacing_and_resyncs_on_jumps():
+    clock = StampClock(history=3, resync_s=1.0)
+    first = clock.map(0, Stamp(100, 0, "f"), arrival=5000.0)
+    second = clock.map(1, Stamp(100, 500_000_000, "f"), arrival=5000.52)  # 20 ms of network jitter
+    assert first == 5000.0 and second == pytest.approx(5000.5)
+    jumped = clock.map(2, Stamp(7, 0, "f"), arrival=5001.0)  # a bag looped
+    assert jumped == 5001.0 and clock.resyncs == 1
+    clock.map(3, Stamp(0, 0, "f"), arrival=5002.0)
+    assert clock.unstamped == 1 and clock.stamp_of(0) is None and clock.stamp_of(1).nanosec == 500_000_000
