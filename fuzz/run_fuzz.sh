@@ -10,8 +10,10 @@ seconds="${FUZZ_SECONDS:-30}"
 mkdir -p fuzz/crashes
 for target in manifest; do
   if python -c "import atheris" 2>/dev/null; then
+    work="$(mktemp -d)"  # new inputs go to the first corpus folder, not into the repository
     python "fuzz/fuzz_${target}.py" -max_total_time="${seconds}" -artifact_prefix="fuzz/crashes/${target}-" \
-      "fuzz/corpus/${target}"
+      "${work}" "fuzz/corpus/${target}"
+    rm -rf "${work}"
   else
     echo "atheris not installed: seeded mutation fuzzing instead" >&2
     python "fuzz/fuzz_${target}.py" --random $((seconds * 1000))

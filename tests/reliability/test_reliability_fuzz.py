@@ -37,7 +37,9 @@ def _read_copy(case, read_manifest):
 def test_bounded_fuzz_run_finds_no_crash(tmp_path):
     """10 s of coverage-guided fuzzing (atheris), or 5000 seeded mutations without it."""
     if importlib.util.find_spec("atheris") is not None:
-        args = ["-max_total_time=8", f"-artifact_prefix={tmp_path}/", str(FUZZ / "corpus" / "manifest")]
+        work = tmp_path / "corpus"  # libFuzzer adds new inputs to the first folder: keep the repository clean
+        work.mkdir()
+        args = ["-max_total_time=8", f"-artifact_prefix={tmp_path}/", str(work), str(FUZZ / "corpus" / "manifest")]
     else:
         args = ["--random", "5000"]
     run = subprocess.run([sys.executable, str(FUZZ / "fuzz_manifest.py"), *args], capture_output=True, text=True,
