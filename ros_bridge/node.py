@@ -194,6 +194,14 @@ class BridgeCore:
                 if self._scheduler is scheduler:
                     self._scheduler = Scheduler(self._recognizer, self._on_result)
 
+    def report_bad(self, camera: str, reason: str, text: str) -> None:
+        """A transport could not even decode a message (e.g. corrupt CDR): counted like any bad image."""
+        stream = self.streams.get(camera)
+        if stream is not None:
+            with stream.lock:
+                stream.stats.received += 1
+                self._drop(stream, reason, text)
+
     def note_reconnect(self, camera: str) -> None:
         """A transport saw the camera's publisher disappear and come back."""
         stream = self.streams.get(camera)

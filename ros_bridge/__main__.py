@@ -1,0 +1,5 @@
+import sys
+
+from ros_bridge.cli import main
+
+sys.exit(main())
