@@ -23,7 +23,7 @@ class Time:
         return self.sec + self.nanosec * 1e-9
 
     @classmethod
-    def from_seconds(cls, seconds: float) -> "Time":
+    def from_seconds(cls, seconds: float) -> Time:
         sec = int(seconds // 1)
         nanosec = int(round((seconds - sec) * 1e9))
         if nanosec >= 1_000_000_000:  # rounding carried into the next second

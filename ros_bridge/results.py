@@ -14,8 +14,20 @@ from __future__ import annotations
 import json
 import math
 
-from ros_bridge.messages import (ERROR, OK, STALE, WARN, Classification, DiagnosticArray, DiagnosticStatus, Header, KeyValue,
-                                 ObjectHypothesis, StringMsg, Time)
+from ros_bridge.messages import (
+    ERROR,
+    OK,
+    STALE,
+    WARN,
+    Classification,
+    DiagnosticArray,
+    DiagnosticStatus,
+    Header,
+    KeyValue,
+    ObjectHypothesis,
+    StringMsg,
+    Time,
+)
 from ros_bridge.stamps import Stamp
 
 EVENT_SCHEMA = 1

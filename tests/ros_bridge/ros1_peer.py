@@ -12,8 +12,8 @@ import sys
 import time
 
 import rospy
-from sensor_msgs.msg import Image
 from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 

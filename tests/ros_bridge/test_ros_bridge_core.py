@@ -3,7 +3,6 @@
 import json
 import time
 
-import numpy as np
 import pytest
 
 from ros_bridge.convert import ImageLimits
@@ -165,3 +164,32 @@ def test_stamp_clock_follows_camera_spacing_and_resyncs_on_jumps():
     assert jumped == 5001.0 and clock.resyncs == 1
     clock.map(3, Stamp(0, 0, "f"), arrival=5002.0)
     assert clock.unstamped == 1 and clock.stamp_of(0) is None and clock.stamp_of(1).nanosec == 500_000_000
+
+
+def test_zero_shot_prompts_change_at_run_time(tmp_path):
+    from tests.runtime.videotext_toy import colour_frames, make_toy_videotext
+
+    artifact = make_toy_videotext(tmp_path / "vt")
+    outputs = RecordingOutputs()
+    core = BridgeCore(open_engine(str(artifact), "cpu"), outputs,
+                      BridgeSettings([Camera("/cam")], diagnostics_period_s=0))
+    red = colour_frames((20, 20, 230), 8)  # BGR
+
+    def best_labels(frames, sec0):
+        start = len(outputs.classifications)
+        for i, frame in enumerate(frames):
+            core.on_image("/cam", image_msg(frame, "bgr8", sec=sec0 + i))
+            core.wait_idle()
+        return [m.results[0].class_id for _, m in outputs.classifications[start:]]
+
+    try:
+        assert set(best_labels(red, 1)) == {"a red shape"}
+        core.reconfigure(prompts=["a blue square", "a red square"])
+        labels = best_labels(red, 100)
+        assert labels and set(labels) == {"a red square"}
+        assert {h.class_id for h in outputs.classifications[-1][1].results} == {"a blue square", "a red square"}
+        with pytest.raises(Exception):
+            core.reconfigure(prompts=[])  # refused: the running prompt set stays
+        assert set(best_labels(red, 200)) == {"a red square"}
+    finally:
+        core.close()

@@ -94,13 +94,15 @@ def test_images_from_another_process_come_back_as_classifications(onnx_artifact,
             assert {h.class_id for h in msg.results} == {"left", "right", "still"}
             assert abs(sum(h.score for h in msg.results) - 1.0) < 1e-6
 
-        time.sleep(0.6)
+        # The camera goes away and a new one comes up on the topic: a reconnect.
+        assert _peer(domain, "rt/cam/image_raw", "--count", "4") == {"matched": 1, "sent": 4}
+        time.sleep(0.8)
         statuses = [s for array in diagnostics.take(N=64) for s in array.status]
         assert statuses, "no diagnostics arrived"
         values = {kv.key: kv.value for kv in statuses[-1].values}
         assert statuses[-1].name == "tubelet: /cam/image_raw"
-        assert int(values["received"]) == 40 and int(values["dropped"]) == 0, values["last_error"]
-        assert int(values["published"]) >= len(got)
+        assert int(values["received"]) == 44 and int(values["dropped"]) == 0, values["last_error"]
+        assert int(values["published"]) >= len(got) and values["reconnects"] == "1"
     finally:
         bridge.terminate()
         bridge.wait(timeout=20)

@@ -6,10 +6,17 @@ import pytest
 pytest.importorskip("cyclonedds", reason="the DDS transport needs cyclonedds==0.10.x (pip install 'tubelet[ros]')")
 pytest.importorskip("rosbags", reason="the wire comparison needs rosbags (pip install 'tubelet[ros]')")
 
-from rosbags.typesys import Stores, get_typestore, get_types_from_msg  # noqa: E402
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore  # noqa: E402
 
-from ros_bridge.messages import (Classification, DiagnosticArray, DiagnosticStatus, Header, KeyValue,  # noqa: E402
-                                 ObjectHypothesis, Time)
+from ros_bridge.messages import (  # noqa: E402
+    Classification,
+    DiagnosticArray,
+    DiagnosticStatus,
+    Header,
+    KeyValue,
+    ObjectHypothesis,
+    Time,
+)
 from ros_bridge.transports import dds_types as d  # noqa: E402
 from ros_bridge.transports.dds import TopicNameError, dds_topic  # noqa: E402
 

@@ -1,6 +1,5 @@
 """The package as a robot gets it: imports without ROS, the colcon setup, the parameters file, the CLI's errors."""
 
-import importlib
 import pkgutil
 import subprocess
 import sys
