@@ -47,9 +47,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--atol", type=float, default=1e-4, help="max abs error allowed between PyTorch and ONNX Runtime")
     parser.add_argument("--allow-parity-failure", action="store_true",
                         help="write the artifact even if the parity gate fails (the failure is recorded in the manifest)")
-    parser.add_argument("--frame-stride", type=int, default=1, help="runtime sampling: take every n-th camera frame")
-    parser.add_argument("--target-fps", type=float, default=None, help="runtime sampling: sample frames at this rate by timestamp")
-    parser.add_argument("--window-stride", type=int, default=None, help="runtime: a window every n sampled frames (default frames/4)")
+    parser.add_argument("--frame-stride", type=int, default=None,
+                        help="runtime sampling: take every n-th camera frame (default: the checkpoint's sampling.json, else 1)")
+    parser.add_argument("--target-fps", type=float, default=None,
+                        help="runtime sampling: sample frames at this rate by timestamp (default: sampling.json, else off)")
+    parser.add_argument("--window-stride", type=int, default=None,
+                        help="runtime: a window every n sampled frames (default: sampling.json, else frames/4)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder (atomically)")
     parser.add_argument("--family", default="auto", choices=("auto", "videomae", "xclip", "clip-meanpool", "videotext-motion"),
                         help="model family (default: from config.json's model_type); video-text families: docs/VIDEO_TEXT.md")
@@ -71,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.model = str(BUNDLED_MODEL)
     if args.output is None:
         args.output = REPO / "build" / Path(args.model.rstrip("/")).name
-    if args.frame_stride < 1 or (args.window_stride is not None and args.window_stride < 1):
+    if any(v is not None and v < 1 for v in (args.frame_stride, args.window_stride)):
         parser.error("--frame-stride and --window-stride must be >= 1")
     return args
 
@@ -108,6 +111,12 @@ def engine_options(args):
     return opts
 
 
+def _sampling_overrides(args) -> dict:
+    """Only what the user typed: the rest comes from the checkpoint (see export/models/videomae.py)."""
+    given = {"frame_stride": args.frame_stride, "target_fps": args.target_fps, "window_stride": args.window_stride}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _batch(text: str) -> tuple[int, int, int]:
     try:
         values = tuple(int(v) for v in text.split(","))
@@ -136,7 +145,7 @@ def main(argv=None) -> int:
     from export.models.videomae import CheckpointError
     from export.onnx import OnnxExportError
     from export.validate import ParityError
-    from runtime.artifact import ArtifactError, Sampling, load_artifact
+    from runtime.artifact import ArtifactError, load_artifact
 
     from export.tensorrt import EngineBuildError
 
@@ -154,8 +163,7 @@ def main(argv=None) -> int:
     opts = ExportOptions(model=args.model, output=args.output, opset=args.opset, batch=args.batch,
                          precision=args.precision, atol=args.atol, strict=not args.allow_parity_failure,
                          overwrite=args.overwrite, labels=labels,
-                         sampling=Sampling(frame_stride=args.frame_stride, target_fps=args.target_fps,
-                                           window_stride=args.window_stride or 0), engine=engine)
+                         sampling=_sampling_overrides(args), engine=engine)
     if args.precision == "int8":
         opts.engine = None  # the INT8 engine is built from model.int8.onnx, which calibration writes first
     try:

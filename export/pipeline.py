@@ -34,7 +34,7 @@ class ExportOptions:
     strict: bool = True
     overwrite: bool = False
     labels: list[str] | None = None
-    sampling: Sampling = field(default_factory=Sampling)
+    sampling: dict = field(default_factory=dict)  # overrides of the checkpoint's own sampling
     external_data_threshold: int | None = None
     engine: object | None = None  # export.tensorrt.BuildOptions: build an engine (fp16/int8 precision)
     calibrator: object | None = None  # legacy TensorRT INT8 calibrator (TensorRT < 10.1 only)
@@ -56,8 +56,7 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
         step = _stepper(log)
         step(f"loading {opts.model}")
         loaded = videomae.load(opts.model, labels=opts.labels)
-        if opts.sampling.window_stride < 1:  # default: four windows per clip span
-            opts.sampling.window_stride = max(1, loaded.input.frames // 4)
+        sampling = Sampling(**{**loaded.sampling, **opts.sampling})
         step(f"exporting ONNX (opset {opts.opset}, batch axis dynamic up to {opts.batch[2]})")
         import torch
 
@@ -78,7 +77,7 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
             f"{'PASS' if trt_checks['fp16_cpu']['passed'] else 'FAIL'}")
         manifest = Manifest(
             task="classification", family=videomae.FAMILY, input=loaded.input, preprocessing=loaded.preprocessing,
-            sampling=opts.sampling, labels=loaded.labels, outputs=loaded.outputs, source=loaded.source,
+            sampling=sampling, labels=loaded.labels, outputs=loaded.outputs, source=loaded.source,
             tool_versions=tool_versions(), validation={"onnx_fp32": parity.as_dict(), **trt_checks},
         )
         manifest.files["model.onnx"] = describe_file(

@@ -280,7 +280,7 @@ def cli_main(args) -> int:
         opts = VideoTextOptions(model=args.model, output=args.output, family=cli_family(args), prompts=prompts,
                                 frames=args.frames, opset=args.opset, batch=args.batch, atol=args.atol,
                                 strict=not args.allow_parity_failure, overwrite=args.overwrite,
-                                sampling=Sampling(frame_stride=args.frame_stride, target_fps=args.target_fps,
+                                sampling=Sampling(frame_stride=args.frame_stride or 1, target_fps=args.target_fps,
                                                   window_stride=args.window_stride or 0))
         out = build_videotext_artifact(opts)
     except (OSError, ValueError, ImportError, OnnxExportError, ParityError, ArtifactError, OutputExistsError) as exc:

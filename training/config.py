@@ -11,10 +11,11 @@ class ModelSpec:
 
     num_frames: int = 8
     image_size: int = 64
-    patch_size: int = 8
+    patch_size: int = 16
     tubelet_size: int = 2
     hidden_size: int = 128
     num_layers: int = 4
+    fps: float = 7.5  # clips span 8 / 7.5 = 1.07 s: motion large enough to see at 64 x 64
     num_heads: int = 4
     intermediate_size: int = 512
     decoder_hidden_size: int = 64

@@ -7,6 +7,7 @@ config.json) plus the `VideoMAEImageProcessor` config that training's pixel valu
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -102,4 +103,7 @@ def save_bundle(model, out: Path, spec: ModelSpec) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     make_processor(spec.image_size).save_pretrained(out)
+    # How the runtime must sample a camera to see what training saw; export reads this into the
+    # artifact's manifest, so the robot never retypes it.
+    (out / "sampling.json").write_text(json.dumps({"target_fps": spec.fps, "window_stride": 2}, indent=2) + "\n")
     return out

@@ -37,7 +37,9 @@ class Recipe:
     pretrain_lr: float = 1.5e-3
     mask_ratio: float = 0.9
     finetune_clips_per_class: int = 60
-    finetune_epochs: int = 30
+    finetune_epochs: int = 150
+    clean_until: float = 0.5  # curriculum: clean clips fade out over this share of the epochs
+    clean_floor: float = 0.1  # ... down to this share, kept to the end
     finetune_batch: int = 32
     finetune_lr: float = 5e-4
     heldout_clips_per_class: int = 50
@@ -48,20 +50,25 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path) -> dict:
 
     started = time.time()
     base = recipe.seed * 1000
-    clips, _ = world_clips(recipe.pretrain_clips_per_class, spec.num_frames, spec.image_size,
-                           seed=base)
-    encoder_model = new_pretraining_model(spec, recipe.seed)
-    losses = pretrain(encoder_model, clips, spec, recipe.pretrain_steps, recipe.pretrain_batch,
-                      recipe.pretrain_lr, "tube", recipe.mask_ratio, recipe.seed)
-    del clips
-    model = new_classifier(spec, ACTIONS, encoder=encoder_model.videomae, seed=recipe.seed)
+    losses, encoder = [float("nan")], None
+    if recipe.pretrain_steps > 0:
+        clips, _ = world_clips(recipe.pretrain_clips_per_class, spec.num_frames, spec.image_size,
+                               seed=base, fps=spec.fps)
+        encoder_model = new_pretraining_model(spec, recipe.seed)
+        losses = pretrain(encoder_model, clips, spec, recipe.pretrain_steps, recipe.pretrain_batch,
+                          recipe.pretrain_lr, "tube", recipe.mask_ratio, recipe.seed)
+        encoder = encoder_model.videomae
+        del clips
+    model = new_classifier(spec, ACTIONS, encoder=encoder, seed=recipe.seed)
 
     def data(epoch: int):
+        progress = epoch / max(1, recipe.finetune_epochs * recipe.clean_until)
+        clean = max(recipe.clean_floor, 1.0 - progress)
         return world_clips(recipe.finetune_clips_per_class, spec.num_frames, spec.image_size,
-                           seed=base + 1 + epoch)
+                           seed=base + 1 + epoch, fps=spec.fps, clean_fraction=clean)
 
     # validation clips: their own render seed, apart from both training and held-out clips
-    val_clips, val_labels = world_clips(10, spec.num_frames, spec.image_size, seed=base + 999)
+    val_clips, val_labels = world_clips(10, spec.num_frames, spec.image_size, seed=base + 999, fps=spec.fps)
 
     def validate(epoch: int, model) -> str:
         accuracy = (predict(model, val_clips, spec.image_size) == val_labels).mean()
@@ -70,7 +77,7 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path) -> dict:
     ft_losses = finetune(model, spec, recipe.finetune_epochs, data, recipe.finetune_batch,
                          recipe.finetune_lr, recipe.seed, on_epoch=validate)
     heldout, labels = world_clips(recipe.heldout_clips_per_class, spec.num_frames,
-                                  spec.image_size, seed=HELDOUT_SEED)
+                                  spec.image_size, seed=HELDOUT_SEED, fps=spec.fps)
     metrics = evaluate(predict(model, heldout, spec.image_size), labels, ACTIONS, REVERSED)
     save_bundle(model, out, spec)
     timing = time_ort(model.eval(), pixel_values(heldout[:1], spec.image_size), threads=2)
@@ -137,11 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=Recipe.seed)
     parser.add_argument("--pretrain-steps", type=int, default=Recipe.pretrain_steps)
     parser.add_argument("--finetune-epochs", type=int, default=Recipe.finetune_epochs)
+    parser.add_argument("--num-layers", type=int, default=ModelSpec.num_layers)
+    parser.add_argument("--intermediate-size", type=int, default=ModelSpec.intermediate_size)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     recipe = Recipe(seed=args.seed, pretrain_steps=args.pretrain_steps,
                     finetune_epochs=args.finetune_epochs)
-    spec = ModelSpec()
+    spec = ModelSpec(num_layers=args.num_layers, intermediate_size=args.intermediate_size)
     result = run(recipe, spec, args.out)
     command = "python -m training.train_bundled " + " ".join(
         sys.argv[1:] if argv is None else argv)

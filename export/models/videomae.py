@@ -28,7 +28,7 @@ class LoadedModel:
     labels: list[str]
     outputs: list[str]
     source: dict
-
+    sampling: dict  # Sampling fields: the checkpoint's sampling.json, else defaults
 
 def load(model: str, labels: list[str] | None = None) -> LoadedModel:
     """Load from a local save_pretrained folder or, when online, a hub id. Safetensors only."""
@@ -64,7 +64,29 @@ def load(model: str, labels: list[str] | None = None) -> LoadedModel:
     source = {"model": str(model), "local": local.exists(), "preprocessing_from": pre_source,
               "tubelet_size": int(config.tubelet_size), "patch_size": int(config.patch_size),
               "hidden_size": int(config.hidden_size), "layers": int(config.num_hidden_layers)}
-    return LoadedModel(Logits(net).eval(), spec, pre, labels, ["logits"], source)
+    sampling = _sampling(local, spec)
+    source["sampling_from"] = "sampling.json" if (local / "sampling.json").is_file() else "defaults"
+    return LoadedModel(Logits(net).eval(), spec, pre, labels, ["logits"], source, sampling)
+
+
+def _sampling(local: Path, spec: InputSpec) -> dict:
+    """How the runtime samples a camera: what the model was trained on, if the checkpoint says.
+
+    `sampling.json` is Tubelet's own small file beside a checkpoint ({"target_fps": 7.5,
+    "window_stride": 2}); without it, every frame is taken and four windows fall due per clip span.
+    """
+    defaults = {"frame_stride": 1, "target_fps": None, "window_stride": max(1, spec.frames // 4)}
+    path = local / "sampling.json"
+    if not path.is_file():
+        return defaults
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
+    unknown = set(data) - set(defaults) if isinstance(data, dict) else {"<not an object>"}
+    if unknown:
+        raise CheckpointError(f"{path}: unknown keys {sorted(unknown)}; allowed {sorted(defaults)}")
+    return {**defaults, **data}
 
 
 def _check_local_folder(folder: Path) -> None:

@@ -179,3 +179,23 @@ def test_runtime_path_agrees_with_the_hf_path(tiny_artifact_session, tiny_checkp
             worst = max(worst, float(np.abs(ours - theirs).max()))
     assert agree == 8, (agree, worst)
     assert worst < 0.05  # logits move by a few hundredths through the resize difference alone
+
+
+def test_sampling_comes_from_the_checkpoint_unless_overridden(tmp_path, tiny_checkpoint):
+    import shutil
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    default = load_artifact(build_artifact(ExportOptions(model=str(ckpt), output=tmp_path / "a"), log=lambda _: None))
+    assert (default.manifest.sampling.frame_stride, default.manifest.sampling.target_fps,
+            default.manifest.sampling.window_stride) == (1, None, 1)  # 4 frames // 4
+    (ckpt / "sampling.json").write_text(json.dumps({"target_fps": 7.5, "window_stride": 2}))
+    trained = load_artifact(build_artifact(ExportOptions(model=str(ckpt), output=tmp_path / "b"), log=lambda _: None))
+    assert (trained.manifest.sampling.target_fps, trained.manifest.sampling.window_stride) == (7.5, 2)
+    assert trained.manifest.source["sampling_from"] == "sampling.json"
+    override = load_artifact(build_artifact(ExportOptions(model=str(ckpt), output=tmp_path / "c",
+                                                          sampling={"window_stride": 3}), log=lambda _: None))
+    assert (override.manifest.sampling.target_fps, override.manifest.sampling.window_stride) == (7.5, 3)
+    (ckpt / "sampling.json").write_text(json.dumps({"fps": 7.5}))
+    with pytest.raises(CheckpointError, match="unknown keys"):
+        build_artifact(ExportOptions(model=str(ckpt), output=tmp_path / "d"), log=lambda _: None)
