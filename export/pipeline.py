@@ -47,11 +47,7 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
     from runtime.backends.onnxruntime import OnnxRuntimeBackend
 
     output = Path(opts.output)
-    if output.exists() and not opts.overwrite:
-        raise OutputExistsError(f"{output} exists; pass --overwrite to replace it (the old one is kept until the new one is complete)")
-    staging = output.parent / f".{output.name}.staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = new_staging(output, opts.overwrite)
     try:
         step = _stepper(log)
         step(f"loading {opts.model}")
@@ -91,13 +87,28 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
 
             step(f"TensorRT {opts.engine.precision} engine")
             add_engine(staging, manifest, opts.engine, log, opts.calibrator)
-        write_manifest(staging, manifest)
-        load_artifact(staging)  # read back exactly as the runtime will, hashes included
-        _move_into_place(staging, output)
-        step(f"artifact written to {output}")
+        publish(staging, output, manifest, step)
         return output
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def new_staging(output: Path, overwrite: bool) -> Path:
+    """An empty staging folder beside `output` (same filesystem, so the final move is atomic)."""
+    if output.exists() and not overwrite:
+        raise OutputExistsError(f"{output} exists; pass --overwrite to replace it (the old one is kept until the new one is complete)")
+    staging = output.parent / f".{output.name}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def publish(staging: Path, output: Path, manifest: Manifest, step: Callable[[str], None]) -> None:
+    """Manifest last, read back exactly as the runtime will (hashes included), then moved into place."""
+    write_manifest(staging, manifest)
+    load_artifact(staging)
+    _move_into_place(staging, output)
+    step(f"artifact written to {output}")
 
 
 def _readiness_line(checks: dict) -> str:

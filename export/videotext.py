@@ -10,7 +10,6 @@ tokenized with the runtime's own tokenizer code and encoded by the exported text
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,21 +127,19 @@ def load_bundle(family: str, model: str, frames: int | None = None) -> VideoText
 
 def build_videotext_artifact(opts: VideoTextOptions, log: Callable[[str], None] = print) -> Path:
     from export.onnx import export_onnx
-    from export.pipeline import OutputExistsError, _move_into_place, _stepper
-    from runtime.artifact import describe_file, load_artifact, write_manifest
+    from export.pipeline import _stepper, new_staging, publish
+    from runtime.artifact import describe_file
     from runtime.tokenizer import TextTokenizer
 
     output = Path(opts.output)
-    if output.exists() and not opts.overwrite:
-        raise OutputExistsError(f"{output} exists; pass --overwrite to replace it (the old one is kept until the new one is complete)")
+    if output.exists() and not opts.overwrite:  # fail before loading the model; new_staging checks again
+        new_staging(output, overwrite=False)
     family = opts.family or detect_family(opts.model)
     step = _stepper(log)
     step(f"loading {opts.model} as {family}")
     bundle = load_bundle(family, opts.model, opts.frames)
     prompts = list(opts.prompts if opts.prompts is not None else bundle.prompts)
-    staging = output.parent / f".{output.name}.staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = new_staging(output, opts.overwrite)
     try:
         shutil.copyfile(bundle.tokenizer_json, staging / "tokenizer.json")
         tokenizer = TextTokenizer(staging / "tokenizer.json", bundle.max_length, bundle.pad_id)
@@ -170,10 +167,7 @@ def build_videotext_artifact(opts: VideoTextOptions, log: Callable[[str], None] 
             manifest.files["text_embeddings.npy"] = describe_file(staging / "text_embeddings.npy", "embeddings",
                                                                   details={"count": len(prompts)})
         manifest.video_text = _runtime_section(bundle, embeddings is not None)
-        write_manifest(staging, manifest)
-        load_artifact(staging)  # read back exactly as the runtime will, hashes included
-        _move_into_place(staging, output)
-        step(f"artifact written to {output}")
+        publish(staging, output, manifest, step)
         return output
     finally:
         shutil.rmtree(staging, ignore_errors=True)
