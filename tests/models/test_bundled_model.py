@@ -1,0 +1,48 @@
+"""The bundled model, through the exported ONNX and the runtime's own preprocessing.
+
+Figures in models/videomae-motion/TRAINING.md; the 95% goal is not reached yet, so these bounds
+guard what the committed model does (about 74% held-out, 6% twin confusion), not the goal.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="exporting the bundled model needs the [export] extra")
+pytestmark = pytest.mark.export
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = REPO / "models" / "videomae-motion"
+
+
+@pytest.fixture(scope="module")
+def bundled_artifact(tmp_path_factory):
+    from export.pipeline import ExportOptions, build_artifact
+    from runtime.artifact import load_artifact
+
+    out = tmp_path_factory.mktemp("bundled") / "videomae-motion"
+    return load_artifact(build_artifact(ExportOptions(model=str(MODEL), output=out), log=lambda _: None))
+
+
+def test_held_out_accuracy_and_twins_through_onnx(bundled_artifact):
+    from runtime.backends import open_backend
+    from runtime.preprocess import Preprocessor
+    from runtime.sources.synthetic import ACTIONS, REVERSED, make_clips
+
+    m = bundled_artifact.manifest
+    assert m.labels == list(ACTIONS)
+    assert m.sampling.target_fps == 7.5  # from the checkpoint's sampling.json
+    clips, labels = make_clips(12, num_frames=m.input.frames, height=96, width=128, seed=424242,
+                               fps=m.sampling.target_fps)
+    pre = Preprocessor(m.preprocessing)
+    batch = np.stack([np.stack([pre(frame) for frame in clip]) for clip in clips])
+    with open_backend(bundled_artifact, "cpu", threads=2) as backend:
+        logits = np.concatenate([backend.infer({"pixel_values": batch[i:i + 22]})["logits"]
+                                 for i in range(0, len(batch), 22)])
+    predicted = logits.argmax(-1)
+    accuracy = float((predicted == labels).mean())
+    twins = [i for i, label in enumerate(labels) if ACTIONS[label] != "no action"]
+    confused = np.mean([ACTIONS[predicted[i]] == REVERSED[ACTIONS[labels[i]]] for i in twins])
+    assert accuracy >= 0.65, accuracy  # chance is 1/11
+    assert confused <= 0.12, confused  # a model blind to time order would confuse about half
