@@ -13,6 +13,7 @@ of all streams, sinks receive frames, results and counters.
 from __future__ import annotations
 
 import queue
+import signal
 import sys
 import threading
 import time
@@ -115,6 +116,7 @@ class StreamRunner:
         switch = sys.getswitchinterval()
         sys.setswitchinterval(min(switch, SWITCH_INTERVAL_S))
         scheduler = Scheduler(self.recognizer, self.sinks.on_result)
+        ctrl_c, previous = self._catch_ctrl_c()
         try:
             for feed in self.feeds:
                 feed.thread = threading.Thread(target=self._feed, args=(feed, scheduler), name=f"source-{feed.stream_id}",
@@ -129,12 +131,31 @@ class StreamRunner:
             for feed in self.feeds:
                 if feed.thread is not None:
                     feed.thread.join(timeout=5.0)
+            interrupted = interrupted or ctrl_c.is_set()
             scheduler.close(drain=not interrupted, timeout=30.0)
             self.sinks.on_stats(self._stream_stats(), self._source_stats())
             sys.setswitchinterval(switch)
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         summaries = summarize(self._stream_stats(), self._source_stats())
         errors = {f.stream_id: f.error for f in self.feeds if f.error is not None}
         return RunReport(summaries, time.monotonic() - start, interrupted, errors)
+
+    def _catch_ctrl_c(self):
+        """Ctrl-C sets the stop flag instead of raising KeyboardInterrupt wherever the main thread is:
+        an exception thrown into the middle of a lock or a sink would make the shutdown itself hang.
+        A second Ctrl-C raises as usual."""
+        event = threading.Event()
+        if threading.current_thread() is not threading.main_thread():
+            return event, None
+
+        def on_sigint(signum, frame):
+            if event.is_set():
+                raise KeyboardInterrupt
+            event.set()
+            self._stop.set()
+
+        return event, signal.signal(signal.SIGINT, on_sigint)
 
     def _wait(self, start: float, tick) -> bool:
         next_stats = time.monotonic() + 1.0

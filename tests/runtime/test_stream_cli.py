@@ -80,13 +80,17 @@ def test_live_synthetic_stops_on_time_and_ctrl_c_prints_the_summary(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "runtime.stream", "--artifact", str(artifact), "--source",
                              "synthetic://?width=64&height=48", "--quiet"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)
+    # Ctrl-C once streaming has started (a loaded machine may take seconds to import and open).
+    first = proc.stderr.readline()
+    assert "Ctrl-C stops" in first, first
+    time.sleep(2.5)
     proc.send_signal(signal.SIGINT)
     try:
         _, err = proc.communicate(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
         raise
+    err = first + err
     assert proc.returncode == 0, err
     assert "interrupted; summary after" in err and "Traceback" not in err
     assert "latency p50/p95/p99" in err and "accuracy against the ground truth" in err
