@@ -14,10 +14,10 @@ class ModelSpec:
     patch_size: int = 16
     tubelet_size: int = 2
     hidden_size: int = 128
-    num_layers: int = 4
+    num_layers: int = 3
     fps: float = 7.5  # clips span 8 / 7.5 = 1.07 s: motion large enough to see at 64 x 64
     num_heads: int = 4
-    intermediate_size: int = 512
+    intermediate_size: int = 256
     decoder_hidden_size: int = 64
     decoder_layers: int = 2
     decoder_heads: int = 4

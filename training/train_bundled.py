@@ -32,12 +32,12 @@ HELDOUT_SEED = 990_001  # never used for training clips (those use seed * 1000 +
 class Recipe:
     seed: int = 0
     pretrain_clips_per_class: int = 60
-    pretrain_steps: int = 100
+    pretrain_steps: int = 0  # masked pretraining did not pay at budgets that fit here (docs/EXPERIMENTS.md)
     pretrain_batch: int = 32
     pretrain_lr: float = 1.5e-3
     mask_ratio: float = 0.9
     finetune_clips_per_class: int = 60
-    finetune_epochs: int = 150
+    finetune_epochs: int = 300
     clean_until: float = 0.5  # curriculum: clean clips fade out over this share of the epochs
     clean_floor: float = 0.1  # ... down to this share, kept to the end
     finetune_batch: int = 32
@@ -106,8 +106,7 @@ def write_report(out: Path, command: str, recipe: Recipe, spec: ModelSpec, resul
     m, t = result["metrics"], result["timing"]
     weights = (out / "model.safetensors").stat().st_size / 1e6
     goal = ("meets the 95% goal" if m["accuracy"] >= 0.95 else
-            "**below the 95% goal**: this recipe's budget is too small for the encoder to learn "
-            "the motion cues; treat this model as a pipeline fixture, not a recognizer")
+            "**below the 95% goal**: see the per-class table for where it fails")
     rows = "\n".join(f"| {name} | {acc:.1%} |" for name, acc in m["per_class"].items())
     text = f"""# videomae-motion: how it was trained
 
