@@ -8,11 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-30}"
 mkdir -p fuzz/crashes
-for target in manifest; do
+for target in manifest ros_image; do
   if python -c "import atheris" 2>/dev/null; then
     work="$(mktemp -d)"  # new inputs go to the first corpus folder, not into the repository
+    # ros_image has no corpus folder: fuzz_ros_image.py adds its built-in seeds itself
     python "fuzz/fuzz_${target}.py" -max_total_time="${seconds}" -artifact_prefix="fuzz/crashes/${target}-" \
-      "${work}" "fuzz/corpus/${target}"
+      "${work}" $([ -d "fuzz/corpus/${target}" ] && echo "fuzz/corpus/${target}")
     rm -rf "${work}"
   else
     echo "atheris not installed: seeded mutation fuzzing instead" >&2

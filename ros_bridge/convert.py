@@ -112,6 +112,35 @@ def image_to_array(msg, limits: ImageLimits = ImageLimits()) -> np.ndarray:
         raise ImageError("decode", str(exc)) from exc
 
 
+def _declared_size(data: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) a PNG's IHDR or a JPEG's SOF header declares; None for other or unreadable data."""
+    head = bytes(data[:24])
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        i = 8  # OpenCV allocates each chunk's declared length: refuse one that runs past the data
+        while i + 8 <= data.size and bytes(data[i + 4:i + 8]) != b"IEND":
+            length = int.from_bytes(bytes(data[i:i + 4]), "big")
+            if length > data.size - i - 12 or not bytes(data[i + 4:i + 8]).isalpha():  # types are 4 ASCII letters
+                raise ImageError("decode", f"PNG chunk at byte {i} is malformed (type {bytes(data[i + 4:i + 8])!r}, "
+                                             f"{length} bytes declared, {data.size - i - 12} left)")
+            i += 12 + length
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 <= data.size:
+        if data[i] != 0xFF:  # libjpeg skips junk up to the next marker, and so does this walk
+            i += 1
+            continue
+        marker = int(data[i + 1])
+        if marker in (0xFF, 0x00) or 0xD0 <= marker <= 0xD8 or marker == 0x01:  # fill, stuffing, no length
+            i += 1 if marker == 0xFF else 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+            return int(data[i + 7]) << 8 | int(data[i + 8]), int(data[i + 5]) << 8 | int(data[i + 6])
+        i += 2 + (int(data[i + 2]) << 8 | int(data[i + 3]))
+    return None
+
+
 def compressed_to_array(msg, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     """sensor_msgs/CompressedImage (jpeg, png) → array as OpenCV decodes it, size-checked."""
     fmt = getattr(msg, "format", "")
@@ -123,10 +152,17 @@ def compressed_to_array(msg, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     if data.size > limits.max_compressed_bytes:
         raise ImageError("limit", f"CompressedImage of {data.size} bytes exceeds the limit "
                                   f"{limits.max_compressed_bytes} (ImageLimits)")
+    size = _declared_size(data)  # before decoding: a 100-byte header can claim gigabytes of pixels
+    if size is not None and (size[0] > limits.max_width or size[1] > limits.max_height):
+        raise ImageError("limit", f"decoded image {size[0]}x{size[1]} (its header's size) would exceed the limit "
+                                  f"{limits.max_width}x{limits.max_height} (ImageLimits)")
     try:
         image = decode_compressed(SimpleNamespace(format=fmt, data=data))
     except MessageError as exc:
         raise ImageError("decode", str(exc)) from exc
+    except cv2.error as exc:  # OpenCV refuses some headers by raising (a declared size over CV_IO_MAX_IMAGE_PIXELS)
+        raise ImageError("decode", f"cannot decode CompressedImage (format {fmt[:40]!r}, {data.size} bytes): "
+                                   f"{str(exc).strip().splitlines()[-1][:200]}") from exc
     if image.shape[1] > limits.max_width or image.shape[0] > limits.max_height:
         raise ImageError("limit", f"decoded image {image.shape[1]}x{image.shape[0]} exceeds the limit "
                                   f"{limits.max_width}x{limits.max_height} (ImageLimits)")
