@@ -203,7 +203,10 @@ def bench_accuracy(artifact, threads: int, frames: int, smoothing: str) -> dict:
         world = runner.feeds[0].source.world
         score = recorder.score(runner.feeds[0].stream_id, world, background)
     m = artifact.manifest
-    span = m.input.frames * m.sampling.frame_stride / world.fps
+    # The clip spans `frames` sampled frames: at the manifest's target fps if it has one, else every
+    # frame_stride-th frame of the world's own rate.
+    period = 1.0 / m.sampling.target_fps if m.sampling.target_fps else m.sampling.frame_stride / world.fps
+    span = m.input.frames * period
     inference = report.summaries[0].inference_p50_ms / 1000
     return {**score.as_dict(), "frames": frames, "smoothing": smoothing, "window_span_s": span,
             "goal_s": span / 2 + inference, "inference_p50_ms": inference * 1000}
