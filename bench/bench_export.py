@@ -40,7 +40,6 @@ def model_flops(cfg: dict, labels: int) -> float:
 
 def gemm_rate(threads: int, n: int = 1024, repeats: int = 10) -> float:
     """fp32 GEMM FLOP/s through ONNX Runtime's MLAS (the same kernels the model runs on)."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -67,6 +66,7 @@ def bench_size(name: str, threads: int, repeats: int) -> dict:
     import torch
     from transformers import VideoMAEConfig, VideoMAEForVideoClassification
 
+    from export.models.videomae import logits_module
     from export.onnx import export_onnx
     from runtime.backends.onnxruntime import OnnxRuntimeBackend
 
@@ -75,15 +75,7 @@ def bench_size(name: str, threads: int, repeats: int) -> dict:
     torch.manual_seed(0)
     net = VideoMAEForVideoClassification(VideoMAEConfig(num_labels=11, **cfg)).eval()
 
-    class Logits(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, pixel_values):
-            return self.inner(pixel_values=pixel_values).logits
-
-    module = Logits(net).eval()
+    module = logits_module(net)
     x = torch.randn(1, cfg["num_frames"], 3, cfg["image_size"], cfg["image_size"])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"

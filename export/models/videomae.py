@@ -32,7 +32,6 @@ class LoadedModel:
 
 def load(model: str, labels: list[str] | None = None) -> LoadedModel:
     """Load from a local save_pretrained folder or, when online, a hub id. Safetensors only."""
-    import torch
     from transformers import AutoConfig, VideoMAEForVideoClassification
 
     local = Path(model)
@@ -49,6 +48,20 @@ def load(model: str, labels: list[str] | None = None) -> LoadedModel:
         raise CheckpointError(f"{len(labels)} labels given but the classifier has {config.num_labels} outputs")
     # use_safetensors=True: never fall back to a pickled pytorch_model.bin.
     net = VideoMAEForVideoClassification.from_pretrained(model, use_safetensors=True).eval()
+    spec = InputSpec(name="pixel_values", layout="NTCHW", frames=int(config.num_frames),
+                     height=int(config.image_size), width=int(config.image_size))
+    pre, pre_source = _preprocessing(model, local, spec)
+    source = {"model": str(model), "local": local.exists(), "preprocessing_from": pre_source,
+              "tubelet_size": int(config.tubelet_size), "patch_size": int(config.patch_size),
+              "hidden_size": int(config.hidden_size), "layers": int(config.num_hidden_layers)}
+    sampling = _sampling(local, spec)
+    source["sampling_from"] = "sampling.json" if (local / "sampling.json").is_file() else "defaults"
+    return LoadedModel(logits_module(net), spec, pre, labels, ["logits"], source, sampling)
+
+
+def logits_module(net):
+    """The classifier as a module of one tensor in, one out (`pixel_values` → `logits`), for export."""
+    import torch
 
     class Logits(torch.nn.Module):
         def __init__(self, inner):
@@ -58,15 +71,7 @@ def load(model: str, labels: list[str] | None = None) -> LoadedModel:
         def forward(self, pixel_values):
             return self.inner(pixel_values=pixel_values).logits
 
-    spec = InputSpec(name="pixel_values", layout="NTCHW", frames=int(config.num_frames),
-                     height=int(config.image_size), width=int(config.image_size))
-    pre, pre_source = _preprocessing(model, local, spec)
-    source = {"model": str(model), "local": local.exists(), "preprocessing_from": pre_source,
-              "tubelet_size": int(config.tubelet_size), "patch_size": int(config.patch_size),
-              "hidden_size": int(config.hidden_size), "layers": int(config.num_hidden_layers)}
-    sampling = _sampling(local, spec)
-    source["sampling_from"] = "sampling.json" if (local / "sampling.json").is_file() else "defaults"
-    return LoadedModel(Logits(net).eval(), spec, pre, labels, ["logits"], source, sampling)
+    return Logits(net).eval()
 
 
 def _sampling(local: Path, spec: InputSpec) -> dict:
