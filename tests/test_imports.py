@@ -1,6 +1,5 @@
 """Every runtime module imports with only the core dependencies, and never pulls in torch."""
 
-import importlib
 import pkgutil
 import subprocess
 import sys

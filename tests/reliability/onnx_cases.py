@@ -23,7 +23,7 @@ def external_model(folder: Path, location: str, data_file: Path | None = None, n
     in_constant: hide the external tensor inside a Constant node's attribute instead of the
     initializers (ONNX Runtime resolves those too), so a scan of the initializers alone misses it.
     """
-    onnx = pytest.importorskip("onnx", reason="needs the onnx package to build test graphs")
+    pytest.importorskip("onnx", reason="needs the onnx package to build test graphs")
     from onnx import TensorProto, helper
 
     folder.mkdir(parents=True, exist_ok=True)

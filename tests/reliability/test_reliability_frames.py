@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.api import RunLimits, StreamRunner
+from runtime.api import StreamRunner
 from runtime.artifact import load_artifact
 from runtime.backends import open_backend
 from runtime.outputs.base import Sink
