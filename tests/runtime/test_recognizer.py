@@ -58,11 +58,15 @@ def test_scheduler_batches_windows_of_several_streams(tmp_path):
     published = []
     scheduler = Scheduler(recognizer, published.append)
     streams = [list(_frames(20, seed, f"s{seed}")) for seed in range(4)]
+    # Each inference here takes microseconds, so whether windows meet in a batch would depend on
+    # thread timing; pausing the worker (holding its lock) while a round of frames arrives makes
+    # the due windows of all four streams wait together, as they do behind a busy inference.
     for step in range(20):  # interleaved, as cameras deliver them
-        for frames in streams:
-            pending = recognizer.prepare(frames[step])
-            if pending is not None:
-                scheduler.submit(pending)
+        with scheduler._cond:
+            for frames in streams:
+                pending = recognizer.prepare(frames[step])
+                if pending is not None:
+                    scheduler.submit(pending)
     scheduler.close()
     expected = reference.run([p for frames in streams for f in frames if (p := reference.prepare(f)) is not None])
     assert len(published) == len(expected) == 4 * 9
