@@ -12,6 +12,7 @@ of all streams, sinks receive frames, results and counters.
 
 from __future__ import annotations
 
+import logging
 import queue
 import signal
 import sys
@@ -221,12 +222,16 @@ class StreamRunner:
 class _QueueSink(Sink):
     def __init__(self):
         self.queue: queue.Queue = queue.Queue(maxsize=256)
+        self.dropped = 0  # results the caller did not read in time
 
     def on_result(self, result) -> None:
         try:
             self.queue.put_nowait(result)
-        except queue.Full:  # a consumer that stopped reading must not stall inference
-            pass
+        except queue.Full:  # a consumer that stopped reading must not stall inference: count, warn once
+            self.dropped += 1
+            if self.dropped == 1:
+                logging.getLogger("tubelet").warning(
+                    "the caller of recognize() is not reading results: 256 are waiting; newer ones are dropped and counted")
 
 
 def recognize(artifact: str | Artifact, *sources, backend: str = "auto", mode: str = "auto", smoothing: str = "none",
