@@ -113,7 +113,7 @@ def offline_parts(engine) -> dict:
 
 def run(args) -> dict:
     os.environ["CYCLONEDDS_URI"] = loopback_config()
-    from ros_bridge.engine import open_engine
+    from runtime.engine import open_engine
     from ros_bridge.node import BridgeCore, BridgeSettings, Camera
     from ros_bridge.transports.dds import DdsSettings, DdsTransport
     from runtime.recognizer import RecognizerConfig

@@ -90,7 +90,7 @@ def parameters(args) -> dict:
 def run(args) -> int:
     import os
 
-    from ros_bridge.engine import open_engine
+    from runtime.engine import open_engine
     from ros_bridge.node import BridgeCore
     from ros_bridge.params import bridge_settings, merged, recognizer_config
 
@@ -136,7 +136,7 @@ def _wait(duration: float | None) -> None:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from ros_bridge.engine import EngineError
+    from runtime.engine import EngineError
     from ros_bridge.params import ParameterError
     from runtime.artifact import ArtifactError
     from runtime.backends.base import BackendError

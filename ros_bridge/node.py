@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ros_bridge.convert import ImageError, ImageLimits, compressed_to_array, header_of, image_to_array
-from ros_bridge.engine import Engine
+from runtime.engine import Engine
 from ros_bridge.messages import Classification, DiagnosticArray, StringMsg
 from ros_bridge.results import classification_message, diagnostics_message, event_message, stream_status
 from ros_bridge.stamps import Stamp, StampClock

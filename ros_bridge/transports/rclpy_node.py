@@ -99,7 +99,7 @@ def _declare(node, ros: dict) -> dict:
 
 def build_node(ros: dict):
     """The node, its bridge core and engine, from the node's parameters."""
-    from ros_bridge.engine import open_engine
+    from runtime.engine import open_engine
     from ros_bridge.node import BridgeCore
     from ros_bridge.params import STARTUP_ONLY, ParameterError, bridge_settings, merged, recognizer_config
 

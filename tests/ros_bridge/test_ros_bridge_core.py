@@ -6,7 +6,7 @@ import time
 import pytest
 
 from ros_bridge.convert import ImageLimits
-from ros_bridge.engine import EngineError, open_engine
+from runtime.engine import EngineError, open_engine
 from ros_bridge.messages import OK, STALE, WARN
 from ros_bridge.node import BridgeCore, BridgeSettings, Camera
 from ros_bridge.stamps import Stamp, StampClock

@@ -1,4 +1,4 @@
-"""The recognizer behind the bridge: artifact → backend → `runtime.recognizer.Recognizer`.
+"""Artifact → backend → `runtime.recognizer.Recognizer`, for the stream runner and the ROS bridge alike.
 
 Classification artifacts run as exported. Video-text artifacts run zero-shot over a prompt set
 (`runtime.zeroshot.ZeroShotClassifier`); the prompts become the labels, so a prompt change builds a
