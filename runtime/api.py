@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from runtime.artifact import Artifact, load_artifact
-from runtime.backends import open_backend
+from runtime.engine import open_engine
 from runtime.outputs.base import Sink, Sinks
 from runtime.outputs.summary import StreamSummary, summarize
 from runtime.postprocess import PostprocessConfig
@@ -72,7 +72,11 @@ class StreamRunner:
         # The recognizer's default is decided per stream from the source (auto) or forced here.
         self.config.mode = "offline" if mode == "offline" else "live"
         self._own_backend = backend_object is None
-        self.backend = backend_object or open_backend(self.artifact, backend, threads=threads, precision=precision)
+        if backend_object is None:
+            # Video-text artifacts run zero-shot over their prompts (the prompts become the labels).
+            engine = open_engine(self.artifact, backend, threads=threads, precision=precision)
+            self.artifact, backend_object = engine.artifact, engine.backend
+        self.backend = backend_object
         self.recognizer = Recognizer(self.artifact, self.backend, self.config)
         self.sinks = Sinks(sinks)
         self._stop = threading.Event()

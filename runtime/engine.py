@@ -56,14 +56,14 @@ def _with_labels(artifact: Artifact, labels: list[str], zeroshot) -> Artifact:
 
 
 def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | None = None,
-                prompts: Sequence[str] | None = None) -> Engine:
+                prompts: Sequence[str] | None = None, precision: str = "fp32") -> Engine:
     """Open an artifact (hash-checked) with the best usable backend, zero-shot when it is video-text."""
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
     if art.manifest.task != "video_text":
         if prompts:
             raise EngineError(f"prompts given, but {art.folder} is a {art.manifest.task} artifact; "
                               "zero-shot prompts need a video_text artifact")
-        return Engine(art, open_backend(art, backend, threads=threads))
+        return Engine(art, open_backend(art, backend, threads=threads, precision=precision))
     from runtime.videotext import VideoTextModel
     from runtime.zeroshot import ZeroShotClassifier
 
