@@ -183,3 +183,24 @@ def test_zero_shot_stream_same_results_with_and_without_frame_cache(model):
         assert [p for p, _ in a.top_k] == [p for p, _ in b.top_k]
         np.testing.assert_allclose([s for _, s in a.top_k], [s for _, s in b.top_k], atol=1e-5)
     assert cached[0].top_k[0][0] == "a red shape" and cached[-1].top_k[0][0] == "a green shape"
+
+
+def test_stream_runner_runs_a_video_text_artifact_zero_shot(toy):
+    """The streaming path: a video_text artifact through StreamRunner, its prompts as labels."""
+    from runtime.api import StreamRunner
+    from runtime.outputs.base import Sink
+    from runtime.sources import IterableSource
+    from runtime.sources.base import Frame
+
+    frames = [Frame(image, i / 10, i, "cam") for i, image in enumerate(colour_frames(GREEN, 12, seed=3))]
+    results = []
+
+    class Collect(Sink):
+        def on_result(self, result):
+            results.append(result)
+
+    source = IterableSource(frames, "green frames", stream_id="cam")
+    with StreamRunner(str(toy), [source], mode="offline", sinks=[Collect()]) as runner:
+        assert runner.artifact.manifest.labels == ["a red shape", "a green shape", "a blue shape"]
+        runner.run()
+    assert results and all(r.label == "a green shape" for r in results)
