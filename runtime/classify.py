@@ -17,10 +17,6 @@ from runtime.postprocess import PostprocessConfig
 from runtime.recognizer import Recognizer, RecognizerConfig, Result
 from runtime.sources.base import Frame
 
-# Older name of the per-window result; the recognizer's Result is the one result type.
-WindowResult = Result
-
-
 def classify_frames(artifact: Artifact, backend: Backend, frames: Iterable[Frame], k: int = 5,
                     window_stride: int | None = None) -> Iterator[Result]:
     """Every window of every frame sequence is classified (offline mode: nothing dropped).

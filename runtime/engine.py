@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from runtime.artifact import Artifact, load_artifact
-from runtime.backends import Backend, open_backend
+from runtime.backends import ORT_DEVICES, Backend, open_backend
 from runtime.recognizer import Recognizer, RecognizerConfig
 
 
@@ -67,7 +67,7 @@ def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | 
     from runtime.videotext import VideoTextModel
     from runtime.zeroshot import ZeroShotClassifier
 
-    device = {"auto": "auto", "onnxruntime": "auto", "cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "tensorrt"}.get(backend)
+    device = ORT_DEVICES.get(backend)
     if device is None:
         raise EngineError(f"backend {backend!r} cannot run a video_text artifact; choose auto, cpu, cuda or tensorrt-ep")
     model = VideoTextModel(art, device=device, threads=threads)

@@ -7,6 +7,10 @@ from runtime.backends.base import Backend, BackendError, InputError, MissingDepe
 __all__ = ["Backend", "BackendError", "InputError", "MissingDependencyError", "TensorMeta", "open_backend"]
 
 
+# Backend names that run through ONNX Runtime → the OnnxRuntimeBackend device they ask for.
+ORT_DEVICES = {"auto": "auto", "onnxruntime": "auto", "cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "tensorrt"}
+
+
 def open_backend(artifact, backend: str = "auto", threads: int | None = None, precision: str = "fp32",
                  ep_fp16: bool = True) -> Backend:
     """Open the best usable backend for an artifact, or the one asked for.
@@ -20,9 +24,7 @@ def open_backend(artifact, backend: str = "auto", threads: int | None = None, pr
     """
     from runtime.backends.onnxruntime import OnnxRuntimeBackend, provider_options
 
-    device = {"auto": "auto", "onnxruntime": "auto", "cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "tensorrt",
-              "tensorrt": None}.get(backend, "unknown")
-    if device == "unknown":
+    if backend not in ORT_DEVICES and backend != "tensorrt":
         raise BackendError(f"backend {backend!r} unknown; choose auto, tensorrt, onnxruntime, cpu, cuda or tensorrt-ep")
     engine_precision = precision if precision in ("fp16", "int8") else None
     if backend == "tensorrt":
@@ -43,7 +45,7 @@ def open_backend(artifact, backend: str = "auto", threads: int | None = None, pr
     if data is not None:
         artifact.path(data)
     options = provider_options(artifact, name, fp16=ep_fp16, int8=onnx_precision == "int8")
-    result = OnnxRuntimeBackend(path, device=device, threads=threads, provider_options=options)
+    result = OnnxRuntimeBackend(path, device=ORT_DEVICES[backend], threads=threads, provider_options=options)
     result.notes = notes
     return result
 
