@@ -14,22 +14,17 @@ same pixels.
 
 from __future__ import annotations
 
-import argparse
-import bisect
-import dataclasses
-import json
 import math
 import sys
-import time
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 
-from runtime.sources.base import Frame
-
 __all__ = ["ACTIONS", "REVERSED", "Segment", "SyntheticStream", "make_clips", "render_clip"]
+# SyntheticStream (the continuous demo camera) lives in runtime.sources.synthetic_stream and is
+# re-exported lazily below: it builds on this module, so a plain import would be circular.
 
 ACTIONS: tuple[str, ...] = (
     "no action", "moving left", "moving right", "moving up", "moving down", "approaching",
@@ -334,170 +329,15 @@ def make_clips(n_per_class: int, num_frames: int = 16, height: int = 64, width: 
     return clips, labels
 
 
-class SyntheticStream:
-    """A demo camera: one continuous scene in which the actor performs random actions.
+def __getattr__(name: str):
+    if name in ("SyntheticStream", "main"):
+        from runtime.sources import synthetic_stream
 
-    Actions last min_action_s..max_action_s (so do the "no action" pauses between them) and
-    move at the speeds `render_clip` uses. The actor keeps its look and pose from one action to
-    the next; only after it disappears does a new one appear. `timeline` is the ground truth,
-    planned ahead lazily (all at once when num_frames is given).
-    """
-
-    def __init__(self, seed: int = 0, height: int = 240, width: int = 320, fps: float = 15.0,
-                 num_frames: int | None = None, realtime: bool = False,
-                 min_action_s: float = 1.5, max_action_s: float = 4.0,
-                 stream_id: str = "synthetic"):
-        _check_args(fps, num_frames=(0 if num_frames is None else num_frames, 0),
-                    height=(height, 8), width=(width, 8), seed=(seed, 0))
-        if not 0 < min_action_s <= max_action_s < math.inf:
-            raise ValueError("need 0 < min_action_s <= max_action_s, got "
-                             f"min_action_s={min_action_s!r}, max_action_s={max_action_s!r}")
-        self.height, self.width, self.fps = height, width, float(fps)
-        self.num_frames, self.realtime, self.stream_id = num_frames, realtime, stream_id
-        self._shortest = max(1, math.ceil(min_action_s * fps - 1e-9))
-        self._longest = max(self._shortest, math.floor(max_action_s * fps + 1e-9))
-        # A fade takes most of its segment; capping fade segments near two seconds keeps fades
-        # about as quick as in clips instead of a long, nearly still dissolve.
-        self._longest_fade = max(self._shortest, min(self._longest, round(2.0 * fps)))
-        world_seq, plan_seq, self._frame_seq = np.random.SeedSequence(seed).spawn(3)
-        self._world = _World(np.random.default_rng(world_seq), height, width)
-        self._plan = np.random.default_rng(plan_seq)
-        self.timeline: list[Segment] = []
-        self._recipes: list[tuple] = []  # (action, actor, frames, start pose) per segment
-        self._actor: _Actor | None = None
-        self._pose: np.ndarray | None = None
-        if self._plan.random() < 0.7:  # usually open on a visible actor, else on an empty scene
-            self._actor = dataclasses.replace(_sample_actor(self._plan), empty=False)
-            self._pose = self._poses(("no action", self._actor, 1, None))[0]
-        if num_frames is not None:
-            while self._end() < num_frames:
-                self._plan_next()
-            if self.timeline:
-                self.timeline[-1] = dataclasses.replace(self.timeline[-1], end=num_frames)
-
-    def _end(self) -> int:
-        return self.timeline[-1].end if self.timeline else 0
-
-    def _poses(self, recipe: tuple) -> np.ndarray | None:
-        action, actor, frames, start = recipe
-        if actor is None:
-            return None  # an empty scene
-        if action == "no action" and start is not None:
-            return np.repeat(start[None], frames, axis=0)
-        poses = _trajectory(action, frames, self.fps, actor, self.width / self.height)
-        return poses if start is None else _continue(poses, start)
-
-    def _plan_next(self) -> None:
-        rng = self._plan
-        frames = int(rng.integers(self._shortest, self._longest + 1))
-        last = self.timeline[-1].label if self.timeline else None
-        if last != "no action" and rng.random() < 0.5:  # a pause between actions
-            action, actor, poses = "no action", self._actor, None
-        else:
-            action, actor, frames, poses = self._next_action(rng, frames)
-        self._recipes.append((action, actor, frames, self._pose))
-        self.timeline.append(Segment(self._end(), self._end() + frames, action))
-        if action == "disappearing":
-            self._actor, self._pose = None, None
-        elif poses is not None:
-            self._actor, self._pose = actor, poses[-1]
-
-    def _next_action(self, rng: np.random.Generator, frames: int) -> tuple:
-        if self._actor is None:  # only a new actor fading in may follow an empty scene
-            actor = dataclasses.replace(_sample_actor(rng), empty=False)
-            frames = min(frames, self._longest_fade)
-            return "appearing", actor, frames, self._poses(("appearing", actor, frames, None))
-        now = self._actor  # new speeds for this action; the same look
-        actor = dataclasses.replace(_sample_actor(rng), shape=now.shape, color=now.color,
-                                    marker=now.marker, size=now.size, empty=False)
-        slowest = dataclasses.replace(actor, speed=_SPEED[0], spin=_SPIN[0], grow=_GROW[0])
-        choices = [name for name in ACTIONS[1:] if name != "appearing"]
-        for index in rng.permutation(len(choices)):
-            action = choices[index]
-            longest = min(frames, self._longest_fade) if action == "disappearing" else frames
-            lengths = sorted({int(n) for n in np.linspace(longest, self._shortest, 6).round()},
-                             reverse=True)
-            # Near an edge or at an extreme scale a motion may not fit: try it shorter, then
-            # at the slowest speed clips use, before choosing another action.
-            for variant in (actor, slowest):
-                for n in lengths:
-                    poses = self._poses((action, variant, n, self._pose))
-                    if _fits(poses, variant, self._world.extent):
-                        return action, variant, n, poses
-        raise RuntimeError("no action fits the scene")  # unreachable: turning in place fits
-
-    def label_at(self, index: int) -> str:
-        """The ground-truth action at frame `index`."""
-        if index < 0 or (self.num_frames is not None and index >= self.num_frames):
-            raise IndexError(f"frame {index} is outside this stream of {self.num_frames} frames")
-        while self._end() <= index:
-            self._plan_next()
-        at = bisect.bisect_right(self.timeline, index, key=lambda segment: segment.start)
-        return self.timeline[at - 1].label
-
-    def __iter__(self) -> Iterator[Frame]:
-        rng = np.random.default_rng(self._frame_seq)  # every pass replays the same video
-        segment, poses, t0, index = -1, None, None, 0
-        while self.num_frames is None or index < self.num_frames:
-            while self._end() <= index:
-                self._plan_next()
-            if segment < 0 or index == self.timeline[segment].end:
-                segment += 1
-                poses = self._poses(self._recipes[segment])
-            pose = None if poses is None else poses[index - self.timeline[segment].start]
-            t0 = time.monotonic() if t0 is None else t0
-            stamp = t0 + index / self.fps
-            if self.realtime:  # pace to the clock, stamp when the frame is "captured"
-                time.sleep(max(0.0, stamp - time.monotonic()))
-                stamp = time.monotonic()
-            image = np.empty((self.height, self.width, 3), np.uint8)
-            self._world.render(image, index / self.fps, self._recipes[segment][1], pose, rng)
-            self._world.add_noise(image, rng)
-            yield Frame(image, stamp, index, self.stream_id)
-            index += 1
+        return getattr(synthetic_stream, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m runtime.sources.synthetic",
-        description="Write a video of the procedural motion world (mp4v) and its ground truth, "
-                    "<out>.timeline.json: a list of {start, end, label} in frame indices, "
-                    "end exclusive.")
-    parser.add_argument("--out", required=True, help="video file to write, e.g. demo.mp4")
-    for flag, kind, default, meaning in (
-            ("--seconds", float, 20.0, "length"), ("--width", int, 320, "pixels"),
-            ("--height", int, 240, "pixels"), ("--fps", float, 15.0, "frames per second"),
-            ("--seed", int, 0, "same seed, same video"),
-            ("--min-action-s", float, 1.5, "shortest action or pause, seconds"),
-            ("--max-action-s", float, 4.0, "longest action or pause, seconds")):
-        parser.add_argument(flag, type=kind, default=default, help=f"{meaning} ({default})")
-    args = parser.parse_args(argv)
-    if not 0 < args.seconds < math.inf:
-        parser.error(f"--seconds must be a positive number, got {args.seconds}")
-    try:
-        _check_args(args.fps)  # before it multiplies the seconds
-        frames = max(1, round(args.seconds * args.fps))
-        stream = SyntheticStream(args.seed, args.height, args.width, args.fps, frames,
-                                 min_action_s=args.min_action_s, max_action_s=args.max_action_s)
-    except ValueError as error:
-        parser.error(str(error))
-    writer = cv2.VideoWriter(args.out, cv2.VideoWriter_fourcc(*"mp4v"), args.fps,
-                             (args.width, args.height))
-    if not writer.isOpened():
-        print(f"error: cannot write a video to {args.out!r} (does its folder exist, and does "
-              "the name end in .mp4?)", file=sys.stderr)
-        return 1
-    try:
-        for frame in stream:
-            writer.write(frame.image)
-    finally:
-        writer.release()
-    timeline_path = f"{args.out}.timeline.json"
-    with open(timeline_path, "w") as file:
-        json.dump([dataclasses.asdict(segment) for segment in stream.timeline], file, indent=1)
-    print(f"wrote {frames} frames to {args.out} and the ground truth to {timeline_path}")
-    return 0
+if __name__ == "__main__":  # python -m runtime.sources.synthetic: write a demo video
+    from runtime.sources.synthetic_stream import main
 
-
-if __name__ == "__main__":
     sys.exit(main())
