@@ -53,9 +53,14 @@ class GroundTruthRecorder(Sink):
                 (result.newest_index, result.label, result.latency_ms / 1000.0))
 
     def score(self, stream_id: str, world, background: tuple[str, ...] = ()) -> Accuracy:
-        """world: has label_at(index), timeline (Segment(start, end, label)) and fps."""
+        """world: has label_at(index), timeline (Segment(start, end, label)) and fps; and optionally
+        action_of(label), which reads a result label (e.g. a zero-shot prompt) as one of its actions."""
         with self._lock:
             records = list(self._records.get(stream_id, []))
+        read = getattr(world, "action_of", None)
+        if read is not None:
+            records = [(index, read(label) or label, latency) for index, label, latency in records]
+            background = tuple(read(label) or label for label in background)
         correct = sum(label == world.label_at(index) for index, label, _ in records)
         result = Accuracy(stream_id, len(records), correct, 0, 0)
         if not records:

@@ -15,6 +15,7 @@ same pixels.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from dataclasses import dataclass
 from typing import Sequence
@@ -22,7 +23,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["ACTIONS", "REVERSED", "Segment", "SyntheticStream", "make_clips", "render_clip"]
+__all__ = ["ACTIONS", "REVERSED", "Segment", "SyntheticStream", "action_of", "make_clips", "render_clip"]
 # SyntheticStream (the continuous demo camera) lives in runtime.sources.synthetic_stream and is
 # re-exported lazily below: it builds on this module, so a plain import would be circular.
 
@@ -48,6 +49,26 @@ _SINK = 0.1                 # an approaching actor moves down this much per unit
 _BORDER = 0.02              # the actor keeps this far from the frame edge
 _PALETTE = ((40, 40, 220), (40, 180, 40), (220, 90, 30), (30, 210, 230), (200, 50, 200),
             (210, 200, 40), (20, 130, 250), (240, 240, 240), (120, 30, 130))
+
+
+# Words that mark a prompt for "no action" when it names no action (e.g. "a shape staying still").
+_STILL_WORDS = ("still", "nothing", "idle", "static", "empty", "no action")
+
+
+def action_of(label: str) -> str | None:
+    """The action a label means: an action name itself, or the one action a zero-shot prompt names
+    ("a shape moving left" -> "moving left"; "a shape staying still" -> "no action"). None when it
+    names no action, or more than one, so a scorer counts it wrong rather than guessing."""
+    text = " ".join(str(label).lower().split())
+    if text in ACTIONS:
+        return text
+    # Whole words only: "rotating anticlockwise" must not also match "rotating clockwise".
+    named = [name for name in ACTIONS[1:] if re.search(rf"(?<![a-z]){re.escape(name)}(?![a-z])", text)]
+    if len(named) == 1:
+        return named[0]
+    if not named and any(re.search(rf"(?<![a-z]){word}(?![a-z])", text) for word in _STILL_WORDS):
+        return "no action"
+    return None
 
 
 def _regular(n: int, radius: float = 1.0, phase: float = 0.0) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 from runtime.sources.base import Frame
 from runtime.sources.synthetic import (
     _GROW, _SPEED, _SPIN, ACTIONS, Segment, _Actor, _check_args, _continue, _fits, _sample_actor,
-    _trajectory, _World)
+    _trajectory, _World, action_of)
 
 __all__ = ["SyntheticStream", "main"]
 
@@ -118,6 +118,9 @@ class SyntheticStream:
                     if _fits(poses, variant, self._world.extent):
                         return action, variant, n, poses
         raise RuntimeError("no action fits the scene")  # unreachable: turning in place fits
+
+    # How the ground-truth scorer reads a result's label: zero-shot prompts name actions in words.
+    action_of = staticmethod(action_of)
 
     def label_at(self, index: int) -> str:
         """The ground-truth action at frame `index`."""

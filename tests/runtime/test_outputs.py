@@ -176,3 +176,28 @@ def test_accuracy_and_detection_delay_against_a_timeline():
     # wave: onset 20, first correct at 30 → 1.0 s + 0.1 s latency; push: onset 50, correct at 60.
     assert (score.segments, score.detected) == (2, 2)
     assert score.mean_delay_s == pytest.approx(1.1)
+
+
+def test_zero_shot_prompt_labels_are_scored_as_the_actions_they_name():
+    """The synthetic world reads prompts ("a shape moving left") as its actions when scoring."""
+    from runtime.sources.synthetic import SyntheticStream, action_of
+
+    assert action_of("a shape rotating anticlockwise") == "rotating anticlockwise"
+    assert action_of("a shape rotating clockwise") == "rotating clockwise"
+    assert action_of("  Moving   LEFT ") == "moving left"
+    assert action_of("a shape staying still") == "no action"
+    assert action_of("a shape moving left or moving right") is None  # two actions: no guess
+    assert action_of("unknown") is None and action_of("someone waving") is None
+    world = SyntheticStream(seed=3, height=48, width=64, fps=10.0, num_frames=300)
+    by_name, by_prompt = GroundTruthRecorder(), GroundTruthRecorder()
+    for index in range(15, 300, 3):
+        truth = world.label_at(index)
+        wrong = index % 4 == 0  # a quarter wrong, the same ones for both recorders
+        label = "moving up" if wrong and truth != "moving up" else truth
+        by_name.on_result(_result(label=label, index=index))
+        prompt = "a shape staying still" if label == "no action" else f"a shape {label}"
+        by_prompt.on_result(_result(label=prompt, index=index))
+    name_score = by_name.score("cam", world, background=("no action",))
+    prompt_score = by_prompt.score("cam", world, background=("a shape staying still",))
+    assert 0 < name_score.correct < name_score.windows
+    assert prompt_score.as_dict() == {**name_score.as_dict()}
