@@ -63,7 +63,7 @@ class StreamRunner:
     def __init__(self, artifact: Artifact | str, sources: Sequence, backend: str = "auto", threads: int | None = None,
                  mode: str = "auto", config: RecognizerConfig | None = None, sinks: Sequence[Sink] = (),
                  limits: RunLimits | None = None, source_options: dict | None = None, backend_object=None,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", prompts: Sequence[str] | None = None):
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} unknown; choose auto, live or offline")
         self.artifact = load_artifact(artifact) if isinstance(artifact, (str, bytes)) or hasattr(artifact, "__fspath__") else artifact
@@ -72,9 +72,12 @@ class StreamRunner:
         # The recognizer's default is decided per stream from the source (auto) or forced here.
         self.config.mode = "offline" if mode == "offline" else "live"
         self._own_backend = backend_object is None
+        if prompts is not None and backend_object is not None:
+            raise ValueError("prompts apply when the runner opens the artifact itself; with backend_object, "
+                             "set them on that backend (runtime.engine.Engine.set_prompts)")
         if backend_object is None:
             # Video-text artifacts run zero-shot over their prompts (the prompts become the labels).
-            engine = open_engine(self.artifact, backend, threads=threads, precision=precision)
+            engine = open_engine(self.artifact, backend, threads=threads, precision=precision, prompts=prompts)
             self.artifact, backend_object = engine.artifact, engine.backend
         self.backend = backend_object
         self.recognizer = Recognizer(self.artifact, self.backend, self.config)
@@ -240,17 +243,22 @@ class _QueueSink(Sink):
 
 def recognize(artifact: str | Artifact, *sources, backend: str = "auto", mode: str = "auto", smoothing: str = "none",
               unknown_below: float = 0.0, config: RecognizerConfig | None = None, sinks: Sequence[Sink] = (),
-              seconds: float | None = None, max_frames: int | None = None, **source_options) -> Iterator[Result]:
+              seconds: float | None = None, max_frames: int | None = None, prompts: Sequence[str] | None = None,
+              **source_options) -> Iterator[Result]:
     """Yield results from one or more sources (default camera 0) until they end, or the loop is left.
 
     smoothing/unknown_below: the common post-processing choices; `config` sets everything else.
+    prompts: zero-shot prompts for a video-text artifact (default: the ones it was exported with).
+    Results the caller does not read in time (256 waiting) are dropped, never inference stalled;
+    their count is logged when the first is dropped and again, in all, when the loop ends.
     Other keyword arguments go to `runtime.sources.open_source` (e.g. width=, fps=, stall_timeout=).
     """
     if config is None:
         config = RecognizerConfig(postprocess=PostprocessConfig(smoothing=smoothing, unknown_below=unknown_below))
     out = _QueueSink()
     runner = StreamRunner(artifact, list(sources) or ["0"], backend=backend, mode=mode, config=config,
-                          sinks=[out, *sinks], limits=RunLimits(seconds, max_frames), source_options=source_options)
+                          sinks=[out, *sinks], limits=RunLimits(seconds, max_frames), source_options=source_options,
+                          prompts=prompts)
     done = threading.Event()
     failure: list[BaseException] = []
 
@@ -277,3 +285,6 @@ def recognize(artifact: str | Artifact, *sources, backend: str = "auto", mode: s
         runner.stop()
         thread.join(timeout=10.0)
         runner.close()
+        if out.dropped:
+            logging.getLogger("tubelet").warning(
+                "recognize(): %d results were dropped in all because the caller did not read them in time", out.dropped)

@@ -60,7 +60,7 @@ def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | 
     """Open an artifact (hash-checked) with the best usable backend, zero-shot when it is video-text."""
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
     if art.manifest.task != "video_text":
-        if prompts:
+        if prompts is not None:
             raise EngineError(f"prompts given, but {art.folder} is a {art.manifest.task} artifact; "
                               "zero-shot prompts need a video_text artifact")
         return Engine(art, open_backend(art, backend, threads=threads, precision=precision))
@@ -71,5 +71,6 @@ def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | 
     if device is None:
         raise EngineError(f"backend {backend!r} cannot run a video_text artifact; choose auto, cpu, cuda or tensorrt-ep")
     model = VideoTextModel(art, device=device, threads=threads)
-    zeroshot = ZeroShotClassifier(model, list(prompts) if prompts else None)
+    # An empty list is an error (check_prompts says so), not a request for the shipped prompts.
+    zeroshot = ZeroShotClassifier(model, list(prompts) if prompts is not None else None)
     return Engine(_with_labels(art, zeroshot.labels, zeroshot), zeroshot, zeroshot)

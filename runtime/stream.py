@@ -23,6 +23,8 @@ EXAMPLES = """examples:
   python -m runtime.stream --artifact build/videomae-motion --source clip.mp4 --overlay out.mp4 --quiet
   python -m runtime.stream --artifact build/videomae-motion --source 0 --smoothing ema --on-threshold 0.6 \\
       --off-threshold 0.4 --unknown-below 0.3 --metrics-port 9100 --show
+  python -m runtime.stream --artifact build/videotext-motion --source synthetic --seconds 20 \\
+      --prompts prompts.txt --background "a shape staying still"     # zero-shot over your own prompts
 
 output: one line per result on stdout (or JSON lines with --jsonl -); the summary goes to stderr.
 """
@@ -40,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="which model of the artifact")
     g.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     g.add_argument("--max-batch", type=int, default=None, help="most windows per call (default: the artifact's profile)")
+    g.add_argument("--prompts", metavar="FILE", default=None,
+                   help="video-text artifacts: zero-shot prompts, one per line (blank lines and lines starting with "
+                        "# are skipped); they become the labels. Default: the prompts the artifact was exported with")
+    g.add_argument("--prompt", action="append", default=None, metavar="TEXT",
+                   help="one zero-shot prompt; repeat for several (added after --prompts)")
     g = p.add_argument_group("sampling and scheduling")
     g.add_argument("--mode", default="auto", choices=("auto", "live", "offline"),
                    help="live: latest-wins; offline: every window; auto: by source (default)")
@@ -101,6 +108,18 @@ class _Printer:
         pass
 
 
+def read_prompts(path: str | None, extra: list[str] | None) -> list[str] | None:
+    """Prompts from a file (one per line, # comments) and/or --prompt; None when neither is given."""
+    prompts = []
+    if path is not None:
+        with open(path, encoding="utf-8") as handle:
+            prompts = [line.strip() for line in handle if line.strip() and not line.lstrip().startswith("#")]
+        if not prompts:
+            raise ValueError(f"--prompts {path}: no prompts in the file (one per line; # starts a comment)")
+    prompts += list(extra or [])
+    return prompts or None
+
+
 def _config(args, labels):
     from runtime.postprocess import PostprocessConfig
     from runtime.recognizer import RecognizerConfig
@@ -160,12 +179,13 @@ def run(args) -> int:
     from runtime.outputs.summary import format_summary
 
     artifact = load_artifact(args.artifact)
-    config = _config(args, artifact.manifest.labels)
+    prompts = read_prompts(args.prompts, args.prompt)
+    config = _config(args, prompts or artifact.manifest.labels)
     ids = [spec if args.source.count(spec) == 1 else f"{spec}#{i}" for i, spec in enumerate(args.source)]
     sinks, window, recorder = _sinks(args, ids)
     limits = RunLimits(args.seconds, args.max_frames)
     runner = StreamRunner(artifact, args.source, backend=args.backend, threads=args.threads, mode=args.mode,
-                          config=config, sinks=sinks, limits=limits, precision=args.precision)
+                          config=config, sinks=sinks, limits=limits, precision=args.precision, prompts=prompts)
     with runner:
         print(f"streaming {len(ids)} source(s) through {runner.backend.name} "
               f"({', '.join(getattr(runner.backend, 'providers', []) or [])}); Ctrl-C stops", file=sys.stderr)
@@ -198,6 +218,7 @@ def _jsonable(value):
 def main(argv=None) -> int:
     from runtime.artifact import ArtifactError
     from runtime.backends import BackendError
+    from runtime.engine import EngineError
     from runtime.postprocess import PostprocessError
     from runtime.recognizer import RecognizerError
 
@@ -210,7 +231,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # before or after the run loop (which handles its own)
         print(f"interrupted after {time.monotonic() - start:.1f} s", file=sys.stderr)
         return 130
-    except (ArtifactError, BackendError, RecognizerError, PostprocessError, OSError, ValueError, RuntimeError) as exc:
+    except (ArtifactError, BackendError, EngineError, RecognizerError, PostprocessError, OSError, ValueError,
+            RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

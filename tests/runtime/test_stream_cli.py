@@ -146,3 +146,39 @@ def test_python_api_and_the_example_script(tmp_path):
                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
     assert run.returncode == 0, run.stderr
     assert len(run.stdout.splitlines()) == 5 and run.stdout.startswith(f"{video}: ")
+
+
+def test_prompts_for_a_classification_artifact_are_refused(tmp_path):
+    artifact = make_onnx_artifact(tmp_path / "art")
+    run = _run("--artifact", artifact, "--source", SYNTHETIC_FAST, "--max-frames", "10", "--prompt", "a shape moving left")
+    assert run.returncode == 1
+    assert "zero-shot prompts need a video_text artifact" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_recognize_counts_the_results_a_slow_caller_never_read(tmp_path):
+    """Offline synthetic: 299 windows; the caller reads one, then waits; 256 wait in the queue, the rest
+    are dropped, and the total is logged when the loop ends."""
+    import logging
+
+    from runtime.api import recognize
+
+    artifact = make_onnx_artifact(tmp_path / "art")
+    messages = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Keep(logging.WARNING)
+    logging.getLogger("tubelet").addHandler(handler)
+    results = recognize(str(artifact), SYNTHETIC_FAST, mode="offline", max_frames=600)
+    first = next(results)
+    time.sleep(8.0)  # the runner finishes 600 tiny frames well within this
+    rest = list(results)
+    logging.getLogger("tubelet").removeHandler(handler)
+    total = 1 + len(rest)
+    windows = 299  # 600 frames: windows at 3, 5, ..., 599
+    dropped = windows - total
+    assert first.newest_index == 3 and 256 <= total < windows
+    assert any("not reading results" in m for m in messages)
+    assert any(f"{dropped} results were dropped in all" in m for m in messages), messages

@@ -204,3 +204,51 @@ def test_stream_runner_runs_a_video_text_artifact_zero_shot(toy):
         assert runner.artifact.manifest.labels == ["a red shape", "a green shape", "a blue shape"]
         runner.run()
     assert results and all(r.label == "a green shape" for r in results)
+
+
+def test_stream_runner_takes_prompts_and_they_become_the_labels(toy):
+    from runtime.api import StreamRunner
+    from runtime.outputs.base import Sink
+    from runtime.sources import IterableSource
+    from runtime.sources.base import Frame
+
+    frames = [Frame(image, i / 10, i, "cam") for i, image in enumerate(colour_frames(GREEN, 12, seed=4))]
+    results = []
+
+    class Collect(Sink):
+        def on_result(self, result):
+            results.append(result)
+
+    source = IterableSource(frames, "green frames", stream_id="cam")
+    with StreamRunner(str(toy), [source], mode="offline", sinks=[Collect()],
+                      prompts=["a blue shape", "a green shape"]) as runner:
+        assert runner.artifact.manifest.labels == ["a blue shape", "a green shape"]
+        runner.run()
+    assert results and all(r.label == "a green shape" for r in results)
+    with pytest.raises(PromptError, match="empty"):
+        StreamRunner(str(toy), [IterableSource(frames, "x", stream_id="cam")], prompts=[])
+
+
+def test_stream_cli_prompts_from_file_and_flags(toy, tmp_path):
+    import cv2
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, image in enumerate(colour_frames(BLUE, 10, seed=5)):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), image)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("# colours\na red shape\n\na blue shape\n")
+    run = subprocess.run([sys.executable, "-m", "runtime.stream", "--artifact", str(toy), "--source", str(folder),
+                          "--prompts", str(prompts), "--prompt", "a yellow shape", "--jsonl", "-"],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert run.returncode == 0, run.stderr
+    import json
+
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    assert rows and all(row["label"] == "a blue shape" for row in rows)
+    assert {name for row in rows for name, _ in row["top_k"]} <= {"a red shape", "a blue shape", "a yellow shape"}
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n\n")
+    run = subprocess.run([sys.executable, "-m", "runtime.stream", "--artifact", str(toy), "--source", str(folder),
+                          "--prompts", str(empty)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert run.returncode == 1 and "no prompts in the file" in run.stderr
