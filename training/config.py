@@ -11,8 +11,8 @@ class ModelSpec:
 
     num_frames: int = 8
     image_size: int = 64
-    patch_size: int = 16
-    tubelet_size: int = 2
+    patch_size: int = 8   # 16 px patches held the whole actor in one token: 50% vs 82% after 100 epochs
+    tubelet_size: int = 4  # two temporal slots: at patch 8, tubelet 2 cost 3x the time per step
     hidden_size: int = 128
     num_layers: int = 3
     fps: float = 7.5  # clips span 8 / 7.5 = 1.07 s: motion large enough to see at 64 x 64

@@ -38,7 +38,7 @@ def new_classifier(spec: ModelSpec, actions: tuple[str, ...], encoder=None, seed
 def finetune(model, spec: ModelSpec, epochs: int, data: Callable[[int], tuple[np.ndarray, np.ndarray]],
              batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
              label_smoothing: float = 0.1,
-             on_epoch: Callable[[int, object], str] | None = None) -> list[float]:
+             on_epoch: Callable[[int, object], str] | None = None, group: int = 1) -> list[float]:
     """Train on `data(epoch)` -> (uint8 BGR clips, labels); a fresh draw per epoch augments.
 
     `on_epoch(epoch, model)` may return a line to print after each epoch (e.g. a validation
@@ -55,7 +55,7 @@ def finetune(model, spec: ModelSpec, epochs: int, data: Callable[[int], tuple[np
         if epoch:
             clips, labels = data(epoch)
         model.train()
-        progress = tqdm(batches(clips, labels, batch_size, spec.image_size, generator),
+        progress = tqdm(batches(clips, labels, batch_size, spec.image_size, generator, group=group),
                         total=steps_per_epoch, desc=f"finetune {epoch + 1}/{epochs}", leave=False)
         for values, target in progress:
             loss = loss_fn(model(pixel_values=values).logits, target)

@@ -1,7 +1,7 @@
 """The bundled model, through the exported ONNX and the runtime's own preprocessing.
 
 Figures in models/videomae-motion/TRAINING.md; the 95% goal is not reached yet, so these bounds
-guard what the committed model does (about 80% held-out, 8% twin confusion), not the goal.
+guard what the committed model does (about 92% held-out, 3% twin confusion), not the goal.
 """
 
 from pathlib import Path
@@ -44,5 +44,6 @@ def test_held_out_accuracy_and_twins_through_onnx(bundled_artifact):
     accuracy = float((predicted == labels).mean())
     twins = [i for i, label in enumerate(labels) if ACTIONS[label] != "no action"]
     confused = np.mean([ACTIONS[predicted[i]] == REVERSED[ACTIONS[labels[i]]] for i in twins])
-    assert accuracy >= 0.7, accuracy  # chance is 1/11
-    assert confused <= 0.12, confused  # a model blind to time order would confuse about half
+    assert accuracy >= 0.85, accuracy  # chance is 1/11
+    assert confused <= 0.08, confused  # a model blind to time order would confuse about half
+    print(f"held-out through ONNX: accuracy {accuracy:.1%}, twin confusion {confused:.1%}")
