@@ -122,3 +122,18 @@ def reconstruction_loss(model, clips: np.ndarray, spec: ModelSpec, mask_kind: st
         total += float(model(pixel_values=values, bool_masked_pos=mask).loss) * len(values)
         count += len(values)
     return total / count
+
+
+@torch.no_grad()
+def noise_floor(noisy: np.ndarray, clean: np.ndarray, spec: ModelSpec) -> float:
+    """The masked-patch loss of an oracle that knows every clip without its sensor noise.
+
+    Targets are normalized per patch, so in a flat patch the grain is most of what is left: this
+    is the part of the loss no model can remove (the mask does not matter: it is independent of
+    the pixels, so the mean over all patches is the expected mean over masked ones).
+    """
+    mean = torch.tensor(IMAGE_MEAN).view(1, 1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD).view(1, 1, 3, 1, 1)
+    target, p_mean, p_std = patch_targets(pixel_values(noisy, spec.image_size), spec)
+    truth = _patches(pixel_values(clean, spec.image_size) * std + mean, spec.tubelet_size, spec.patch_size)
+    return float((((truth - p_mean) / p_std).flatten(2) - target).pow(2).mean())

@@ -47,6 +47,7 @@ _SIZE = (0.09, 0.15)        # actor radius at scale 1
 _FADE = (0.6, 1.0)          # how much of its clip a fade takes
 _SINK = 0.1                 # an approaching actor moves down this much per unit of log scale
 _BORDER = 0.02              # the actor keeps this far from the frame edge
+_MARKER = (0.5, 0.25)       # marker dot: distance from the centre and radius, in actor radii
 _PALETTE = ((40, 40, 220), (40, 180, 40), (220, 90, 30), (30, 210, 230), (200, 50, 200),
             (210, 200, 40), (20, 130, 250), (240, 240, 240), (120, 30, 130))
 
@@ -210,7 +211,7 @@ def _draw(img: np.ndarray, shape: str, color: tuple, center: np.ndarray, radius:
     """Fill a shape, in pixels, antialiased at 1/16 pixel precision; blend it if alpha < 1."""
     cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
     pts = _SHAPES[shape] @ (radius * np.array([[cos, sin], [-sin, cos]])) + center
-    spot = center + 0.5 * radius * np.array([cos, sin])
+    spot = center + _MARKER[0] * radius * np.array([cos, sin])
     origin = np.zeros(2)
     target = img
     if alpha < 1.0:  # blend only the patch the shape covers: a full-frame blend costs 10x more
@@ -224,7 +225,7 @@ def _draw(img: np.ndarray, shape: str, color: tuple, center: np.ndarray, radius:
     cv2.fillPoly(target, [np.round((pts - origin) * 16).astype(np.int32)], color, cv2.LINE_AA, 4)
     if marker is not None:
         dot = tuple(int(v) for v in np.round((spot - origin) * 16))
-        cv2.circle(target, dot, int(round(radius * 0.25 * 16)), marker, -1, cv2.LINE_AA, 4)
+        cv2.circle(target, dot, int(round(radius * _MARKER[1] * 16)), marker, -1, cv2.LINE_AA, 4)
     if alpha < 1.0:
         patch = img[y0:y1, x0:x1]
         img[y0:y1, x0:x1] = cv2.addWeighted(target, alpha, patch, 1.0 - alpha, 0.0)
@@ -306,7 +307,7 @@ def _check_args(fps: float, **counts: tuple[int, int]) -> None:
 
 
 def _render(action: str, num_frames: int, height: int, width: int, fps: float, entropy,
-            clean: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+            clean: bool = False, out: np.ndarray | None = None, noise: bool = True) -> np.ndarray:
     # Separate generators for world, actor and per-frame randomness: the same seed gives the
     # same scene, actor, shake and noise to every action.
     world_seq, actor_seq, frame_seq = np.random.SeedSequence(entropy).spawn(3)
@@ -317,7 +318,8 @@ def _render(action: str, num_frames: int, height: int, width: int, fps: float, e
     clip = np.empty((num_frames, height, width, 3), np.uint8) if out is None else out
     for index, pose in enumerate(poses):
         world.render(clip[index], index / fps, actor, pose, rng)
-    world.add_noise(clip, rng)
+    if noise:  # last, so a noiseless render is the same clip without its grain
+        world.add_noise(clip, rng)
     return clip
 
 
@@ -332,10 +334,11 @@ def render_clip(action: str, num_frames: int = 16, height: int = 64, width: int 
 
 def make_clips(n_per_class: int, num_frames: int = 16, height: int = 64, width: int = 64,
                seed: int = 0, fps: float = 15.0, actions: Sequence[str] | None = None,
-               ) -> tuple[np.ndarray, np.ndarray]:
+               noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """n_per_class clips of each action: uint8 (N, T, H, W, 3) BGR and int64 labels (N,).
 
-    Labels index ACTIONS. Classes are interleaved so any prefix stays balanced.
+    Labels index ACTIONS. Classes are interleaved so any prefix stays balanced. noise=False renders
+    the very same clips without sensor grain (to measure how much of a loss is unpredictable noise).
     """
     _check_args(fps, n_per_class=(n_per_class, 0), num_frames=(num_frames, 1),
                 height=(height, 8), width=(width, 8), seed=(seed, 0))
@@ -346,7 +349,7 @@ def make_clips(n_per_class: int, num_frames: int = 16, height: int = 64, width: 
     clips = np.empty((len(labels), num_frames, height, width, 3), np.uint8)
     for index, label in enumerate(labels):
         _render(ACTIONS[label], num_frames, height, width, fps,
-                [seed, int(label), index // len(names)], out=clips[index])
+                [seed, int(label), index // len(names)], out=clips[index], noise=noise)
     return clips, labels
 
 
