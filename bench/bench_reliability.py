@@ -96,7 +96,7 @@ def cmd_soak(args) -> dict:
         artifact = make_onnx_artifact(root / "art")
         with MjpegCamera(fps=20) as camera:
             report = soak(artifact, camera, seconds, args.drop_every, warmup_s=args.warmup,
-                          progress=lambda t: bar.update(int(t) - bar.n))
+                          progress=lambda t: bar.update(int(t) - bar.n), trace=args.trace)
         bar.close()
         data = dict(report.__dict__)
         samples = data.pop("samples")
@@ -120,6 +120,8 @@ def main(argv=None) -> int:
     soak.add_argument("--minutes", type=float, default=30.0)
     soak.add_argument("--drop-every", type=float, default=300.0, help="seconds between camera drops")
     soak.add_argument("--warmup", type=float, default=60.0)
+    soak.add_argument("--trace", action="store_true",
+                      help="also trace Python allocations (tracemalloc) from the end of warm-up: heap growth and its top sources")
     soak.add_argument("--samples", help="write the (t, rss, fds, threads, camera_up) samples to this JSON file")
     args = parser.parse_args(argv)
     start = time.monotonic()
