@@ -37,7 +37,7 @@ class Recipe:
     pretrain_lr: float = 1.5e-3
     mask_ratio: float = 0.9
     finetune_clips_per_class: int = 60
-    finetune_epochs: int = 400
+    finetune_epochs: int = 600
     clean_until: float = 0.5  # curriculum: clean clips fade out over this share of the epochs
     clean_floor: float = 0.1  # ... down to this share, kept to the end
     finetune_batch: int = 32

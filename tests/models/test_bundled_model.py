@@ -1,7 +1,8 @@
 """The bundled model, through the exported ONNX and the runtime's own preprocessing.
 
-Figures in models/videomae-motion/TRAINING.md; the 95% goal is not reached yet, so these bounds
-guard what the committed model does (about 92% held-out, 3% twin confusion), not the goal.
+Figures in models/videomae-motion/TRAINING.md (95.8% on 550 held-out clips, 1.4% twin confusion).
+Here 330 other held-out clips, rendered at camera size (128x96) and resized by the runtime's own
+preprocessing, go through the exported ONNX: the issue's goal (>= 95%) is the bound.
 """
 
 from pathlib import Path
@@ -33,7 +34,7 @@ def test_held_out_accuracy_and_twins_through_onnx(bundled_artifact):
     m = bundled_artifact.manifest
     assert m.labels == list(ACTIONS)
     assert m.sampling.target_fps == 7.5  # from the checkpoint's sampling.json
-    clips, labels = make_clips(12, num_frames=m.input.frames, height=96, width=128, seed=424242,
+    clips, labels = make_clips(30, num_frames=m.input.frames, height=96, width=128, seed=424242,
                                fps=m.sampling.target_fps)
     pre = Preprocessor(m.preprocessing)
     batch = np.stack([np.stack([pre(frame) for frame in clip]) for clip in clips])
@@ -44,6 +45,6 @@ def test_held_out_accuracy_and_twins_through_onnx(bundled_artifact):
     accuracy = float((predicted == labels).mean())
     twins = [i for i, label in enumerate(labels) if ACTIONS[label] != "no action"]
     confused = np.mean([ACTIONS[predicted[i]] == REVERSED[ACTIONS[labels[i]]] for i in twins])
-    assert accuracy >= 0.85, accuracy  # chance is 1/11
-    assert confused <= 0.08, confused  # a model blind to time order would confuse about half
+    assert accuracy >= 0.95, accuracy  # chance is 1/11
+    assert confused <= 0.03, confused  # a model blind to time order would confuse about half
     print(f"held-out through ONNX: accuracy {accuracy:.1%}, twin confusion {confused:.1%}")
