@@ -30,3 +30,12 @@ def test_markdown_has_every_run_and_the_command(tmp_path):
     rows = [dict(row, rec_same=0.99, rec_tube=0.99) if row["ratio"] else row for row in rows]
     write_markdown(out, rows, ModelSpec(), 40, 0, "x", Path("f.png"), floor_loss=0.2)
     assert "barely started" in out.read_text()
+
+
+def test_probes_at_chance_say_the_table_does_not_separate(tmp_path):
+    rows = [dict(kind="random init", ratio=None, rec_same=None, rec_tube=None, minutes=0.0, probe=0.10, twin=0.455)]
+    rows += [dict(kind=k, ratio=r, rec_same=0.94, rec_tube=0.95, minutes=1.0, probe=0.13, twin=0.52) for k, r in RUNS]
+    out = tmp_path / "EXPERIMENTS.md"
+    write_markdown(out, rows, ModelSpec(), 40, 0, "x", Path("f.png"), floor_loss=0.3)
+    # the random-init order probe (45.5%) is below chance: gains count from 50%, so +3 points, not +6.5
+    assert "best gain +3.0 points" in out.read_text() and "does not separate" in out.read_text()
