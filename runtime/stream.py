@@ -216,16 +216,20 @@ def _jsonable(value):
 
 
 def main(argv=None) -> int:
-    from runtime.artifact import ArtifactError
-    from runtime.backends import BackendError
-    from runtime.engine import EngineError
-    from runtime.postprocess import PostprocessError
-    from runtime.recognizer import RecognizerError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(args, parser)
     start = time.monotonic()
+    try:
+        # After parsing, so --help and argument errors work before OpenCV or ONNX Runtime is installed.
+        from runtime.artifact import ArtifactError
+        from runtime.backends import BackendError
+        from runtime.engine import EngineError
+        from runtime.postprocess import PostprocessError
+        from runtime.recognizer import RecognizerError
+    except ImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
         return run(args)
     except KeyboardInterrupt:  # before or after the run loop (which handles its own)

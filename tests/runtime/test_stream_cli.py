@@ -25,6 +25,19 @@ def test_help_shows_examples():
     assert "examples:" in run.stdout and "--source synthetic" in run.stdout and "--overlay" in run.stdout
 
 
+def test_help_and_a_missing_opencv_name_the_fix_without_a_traceback():
+    # A fresh Jetson image may lack OpenCV for this Python: --help must still work, and a run must
+    # say which package to install rather than crash with a traceback.
+    code = ("import runpy, sys; sys.modules['cv2'] = None; sys.argv = ['stream'] + sys.argv[1:]; "
+            "runpy.run_module('runtime.stream', run_name='__main__')")
+    shown = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "examples:" in shown.stdout
+    run = subprocess.run([sys.executable, "-c", code, "--artifact", "nowhere", "--source", "synthetic"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "tubelet[opencv]" in run.stderr and "Traceback" not in run.stderr
+
+
 def test_video_file_to_jsonl_overlay_and_summary(tmp_path):
     import cv2
 
