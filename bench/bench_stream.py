@@ -237,7 +237,8 @@ def markdown(r: dict) -> str:
         delay = "-" if acc["mean_delay_s"] is None else f"{acc['mean_delay_s']:.2f} s"
         lines.append(
             f"| synthetic world, {acc['frames']} frames, smoothing {acc['smoothing']}: online accuracy; mean detection "
-            f"delay | {100 * acc['accuracy']:.1f}% ({acc['correct']}/{acc['windows']}); {delay} "
+            f"delay | {100 * acc['accuracy']:.1f}% ({acc['correct']}/{acc['windows']}; "
+            f"{100 * (acc['settled_accuracy'] or 0):.1f}% of the {acc['settled_windows']} inside one action); {delay} "
             f"({acc['detected']}/{acc['segments']} onsets detected) | delay ≤ {acc['goal_s']:.2f} s (half the "
             f"{acc['window_span_s']:.2f} s window + one inference) |")
     lines.append(f"\nLoad average during the live run: {live['load_average']:.1f} on 2 cores (shared machine). "

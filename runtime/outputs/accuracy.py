@@ -5,6 +5,9 @@ that plans the world lazily is never raced.
 
 - online accuracy: the fraction of published windows whose label equals the true label at the
   window's newest frame (what a robot acting on each result would get right; UNKNOWN counts wrong).
+- settled accuracy: the same over windows whose frames all lie inside one segment of the timeline
+  (no window that straddles a change): what the model gets right once an action is fully in view,
+  apart from how fast it notices a change.
 - detection delay: for each action segment (background labels excluded), from its first frame to
   the first correct result whose newest frame lies inside the segment, in stream seconds, plus that
   result's latency: how long after the action began the robot knew. Segments never recognized
@@ -13,6 +16,7 @@ that plans the world lazily is never raced.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from dataclasses import dataclass, field
 
@@ -27,10 +31,16 @@ class Accuracy:
     segments: int  # action onsets seen by at least one window
     detected: int
     delays_s: list[float] = field(default_factory=list)
+    settled_windows: int = 0  # windows wholly inside one segment
+    settled_correct: int = 0
 
     @property
     def accuracy(self) -> float | None:
         return self.correct / self.windows if self.windows else None
+
+    @property
+    def settled_accuracy(self) -> float | None:
+        return self.settled_correct / self.settled_windows if self.settled_windows else None
 
     @property
     def mean_delay_s(self) -> float | None:
@@ -39,24 +49,28 @@ class Accuracy:
     def as_dict(self) -> dict:
         return {"stream_id": self.stream_id, "windows": self.windows, "correct": self.correct,
                 "accuracy": self.accuracy, "segments": self.segments, "detected": self.detected,
-                "mean_delay_s": self.mean_delay_s}
+                "mean_delay_s": self.mean_delay_s, "settled_windows": self.settled_windows,
+                "settled_correct": self.settled_correct, "settled_accuracy": self.settled_accuracy}
 
 
 class GroundTruthRecorder(Sink):
     def __init__(self):
         self._records: dict[str, list[tuple[int, str, float]]] = {}
+        self._firsts: dict[str, list[int]] = {}  # each record's oldest frame index
         self._lock = threading.Lock()
 
     def on_result(self, result) -> None:
         with self._lock:
             self._records.setdefault(result.stream_id, []).append(
                 (result.newest_index, result.label, result.latency_ms / 1000.0))
+            self._firsts.setdefault(result.stream_id, []).append(result.first_index)
 
     def score(self, stream_id: str, world, background: tuple[str, ...] = ()) -> Accuracy:
         """world: has label_at(index), timeline (Segment(start, end, label)) and fps; and optionally
         action_of(label), which reads a result label (e.g. a zero-shot prompt) as one of its actions."""
         with self._lock:
             records = list(self._records.get(stream_id, []))
+            firsts = list(self._firsts.get(stream_id, []))
         read = getattr(world, "action_of", None)
         if read is not None:
             records = [(index, read(label) or label, latency) for index, label, latency in records]
@@ -65,6 +79,11 @@ class GroundTruthRecorder(Sink):
         result = Accuracy(stream_id, len(records), correct, 0, 0)
         if not records:
             return result
+        starts = [segment.start for segment in world.timeline]
+        for first, (index, label, _) in zip(firsts, records):
+            if bisect.bisect_right(starts, first) == bisect.bisect_right(starts, index):
+                result.settled_windows += 1
+                result.settled_correct += label == world.label_at(index)
         first_seen, last_seen = records[0][0], records[-1][0]
         for segment in world.timeline:
             # Onsets before the first full clip, or after the last window, were never observable.
@@ -84,7 +103,9 @@ def format_accuracy(scores: list[Accuracy], goal_s: float | None = None) -> str:
     for s in scores:
         acc = "-" if s.accuracy is None else f"{100 * s.accuracy:.1f}%"
         delay = "-" if s.mean_delay_s is None else f"{s.mean_delay_s:.2f} s"
-        lines.append(f"  {s.stream_id}: online accuracy {acc} ({s.correct}/{s.windows} windows); "
+        settled = "-" if s.settled_accuracy is None else f"{100 * s.settled_accuracy:.1f}%"
+        lines.append(f"  {s.stream_id}: online accuracy {acc} ({s.correct}/{s.windows} windows; "
+                     f"{settled} of the {s.settled_windows} inside one action); "
                      f"mean detection delay {delay} ({s.detected}/{s.segments} action onsets detected)"
                      + ("" if goal_s is None else f"; goal <= {goal_s:.2f} s (half the window span + one inference)"))
     return "\n".join(lines)

@@ -131,6 +131,17 @@ class SyntheticStream:
         at = bisect.bisect_right(self.timeline, index, key=lambda segment: segment.start)
         return self.timeline[at - 1].label
 
+    def actor_at(self, index: int) -> tuple[float, float, float] | None:
+        """Where the actor is at frame `index`: (x, y, radius) in short sides from the top left, or
+        None when the scene is empty or the actor fully faded. For analysing what a model's crop sees."""
+        self.label_at(index)  # plans that far, and checks the index
+        at = bisect.bisect_right(self.timeline, index, key=lambda segment: segment.start) - 1
+        poses = self._poses(self._recipes[at])
+        if poses is None:
+            return None
+        x, y, scale, _, alpha = poses[index - self.timeline[at].start]
+        return None if alpha <= 0 else (float(x), float(y), float(self._recipes[at][1].size * scale))
+
     def __iter__(self) -> Iterator[Frame]:
         rng = np.random.default_rng(self._frame_seq)  # every pass replays the same video
         segment, poses, t0, index = -1, None, None, 0

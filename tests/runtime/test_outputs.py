@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from runtime.outputs import JsonLinesSink, OverlayWriter, Sinks, WindowSink, draw_result, format_summary, summarize
-from runtime.outputs.accuracy import GroundTruthRecorder
+from runtime.outputs.accuracy import GroundTruthRecorder, format_accuracy
 from runtime.postprocess import Event
 from runtime.recognizer import Result, StreamStats
 from runtime.sources.base import Frame
@@ -176,6 +176,17 @@ def test_accuracy_and_detection_delay_against_a_timeline():
     # wave: onset 20, first correct at 30 → 1.0 s + 0.1 s latency; push: onset 50, correct at 60.
     assert (score.segments, score.detected) == (2, 2)
     assert score.mean_delay_s == pytest.approx(1.1)
+    # Windows span 16 frames: those ending at 15, 35, 40, 45, 65, 70, 75 lie inside one segment, and
+    # the lag only hurts windows that straddle a change.
+    assert (score.settled_windows, score.settled_correct) == (7, 7)
+    wrong_inside = GroundTruthRecorder()
+    for index in range(15, 80, 5):
+        label = "push" if index == 40 else _World().label_at(max(0, index - 10))
+        wrong_inside.on_result(_result(label=label, index=index))
+    score = wrong_inside.score("cam", _World(), background=("no action",))
+    assert (score.settled_windows, score.settled_correct) == (7, 6)
+    assert score.settled_accuracy == pytest.approx(6 / 7)
+    assert "85.7% of the 7 inside one action" in format_accuracy([score])
 
 
 def test_zero_shot_prompt_labels_are_scored_as_the_actions_they_name():

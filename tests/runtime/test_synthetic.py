@@ -216,6 +216,33 @@ def test_stream_moves_like_clips_and_continues_the_actor():
     assert {s.label for s in stream.timeline} == set(ACTIONS)
 
 
+def test_actor_at_follows_the_timeline():
+    stream = SyntheticStream(seed=5, height=240, width=320, fps=15.0, num_frames=3000)
+    seen = set()
+    for segment in stream.timeline:
+        places = [stream.actor_at(i) for i in range(segment.start, segment.end)]
+        if segment.label.startswith("moving") and places[0] is not None:
+            axis, sign = {"left": (0, -1), "right": (0, 1), "up": (1, -1),
+                          "down": (1, 1)}[segment.label.split()[1]]
+            assert all(sign * (b[axis] - a[axis]) > 0 for a, b in zip(places, places[1:]))
+            assert len({round(p[2], 9) for p in places}) == 1  # same size while it moves
+            seen.add("moving")
+        if segment.label in ("approaching", "receding"):
+            grows = np.diff([p[2] for p in places])
+            assert np.all(grows > 0) if segment.label == "approaching" else np.all(grows < 0)
+            seen.add("zoom")
+        if segment.label == "disappearing":
+            assert places[0] is not None and places[-1] is None  # fully faded at its end
+            seen.add("disappearing")
+        for place in places:
+            if place is not None:
+                x, y, radius = place
+                assert radius <= x <= 320 / 240 - radius and radius <= y <= 1.0 - radius  # in view
+    assert seen == {"moving", "zoom", "disappearing"}
+    with pytest.raises(IndexError):
+        stream.actor_at(3000)
+
+
 def test_endless_stream_plans_lazily():
     stream = SyntheticStream(seed=1, height=32, width=32)
     frames = list(itertools.islice(stream, 30))
