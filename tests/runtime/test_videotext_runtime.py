@@ -185,14 +185,18 @@ def test_zero_shot_stream_same_results_with_and_without_frame_cache(model):
     assert cached[0].top_k[0][0] == "a red shape" and cached[-1].top_k[0][0] == "a green shape"
 
 
-def test_stream_runner_runs_a_video_text_artifact_zero_shot(toy):
-    """The streaming path: a video_text artifact through StreamRunner, its prompts as labels."""
+def _green_frames(seed):
+    from runtime.sources.base import Frame
+
+    return [Frame(image, i / 10, i, "cam") for i, image in enumerate(colour_frames(GREEN, 12, seed=seed))]
+
+
+def _stream(toy, frames, **options):
+    """StreamRunner over `frames` offline: (the labels its artifact ended up with, every result)."""
     from runtime.api import StreamRunner
     from runtime.outputs.base import Sink
     from runtime.sources import IterableSource
-    from runtime.sources.base import Frame
 
-    frames = [Frame(image, i / 10, i, "cam") for i, image in enumerate(colour_frames(GREEN, 12, seed=3))]
     results = []
 
     class Collect(Sink):
@@ -200,30 +204,26 @@ def test_stream_runner_runs_a_video_text_artifact_zero_shot(toy):
             results.append(result)
 
     source = IterableSource(frames, "green frames", stream_id="cam")
-    with StreamRunner(str(toy), [source], mode="offline", sinks=[Collect()]) as runner:
-        assert runner.artifact.manifest.labels == ["a red shape", "a green shape", "a blue shape"]
+    with StreamRunner(str(toy), [source], mode="offline", sinks=[Collect()], **options) as runner:
+        labels = list(runner.artifact.manifest.labels)
         runner.run()
+    return labels, results
+
+
+def test_stream_runner_runs_a_video_text_artifact_zero_shot(toy):
+    """The streaming path: a video_text artifact through StreamRunner, its prompts as labels."""
+    labels, results = _stream(toy, _green_frames(seed=3))
+    assert labels == ["a red shape", "a green shape", "a blue shape"]
     assert results and all(r.label == "a green shape" for r in results)
 
 
 def test_stream_runner_takes_prompts_and_they_become_the_labels(toy):
     from runtime.api import StreamRunner
-    from runtime.outputs.base import Sink
     from runtime.sources import IterableSource
-    from runtime.sources.base import Frame
 
-    frames = [Frame(image, i / 10, i, "cam") for i, image in enumerate(colour_frames(GREEN, 12, seed=4))]
-    results = []
-
-    class Collect(Sink):
-        def on_result(self, result):
-            results.append(result)
-
-    source = IterableSource(frames, "green frames", stream_id="cam")
-    with StreamRunner(str(toy), [source], mode="offline", sinks=[Collect()],
-                      prompts=["a blue shape", "a green shape"]) as runner:
-        assert runner.artifact.manifest.labels == ["a blue shape", "a green shape"]
-        runner.run()
+    frames = _green_frames(seed=4)
+    labels, results = _stream(toy, frames, prompts=["a blue shape", "a green shape"])
+    assert labels == ["a blue shape", "a green shape"]
     assert results and all(r.label == "a green shape" for r in results)
     with pytest.raises(PromptError, match="empty"):
         StreamRunner(str(toy), [IterableSource(frames, "x", stream_id="cam")], prompts=[])
