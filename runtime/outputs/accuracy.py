@@ -55,42 +55,40 @@ class Accuracy:
 
 class GroundTruthRecorder(Sink):
     def __init__(self):
-        self._records: dict[str, list[tuple[int, str, float]]] = {}
-        self._firsts: dict[str, list[int]] = {}  # each record's oldest frame index
+        # Per stream: (oldest frame index, newest frame index, label, latency in s) of each result.
+        self._records: dict[str, list[tuple[int, int, str, float]]] = {}
         self._lock = threading.Lock()
 
     def on_result(self, result) -> None:
         with self._lock:
             self._records.setdefault(result.stream_id, []).append(
-                (result.newest_index, result.label, result.latency_ms / 1000.0))
-            self._firsts.setdefault(result.stream_id, []).append(result.first_index)
+                (result.first_index, result.newest_index, result.label, result.latency_ms / 1000.0))
 
     def score(self, stream_id: str, world, background: tuple[str, ...] = ()) -> Accuracy:
         """world: has label_at(index), timeline (Segment(start, end, label)) and fps; and optionally
         action_of(label), which reads a result label (e.g. a zero-shot prompt) as one of its actions."""
         with self._lock:
             records = list(self._records.get(stream_id, []))
-            firsts = list(self._firsts.get(stream_id, []))
         read = getattr(world, "action_of", None)
         if read is not None:
-            records = [(index, read(label) or label, latency) for index, label, latency in records]
+            records = [(first, index, read(label) or label, latency) for first, index, label, latency in records]
             background = tuple(read(label) or label for label in background)
-        correct = sum(label == world.label_at(index) for index, label, _ in records)
-        result = Accuracy(stream_id, len(records), correct, 0, 0)
+        hits = [label == world.label_at(index) for _, index, label, _ in records]
+        result = Accuracy(stream_id, len(records), sum(hits), 0, 0)
         if not records:
             return result
         starts = [segment.start for segment in world.timeline]
-        for first, (index, label, _) in zip(firsts, records):
+        for (first, index, _, _), hit in zip(records, hits):
             if bisect.bisect_right(starts, first) == bisect.bisect_right(starts, index):
                 result.settled_windows += 1
-                result.settled_correct += label == world.label_at(index)
-        first_seen, last_seen = records[0][0], records[-1][0]
+                result.settled_correct += hit
+        first_seen, last_seen = records[0][1], records[-1][1]
         for segment in world.timeline:
             # Onsets before the first full clip, or after the last window, were never observable.
             if segment.label in background or segment.start <= first_seen or segment.start > last_seen:
                 continue
             result.segments += 1
-            for index, label, latency in records:
+            for _, index, label, latency in records:
                 if segment.start <= index < segment.end and label == segment.label:
                     result.detected += 1
                     result.delays_s.append((index - segment.start) / world.fps + latency)
