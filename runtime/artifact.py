@@ -47,6 +47,10 @@ class UnsafePathError(ArtifactError):
     """A file name in the manifest points outside the artifact folder."""
 
 
+class ModelMismatchError(ArtifactError):
+    """The model's inputs or outputs differ from what the manifest describes (names, dims, label count)."""
+
+
 @dataclass
 class InputSpec:
     name: str

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from runtime.backends.base import Backend, BackendError, InputError, MissingDependencyError, TensorMeta
+from runtime.hints import setting
 
 __all__ = ["Backend", "BackendError", "InputError", "MissingDependencyError", "TensorMeta", "open_backend"]
 
 
 # Backend names that run through ONNX Runtime → the OnnxRuntimeBackend device they ask for.
 ORT_DEVICES = {"auto": "auto", "onnxruntime": "auto", "cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "tensorrt"}
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def open_backend(artifact, backend: str = "auto", threads: int | None = None, precision: str = "fp32",
@@ -18,36 +20,94 @@ def open_backend(artifact, backend: str = "auto", threads: int | None = None, pr
     backend: auto (a compatible TensorRT engine, else ORT with TensorRT EP → CUDA EP → CPU) |
     tensorrt (the artifact's engine, refused with a rebuild hint if built for another machine) |
     onnxruntime (ORT, best provider) | cpu | cuda | tensorrt-ep.
-    precision: which ONNX model ORT opens (fp32, or int8 for the Q/DQ model); an engine of that
-    precision when it is fp16/int8. ep_fp16: let ORT's TensorRT EP build in FP16.
-    Every file is hash-checked against the manifest before it is opened.
+    precision: fp32; int8 (an INT8 engine, else the Q/DQ ONNX model); fp16 (an FP16 engine, else the
+    FP32 model built in FP16 by ORT's TensorRT EP). A precision this machine cannot run is refused,
+    never silently run in FP32. ep_fp16: let ORT's TensorRT EP build in FP16.
+    Every file is hash-checked against the manifest, and the model's inputs and outputs are checked
+    against the manifest, before the backend is returned.
     """
-    from runtime.backends.onnxruntime import OnnxRuntimeBackend, provider_options
+    from runtime.backends.base import check_against_manifest
 
     if backend not in ORT_DEVICES and backend != "tensorrt":
         raise BackendError(f"backend {backend!r} unknown; choose auto, tensorrt, onnxruntime, cpu, cuda or tensorrt-ep")
+    if precision not in PRECISIONS:
+        raise BackendError(f"precision {precision!r} unknown; choose fp32, fp16 or int8")
     engine_precision = precision if precision in ("fp16", "int8") else None
+    notes: list[str] = []
     if backend == "tensorrt":
-        from runtime.backends.tensorrt import TensorRTBackend, _pick_engine
+        opened = _open_engine(artifact, engine_precision)
+    elif backend == "auto" and artifact.manifest.file_of_kind("engine") is not None:
+        opened = _try_engine(artifact, engine_precision, notes)
+    else:
+        opened = None
+    if opened is None:
+        opened = _open_onnxruntime(artifact, backend, threads, precision, ep_fp16, notes)
+    opened.notes = notes
+    try:
+        check_against_manifest(opened, artifact.manifest)
+    except BaseException:
+        opened.close()
+        raise
+    return opened
 
-        return TensorRTBackend(artifact, _pick_engine(artifact.manifest, engine_precision))
-    notes = []
-    if backend == "auto" and artifact.manifest.file_of_kind("engine") is not None:
-        engine = _try_engine(artifact, engine_precision, notes)
-        if engine is not None:
-            return engine
+
+def _open_engine(artifact, precision):
+    """The artifact's TensorRT engine (of that precision), refused up front when the artifact holds none."""
+    engines = [n for n, e in artifact.manifest.files.items()
+               if e.kind == "engine" and (precision is None or e.precision == precision)]
+    if not engines:
+        raise BackendError(f"{artifact.folder} holds no {precision + ' ' if precision else ''}TensorRT engine; build "
+                           "one on this machine with tubelet-engine --artifact DIR (or python export/build_engine.py "
+                           f"--precision {precision or 'fp16'}), or use {setting('backend', 'onnxruntime')}")
+    from runtime.backends.tensorrt import TensorRTBackend, _pick_engine
+
+    return TensorRTBackend(artifact, _pick_engine(artifact.manifest, precision))
+
+
+def _open_onnxruntime(artifact, backend, threads, precision, ep_fp16, notes):
+    from runtime.backends.onnxruntime import OnnxRuntimeBackend, available_providers, provider_options
+
+    device = ORT_DEVICES[backend]
+    if precision == "fp16":
+        _check_fp16_possible(artifact, backend, available_providers(), notes)
     onnx_precision = "fp32" if precision == "fp16" else precision
     name = artifact.manifest.file_of_kind("onnx", onnx_precision)
     if name is None:
-        raise BackendError(f"{artifact.folder} holds no {onnx_precision} ONNX model")
+        raise BackendError(f"{artifact.folder} holds no {onnx_precision} ONNX model; "
+                           f"precisions this artifact offers: {', '.join(offered_precisions(artifact))}")
     path = artifact.path(name)  # verifies the hash
     data = artifact.manifest.file_of_kind("onnx_data")
     if data is not None:
         artifact.path(data)
     options = provider_options(artifact, name, fp16=ep_fp16, int8=onnx_precision == "int8")
-    result = OnnxRuntimeBackend(path, device=ORT_DEVICES[backend], threads=threads, provider_options=options)
-    result.notes = notes
+    if precision == "fp16":  # FP16 on ONNX Runtime happens only inside its TensorRT EP
+        device = "tensorrt"
+    result = OnnxRuntimeBackend(path, device=device, threads=threads, provider_options=options)
+    if precision == "fp16" and "TensorrtExecutionProvider" not in result.providers:
+        result.close()  # the TensorRT EP is installed but did not take the model: it would run FP32
+        raise BackendError(f"{setting('precision', 'fp16')}: ONNX Runtime's TensorRT EP could not take {name} "
+                           f"(session providers {result.providers}), so it would run in FP32; "
+                           f"use {setting('precision', 'fp32')}")
     return result
+
+
+def _check_fp16_possible(artifact, backend, providers, notes):
+    """FP16 needs a usable FP16 engine or ORT's TensorRT EP; otherwise say what this machine can run."""
+    if backend in ("cpu", "cuda") or "TensorrtExecutionProvider" not in providers:
+        why = (f"backend {backend!r} runs FP32 and INT8 models only" if backend in ("cpu", "cuda") else
+               f"this onnxruntime offers {providers}, without TensorrtExecutionProvider")
+        skipped = "".join(f"; {note}" for note in notes)
+        raise BackendError(f"{setting('precision', 'fp16')} needs a TensorRT FP16 engine or ONNX Runtime's TensorRT "
+                           f"EP: {why}{skipped}; precisions this machine can run for {artifact.folder}: "
+                           f"{', '.join(p for p in offered_precisions(artifact) if p != 'fp16')} "
+                           f"(e.g. {setting('precision', 'fp32')})")
+
+
+def offered_precisions(artifact) -> list[str]:
+    """Precisions the artifact holds a model or engine for (fp16 always: ORT's TensorRT EP builds it)."""
+    files = artifact.manifest.files.values()
+    offered = {e.precision for e in files if e.kind in ("onnx", "engine")} | {"fp16"}
+    return [p for p in PRECISIONS if p in offered]
 
 
 def _try_engine(artifact, precision, notes):

@@ -92,3 +92,51 @@ def _check_array(backend: str, meta: TensorMeta, array) -> np.ndarray:
 
 def _fmt(shape) -> str:
     return "(" + ", ".join(str(d) if isinstance(d, int) else "N" for d in shape) + ")"
+
+
+def check_against_manifest(backend: "Backend", manifest, model: str | None = None, classifier: bool | None = None) -> None:
+    """The model a backend opened must be the one the manifest describes, checked once at load time.
+
+    A label count that differs from the model's output width, or another valid model with a matching
+    hash, would otherwise fail with a numpy broadcast error at the first window. Checked: the input's
+    name, rank and fixed dims against `manifest.input`; every manifest output is a model output; for a
+    classifier, the first output is (batch, len(labels)). Dynamic dims (None) pass.
+    """
+    where = model or getattr(backend, "name", "the model")
+    problems = _input_problems(backend.inputs, manifest.input)
+    outputs = {meta.name: meta for meta in backend.outputs}
+    missing = [name for name in manifest.outputs if name not in outputs]
+    if missing:
+        problems.append(f"outputs {missing} named in the manifest are not outputs of the model (it has {sorted(outputs)})")
+    elif classifier if classifier is not None else manifest.task == "classification":
+        logits = outputs[manifest.outputs[0]].shape
+        width = logits[1] if len(logits) == 2 else None
+        if len(logits) != 2:
+            problems.append(f"output {manifest.outputs[0]!r} has shape {_fmt(logits)}; a classifier's is (N, labels)")
+        elif isinstance(width, int) and width != len(manifest.labels):
+            problems.append(f"output {manifest.outputs[0]!r} gives {width} scores per window but the manifest has "
+                            f"{len(manifest.labels)} labels")
+    if problems:
+        from runtime.artifact import ModelMismatchError
+
+        raise ModelMismatchError(f"{where} does not match its manifest: " + "; ".join(problems)
+                                 + "; the model or the manifest was replaced after export: re-export the artifact")
+
+
+def _input_problems(inputs: list[TensorMeta], spec) -> list[str]:
+    found = {meta.name: meta for meta in inputs}
+    if spec.name not in found:
+        return [f"input {spec.name!r} named in the manifest is not an input of the model (it has {sorted(found)})"]
+    problems = []
+    if len(found) > 1:
+        problems.append(f"the model has inputs {sorted(found)}, the manifest describes only {spec.name!r}")
+    want, got = spec.shape(1), found[spec.name].shape
+    if len(got) != len(want):
+        return problems + [f"input {spec.name!r} has {len(got)} dims {_fmt(got)}, the manifest's "
+                           f"{spec.layout} clip has {len(want)}"]
+    for axis in range(1, len(want)):  # axis 0 is the batch
+        if isinstance(got[axis], int) and got[axis] != want[axis]:
+            problems.append(f"input {spec.name!r} is {_fmt(got)}, the manifest's {spec.layout} clip is "
+                            f"(N, {', '.join(map(str, want[1:]))})")
+            break
+    return problems

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.backends.base import Backend, BackendError, TensorMeta, require
+from runtime.hints import setting
 from runtime.onnx_external import check_external_data
 
 _DTYPES = {
@@ -55,6 +56,11 @@ def _ort():
     return require("onnxruntime", None, "the ONNX Runtime backend")  # core dep; [gpu] swaps in onnxruntime-gpu
 
 
+def available_providers() -> list[str]:
+    """The execution providers this onnxruntime build offers (CPU only on a plain `pip install onnxruntime`)."""
+    return list(_ort().get_available_providers())
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
@@ -69,7 +75,7 @@ class OnnxRuntimeBackend(Backend):
         if device != "auto" and wanted[0] not in available:
             raise BackendError(
                 f"device {device!r} needs {wanted[0]}, but this onnxruntime offers {available}; "
-                "install onnxruntime-gpu (pip install 'tubelet[gpu]') or use device='cpu'"
+                f"install onnxruntime-gpu (pip install 'tubelet[gpu]') or use {setting('backend', 'cpu')}"
             )
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -49,3 +49,34 @@ def test_unavailable_device_says_how_to_fix(onnx_artifact):
         open_backend(load_artifact(onnx_artifact), "cuda")
     with pytest.raises(BackendError, match="unknown"):
         open_backend(load_artifact(onnx_artifact), "warp-drive")
+
+
+def _cpu_only():
+    import onnxruntime
+
+    if "TensorrtExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has the TensorRT EP: FP16 is possible here")
+
+
+@pytest.mark.parametrize("backend", ["auto", "onnxruntime", "cpu"])
+def test_fp16_on_a_cpu_only_machine_is_refused_with_what_can_run(onnx_artifact, backend):
+    _cpu_only()
+    with pytest.raises(BackendError, match=r"precision='fp16' needs a TensorRT FP16 engine.*can run .*: fp32"):
+        open_backend(load_artifact(onnx_artifact), backend, precision="fp16")
+
+
+def test_unknown_precision_is_refused(onnx_artifact):
+    with pytest.raises(BackendError, match="precision 'fp8' unknown"):
+        open_backend(load_artifact(onnx_artifact), "cpu", precision="fp8")
+
+
+def test_hints_use_the_callers_syntax(onnx_artifact):
+    from runtime.hints import command_line
+
+    with pytest.raises(BackendError, match=r"use backend='onnxruntime'"):
+        open_backend(load_artifact(onnx_artifact), "tensorrt")
+    with command_line(), pytest.raises(BackendError, match=r"use --backend onnxruntime$"):
+        open_backend(load_artifact(onnx_artifact), "tensorrt")
+    _cpu_only()
+    with command_line(), pytest.raises(BackendError, match=r"--precision fp16 needs .*\(e\.g\. --precision fp32\)"):
+        open_backend(load_artifact(onnx_artifact), "cpu", precision="fp16")
