@@ -33,6 +33,20 @@ def save_tiny_videomae(folder, labels=TINY_LABELS, processor=True, **overrides):
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_model_cache(tmp_path_factory):
+    """OpenVINO's compiled-model cache ($XDG_CACHE_HOME/tubelet/openvino) lands in a tmp folder, not ~/.cache."""
+    import os
+
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     return save_tiny_videomae(tmp_path_factory.mktemp("ckpt") / "tiny-videomae")

@@ -14,23 +14,31 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def open_backend(artifact, backend: str = "auto", threads: int | None = None, precision: str = "fp32",
-                 ep_fp16: bool = True) -> Backend:
+                 ep_fp16: bool = True, device: str | None = None) -> Backend:
     """Open the best usable backend for an artifact, or the one asked for.
 
-    backend: auto (a compatible TensorRT engine, else ORT with TensorRT EP → CUDA EP → CPU) |
+    backend: auto (a compatible TensorRT engine, else ORT with TensorRT EP → CUDA EP; without an
+    NVIDIA provider, OpenVINO when installed, else ORT on the CPU) |
     tensorrt (the artifact's engine, refused with a rebuild hint if built for another machine) |
-    onnxruntime (ORT, best provider) | cpu | cuda | tensorrt-ep.
+    openvino (OpenVINO on `device`: CPU, GPU, NPU) | onnxruntime (ORT, best provider) | cpu | cuda | tensorrt-ep.
     precision: fp32; int8 (an INT8 engine, else the Q/DQ ONNX model); fp16 (an FP16 engine, else the
     FP32 model built in FP16 by ORT's TensorRT EP). A precision this machine cannot run is refused,
-    never silently run in FP32. ep_fp16: let ORT's TensorRT EP build in FP16.
+    never silently run in FP32; bf16 (OpenVINO, where the device reports BF16). ep_fp16: let ORT's
+    TensorRT EP build in FP16. device: the OpenVINO device (default CPU).
     Every file is hash-checked against the manifest, and the model's inputs and outputs are checked
     against the manifest, before the backend is returned.
     """
     from runtime.backends.base import check_against_manifest
 
-    if backend not in ORT_DEVICES and backend != "tensorrt":
-        raise BackendError(f"backend {backend!r} unknown; choose auto, tensorrt, onnxruntime, cpu, cuda or tensorrt-ep")
-    if precision not in PRECISIONS:
+    if backend not in ORT_DEVICES and backend not in ("tensorrt", "openvino"):
+        raise BackendError(f"backend {backend!r} unknown; choose auto, tensorrt, openvino, onnxruntime, cpu, cuda or "
+                           "tensorrt-ep")
+    if precision == "bf16" and backend not in ("auto", "openvino"):
+        raise BackendError(f"precision 'bf16' runs on OpenVINO only; use {setting('backend', 'openvino')}")
+    if device is not None and backend not in ("auto", "openvino"):
+        raise BackendError(f"device {device!r} selects an OpenVINO device; use {setting('backend', 'openvino')} "
+                           "(ONNX Runtime picks its device by backend: cpu, cuda or tensorrt-ep)")
+    if precision not in PRECISIONS and precision != "bf16":
         raise BackendError(f"precision {precision!r} unknown; choose fp32, fp16 or int8")
     engine_precision = precision if precision in ("fp16", "int8") else None
     notes: list[str] = []
@@ -40,6 +48,10 @@ def open_backend(artifact, backend: str = "auto", threads: int | None = None, pr
         opened = _try_engine(artifact, engine_precision, notes)
     else:
         opened = None
+    if opened is None and _openvino_wanted(backend, precision, device):
+        from runtime.backends.openvino import open_openvino
+
+        opened = open_openvino(artifact, precision, threads, device)
     if opened is None:
         opened = _open_onnxruntime(artifact, backend, threads, precision, ep_fp16, notes)
     opened.notes = notes
@@ -49,6 +61,17 @@ def open_backend(artifact, backend: str = "auto", threads: int | None = None, pr
         opened.close()
         raise
     return opened
+
+
+def _openvino_wanted(backend, precision, device) -> bool:
+    """OpenVINO when asked for, or for auto without an NVIDIA provider (fp16 stays a GPU precision)."""
+    if backend == "openvino" or (backend == "auto" and device is not None):
+        return True
+    if backend != "auto" or precision == "fp16":
+        return False
+    from runtime.backends.openvino import prefer_for_auto
+
+    return prefer_for_auto() or precision == "bf16"
 
 
 def _open_engine(artifact, precision):

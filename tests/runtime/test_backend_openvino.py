@@ -277,3 +277,72 @@ def test_truncated_or_unsupported_onnx_gets_a_backend_error(tmp_path, mlp):
     onnx.save(model, str(tmp_path / "odd.onnx"))
     with pytest.raises(BackendError, match="OpenVINO could not load .*odd.onnx on CPU"):
         OpenVINOBackend(tmp_path / "odd.onnx")
+
+
+# -- open_backend: --backend openvino and what --backend auto picks ---------------------------------
+
+def test_open_backend_openvino_at_each_precision_and_device(mlp, cache_root):
+    from runtime.backends import open_backend
+
+    artifact = load_artifact(mlp)
+    for precision in ("fp32", "int8") + (("bf16",) if cpu_reports("BF16") else ()):
+        with open_backend(artifact, "openvino", threads=1, precision=precision, device="cpu") as backend:
+            assert backend.name == "openvino" and backend.device == "CPU" and backend.precision == precision
+            assert backend.infer({"pixel_values": clips(2)})["logits"].shape == (2, 6)
+
+
+def test_auto_without_an_nvidia_provider_picks_openvino(mlp, cache_root):
+    import onnxruntime
+
+    from runtime.backends import open_backend
+
+    if {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(onnxruntime.get_available_providers()):
+        pytest.skip("this onnxruntime has an NVIDIA provider: auto stays on ONNX Runtime")
+    for precision in ("fp32", "int8"):
+        with open_backend(load_artifact(mlp), "auto", threads=1, precision=precision) as backend:
+            assert backend.name == "openvino" and backend.precision == precision
+
+
+def test_auto_stays_on_onnxruntime_without_openvino_or_with_cuda(mlp, monkeypatch):
+    import sys
+
+    import onnxruntime
+
+    from runtime.backends import open_backend
+    from runtime.backends.openvino import prefer_for_auto
+
+    real = onnxruntime.get_available_providers()
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", *real])
+    assert prefer_for_auto() is False  # a CUDA machine: the TensorRT/CUDA EP path, as before
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: real)
+    monkeypatch.setitem(sys.modules, "openvino", None)  # not installed
+    assert prefer_for_auto() is False
+    with open_backend(load_artifact(mlp), "auto", threads=1) as backend:
+        assert backend.name == "onnxruntime"
+
+
+def test_missing_openvino_names_the_extra_and_bad_combinations_are_refused(mlp, monkeypatch):
+    import sys
+
+    from runtime.backends import MissingDependencyError, open_backend
+
+    artifact = load_artifact(mlp)
+    with pytest.raises(BackendError, match="bf16' runs on OpenVINO only; use backend='openvino'"):
+        open_backend(artifact, "cpu", precision="bf16")
+    with pytest.raises(BackendError, match="selects an OpenVINO device; use backend='openvino'"):
+        open_backend(artifact, "cpu", device="GPU")
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'tubelet\[openvino\]'"):
+        open_backend(artifact, "openvino")
+
+
+def test_model_that_does_not_match_its_manifest_is_refused_at_open(tmp_path, cache_root):
+    from runtime.artifact import ModelMismatchError
+    from runtime.backends import open_backend
+
+    folder = make_mlp_artifact(tmp_path / "mismatch")
+    manifest = read_manifest(folder)
+    manifest.labels = manifest.labels[:4]  # the graph gives 6 scores per window
+    write_manifest(folder, manifest)
+    with pytest.raises(ModelMismatchError, match="gives 6 scores per window but the manifest has 4 labels"):
+        open_backend(load_artifact(folder), "openvino")

@@ -78,6 +78,7 @@ def test_tensorrt_backend_without_tensorrt_names_the_extra(onnx_artifact, monkey
 
 def test_auto_falls_back_to_onnxruntime_and_says_why(onnx_artifact, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)
+    monkeypatch.setitem(sys.modules, "openvino", None)  # without an NVIDIA provider auto would pick OpenVINO
     artifact = _with_engine(onnx_artifact)
     with open_backend(artifact, backend="auto") as backend:
         assert backend.name == "onnxruntime" and "TensorRT engine skipped" in backend.notes[0]
@@ -114,5 +115,5 @@ def test_gpu_provider_options_keep_caches_in_the_artifact(onnx_artifact):
 
 
 def test_unknown_backend_lists_the_choices(onnx_artifact):
-    with pytest.raises(BackendError, match="tensorrt, onnxruntime"):
+    with pytest.raises(BackendError, match="tensorrt, openvino, onnxruntime"):
         open_backend(load_artifact(onnx_artifact), backend="tpu")
