@@ -30,11 +30,13 @@ EXTRAS = {
     "fuzz": ["atheris>=2.3"],
     "calibration": ["onnx>=1.16", "tqdm>=4.60", "matplotlib>=3.5"],
     "metrics": ["prometheus-client>=0.17"],
+    # A remote Triton Inference Server as a backend (runtime/backends/triton.py); gRPC and HTTP clients.
+    "triton": ["tritonclient[grpc,http]>=2.40"],
     # The CPU engine for x86/Arm robots (and Intel GPUs/NPUs); reads the artifact's ONNX files as they are.
     "openvino": ["openvino>=2024.6"],
     "test": ["pytest>=7", "pillow>=9", "onnx>=1.16"],
 }
-EXTRAS["dev"] = sorted({r for k in ("opencv", "export", "rosbag", "metrics", "test", "videotext", "videotext-export", "calibration", "openvino") for r in EXTRAS[k]} | {"ruff", "pyyaml>=6"})
+EXTRAS["dev"] = sorted({r for k in ("opencv", "export", "rosbag", "metrics", "test", "videotext", "videotext-export", "calibration", "openvino", "triton") for r in EXTRAS[k]} | {"ruff", "pyyaml>=6"})
 
 setup(
     name="tubelet",
@@ -51,5 +53,6 @@ setup(
         "tubelet-export=export.build_engine:main",
         "tubelet-classify=runtime.classify:main",
         "tubelet-stream=runtime.stream:main",
+        "tubelet-triton=runtime.triton_repo.cli:main",
     ]},
 )
