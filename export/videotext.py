@@ -282,7 +282,7 @@ def cli_main(args) -> int:
         return 1
     m = load_artifact(out).manifest
     print(f"\n{m.family} video_text: {m.input.frames}x{m.input.height}x{m.input.width} {m.input.layout}, "
-          f"{len(m.labels)} label prompts, logit scale {m.video_text['logit_scale']:.2f}")
+          f"{len(m.labels)} label prompts, logit scale {m.video_text.logit_scale:.2f}")
     for name, entry in sorted(m.files.items()):
         print(f"  {name:<22} {entry.size / 1e6:9.2f} MB  {entry.kind:<11} sha256 {entry.sha256[:12]}")
     for gate, report in sorted(m.validation.items()):

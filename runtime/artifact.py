@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
+import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from runtime.manifest_check import type_and_range_problems
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -37,6 +39,10 @@ class SchemaVersionError(ManifestError):
 
 class MissingFileError(ArtifactError):
     """A file the manifest names is not in the artifact folder."""
+
+
+class NotAFileError(MissingFileError):
+    """A path the artifact needs as a regular file (or folder) is something else: a folder, a FIFO, a device."""
 
 
 class HashMismatchError(ArtifactError):
@@ -99,6 +105,58 @@ class FileEntry:
     opset: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def batch_profile(self) -> tuple[int, int, int] | None:
+        """(min, opt, max) batch the graph was exported for (validated at read time), or None."""
+        profile = self.details.get("batch_profile")
+        return tuple(profile) if profile else None
+
+
+@dataclass
+class VideoTextSpec:
+    """How a video-text artifact's graphs work together (written by export/videotext.py)."""
+
+    video_graph: str
+    text_graph: str
+    tokenizer: str
+    max_length: int
+    pad_id: int
+    logit_scale: float = 100.0
+    head_graph: str | None = None  # X-CLIP's prompt-conditioned head
+    frame_graph: str | None = None  # CLIP mean-pool's per-frame encoder
+    embeddings: str | None = None  # the label prompts, encoded at export (text_embeddings.npy)
+    embed_dim: int | None = None
+    text_normalized: bool = False
+    video_pooling: str | None = None
+
+    def files(self) -> dict[str, str | None]:
+        """Role → the file name it refers to (None where the model has no such part)."""
+        return {"video_graph": self.video_graph, "text_graph": self.text_graph, "tokenizer": self.tokenizer,
+                "head_graph": self.head_graph, "frame_graph": self.frame_graph, "embeddings": self.embeddings}
+
+    def problems(self, files: dict) -> list[str]:
+        from runtime.manifest_check import MAX_LOGIT_SCALE, MAX_TEXT_LENGTH, is_int, is_number
+
+        problems = []
+        for role, name in self.files().items():
+            required = role in ("video_graph", "text_graph", "tokenizer")
+            if name is None and not required:
+                continue
+            if not isinstance(name, str) or name not in files:
+                problems.append(f"video_text.{role} must name a file listed in files, got {name!r}")
+        if not is_int(self.max_length) or not 1 <= self.max_length <= MAX_TEXT_LENGTH:
+            problems.append(f"video_text.max_length must be an integer in 1..{MAX_TEXT_LENGTH}, got {self.max_length!r}")
+        if not is_int(self.pad_id) or self.pad_id < 0:
+            problems.append(f"video_text.pad_id must be a non-negative integer, got {self.pad_id!r}")
+        if not is_number(self.logit_scale) or not 0 < self.logit_scale <= MAX_LOGIT_SCALE:
+            problems.append(f"video_text.logit_scale must be a finite number in (0, {MAX_LOGIT_SCALE:g}], "
+                            f"got {self.logit_scale!r}")
+        if self.embed_dim is not None and not (is_int(self.embed_dim) and self.embed_dim > 0):
+            problems.append(f"video_text.embed_dim must be a positive integer or null, got {self.embed_dim!r}")
+        if not isinstance(self.text_normalized, bool) or not isinstance(self.video_pooling, (str, type(None))):
+            problems.append("video_text.text_normalized must be true/false and video_pooling a string or null")
+        return problems
+
 
 @dataclass
 class Manifest:
@@ -114,10 +172,10 @@ class Manifest:
     source: dict[str, Any] = field(default_factory=dict)
     tool_versions: dict[str, str] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
-    # task video_text: how the graphs work together (text/head/frame graph names, tokenizer,
-    # max prompt length, logit scale, ...); written by export/videotext.py. Optional key, so
-    # manifests without it still read: no schema version change.
-    video_text: dict[str, Any] = field(default_factory=dict)
+    # task video_text: how the graphs work together; written by export/videotext.py. Optional key,
+    # so manifests without it still read: no schema version change. A dict assigned by a writer
+    # becomes a VideoTextSpec in check().
+    video_text: VideoTextSpec | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
@@ -134,62 +192,57 @@ class Manifest:
                 f"manifest schema version {version!r} is not supported (this runtime reads version "
                 f"{SCHEMA_VERSION}); re-export the model with this version of export/build_engine.py"
             )
+        files = data.get("files", {})
+        if not isinstance(files, dict):
+            raise ManifestError(f"manifest field 'files' must be an object, got {type(files).__name__}")
         try:
+            # Values are taken as they are, never coerced: list("abc") would make labels of letters.
             manifest = cls(
                 task=data["task"],
                 family=data["family"],
                 input=_typed(InputSpec, data["input"], "input"),
                 preprocessing=_typed(Preprocessing, data["preprocessing"], "preprocessing"),
                 sampling=_typed(Sampling, data["sampling"], "sampling"),
-                labels=list(data["labels"]),
-                outputs=list(data["outputs"]),
-                files={k: _typed(FileEntry, v, f"files.{k}") for k, v in data.get("files", {}).items()},
-                temperature=float(data.get("temperature", 1.0)),
-                source=dict(data.get("source", {})),
-                tool_versions=dict(data.get("tool_versions", {})),
-                validation=dict(data.get("validation", {})),
-                video_text=dict(data.get("video_text") or {}),
+                labels=data["labels"],
+                outputs=data["outputs"],
+                files={k: _typed(FileEntry, v, f"files.{k}") for k, v in files.items()},
+                temperature=data.get("temperature", 1.0),
+                source=data.get("source", {}),
+                tool_versions=data.get("tool_versions", {}),
+                validation=data.get("validation", {}),
+                video_text=_typed(VideoTextSpec, data["video_text"], "video_text") if data.get("video_text") else None,
             )
         except KeyError as exc:
             raise ManifestError(f"manifest is missing the field {exc.args[0]!r}") from None
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise ManifestError(f"manifest has a malformed field: {exc}") from None
-        type_problems = _type_problems(manifest)
-        if type_problems:
-            raise ManifestError("invalid manifest: " + "; ".join(type_problems))
         manifest.check()
         return manifest
 
     def check(self) -> None:
         """Validate values the runtime relies on, so a bad manifest fails here and not mid-stream."""
-        problems = _type_problems(self)
+        if isinstance(self.video_text, dict):  # as a writer assigns it: typed here, checked below
+            self.video_text = _typed(VideoTextSpec, self.video_text, "video_text") if self.video_text else None
+        problems = type_and_range_problems(self)
         if problems:  # the value checks below assume the types are right
             raise ManifestError("invalid manifest: " + "; ".join(problems))
         if self.task not in TASKS:
             problems.append(f"task {self.task!r} not in {TASKS}")
         if self.input.layout not in LAYOUTS:
             problems.append(f"input.layout {self.input.layout!r} not in {LAYOUTS}")
-        for name in ("frames", "height", "width", "channels"):
-            value = getattr(self.input, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                problems.append(f"input.{name} must be a positive integer, got {value!r}")
         pre = self.preprocessing
         if len(pre.mean) != self.input.channels or len(pre.std) != self.input.channels:
             problems.append("preprocessing.mean/std need one value per channel")
-        if any(not isinstance(s, (int, float)) or s <= 0 for s in pre.std):
+        if any(s <= 0 for s in pre.std):
             problems.append(f"preprocessing.std must be positive, got {pre.std}")
         if pre.color not in ("RGB", "BGR"):
             problems.append(f"preprocessing.color {pre.color!r} must be RGB or BGR")
         if (pre.crop_height, pre.crop_width) != (self.input.height, self.input.width):
             problems.append("preprocessing crop size differs from the input height/width")
-        if self.sampling.frame_stride < 1 or self.sampling.window_stride < 1:
-            problems.append("sampling strides must be >= 1")
         if self.task == "classification" and not self.labels:
             problems.append("a classification artifact needs labels")
-        if self.task == "video_text" and not self.video_text.get("text_graph"):
-            problems.append("a video_text artifact needs video_text.text_graph (re-export with export/build_engine.py)")
-        if not (self.temperature > 0):
-            problems.append(f"temperature must be > 0, got {self.temperature}")
+        if self.task == "video_text" and self.video_text is None:
+            problems.append("a video_text artifact needs its video_text section (re-export with export/build_engine.py)")
+        if self.video_text is not None:
+            problems.extend(self.video_text.problems(self.files))
         for name in self.files:
             _safe_relative(name)
         if problems:
@@ -200,43 +253,6 @@ class Manifest:
             if entry.kind == kind and (precision is None or entry.precision == precision):
                 return name
         return None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _type_problems(m: "Manifest") -> list[str]:
-    """Fields whose JSON type is wrong (a string stride, a NaN std): found by fuzzing the reader."""
-    problems = []
-    pre, sampling = m.preprocessing, m.sampling
-    for where, values in (("preprocessing.mean", pre.mean), ("preprocessing.std", pre.std)):
-        if not isinstance(values, list) or not all(_is_number(v) for v in values):
-            problems.append(f"{where} must be a list of finite numbers, got {values!r}")
-    for where, value in (("sampling.frame_stride", sampling.frame_stride), ("sampling.window_stride", sampling.window_stride)):
-        if not _is_int(value):
-            problems.append(f"{where} must be an integer, got {value!r}")
-    if sampling.target_fps is not None and not (_is_number(sampling.target_fps) and sampling.target_fps > 0):
-        problems.append(f"sampling.target_fps must be a positive number or null, got {sampling.target_fps!r}")
-    for where, value in (("preprocessing.crop_height", pre.crop_height), ("preprocessing.crop_width", pre.crop_width)):
-        if not _is_int(value):
-            problems.append(f"{where} must be an integer, got {value!r}")
-    for where, value in (("resize_shortest_edge", pre.resize_shortest_edge), ("resize_height", pre.resize_height),
-                         ("resize_width", pre.resize_width)):
-        if value is not None and not (_is_int(value) and value > 0):
-            problems.append(f"preprocessing.{where} must be a positive integer or null, got {value!r}")
-    if not _is_number(pre.rescale) or not _is_number(m.temperature):
-        problems.append(f"preprocessing.rescale and temperature must be finite numbers, got {pre.rescale!r}, {m.temperature!r}")
-    if not m.outputs or not all(isinstance(o, str) for o in m.outputs) or not all(isinstance(x, str) for x in m.labels):
-        problems.append("outputs must be a non-empty list of names and labels a list of strings")
-    for name, entry in m.files.items():
-        if not isinstance(entry.sha256, str) or len(entry.sha256) != 64 or not _is_int(entry.size) or entry.size < 0:
-            problems.append(f"files.{name} needs a 64-character sha256 and a byte size, got {entry.sha256!r}, {entry.size!r}")
-    return problems
 
 
 def _typed(cls, data: Any, where: str):
@@ -281,16 +297,37 @@ def write_manifest(folder: str | os.PathLike, manifest: Manifest) -> Path:
     return target
 
 
+def file_type(path: Path) -> str | None:
+    """What is at path, without following a final symlink or opening it (a FIFO would block): None if nothing."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # e.g. a component is a file ("not a directory"), or no permission
+        return f"unreachable ({exc.strerror})"
+    for test, what in ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),
+                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
 def read_manifest(folder: str | os.PathLike) -> Manifest:
     path = Path(folder) / MANIFEST_NAME
-    if not Path(folder).is_dir():
+    what = "a folder" if Path(folder).is_dir() else file_type(Path(folder))  # the artifact folder may be a link
+    if what is None:
         raise MissingFileError(f"artifact folder {folder} does not exist (export one with export/build_engine.py)")
-    if not path.is_file():
-        raise MissingFileError(f"{path} is missing: {folder} is not a Tubelet artifact folder")
+    if what != "a folder":
+        raise NotAFileError(f"artifact path {folder} is {what}, not a folder: pass the artifact folder that holds "
+                            f"{MANIFEST_NAME} (written by export/build_engine.py)")
+    _check_plain_file(Path(folder), MANIFEST_NAME, f"what makes {folder} a Tubelet artifact folder")
     if path.stat().st_size > MAX_MANIFEST_BYTES:
         raise ManifestError(f"{path} is {path.stat().st_size} bytes, too large for a manifest")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ManifestError(f"{path} cannot be read: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ManifestError(f"{path} is not valid JSON: {exc}") from None
     except RecursionError:  # "[[[[..." nested past Python's recursion limit (found by fuzzing)
@@ -331,19 +368,38 @@ class Artifact:
         return self.manifest.labels
 
 
+def _check_plain_file(folder: Path, name: str, role: str) -> Path:
+    """folder/name must be a regular file reached through real folders: no component under the artifact
+    folder may be a symbolic link (a link could point anywhere; artifacts are plain folders).
+
+    role: what the file is to the artifact, for the message ("named in the manifest", ...).
+    """
+    path = Path(folder)
+    for part in Path(name).parts:
+        path = path / part
+        what = file_type(path)
+        if what == "a symbolic link":
+            raise UnsafePathError(f"{path} is a symbolic link; artifact files and the folders under the artifact "
+                                  "must be real, not links: copy the files in")
+        if what is None:
+            raise MissingFileError(f"{Path(folder) / name} is {role} but missing")
+    what = file_type(path)
+    if what != "a file":
+        raise NotAFileError(f"{path} is {role} but is {what}, not a regular file")
+    return path
+
+
 def verify_file(folder: Path, name: str, entry: FileEntry) -> None:
-    path = Path(folder) / _safe_relative(name)
-    if path.is_symlink():
-        # A symlink could point anywhere; artifacts are plain folders.
-        raise UnsafePathError(f"{path} is a symbolic link; artifact files must be regular files")
-    if not path.is_file():
-        raise MissingFileError(f"{path} is named in the manifest but missing")
+    path = _check_plain_file(Path(folder), _safe_relative(name), "named in the manifest")
     if path.stat().st_size != entry.size:
         raise HashMismatchError(
             f"{path} is {path.stat().st_size} bytes, the manifest says {entry.size}: the file was "
             "changed or truncated after export; re-export the artifact"
         )
-    actual = sha256_file(path)
+    try:
+        actual = sha256_file(path)
+    except OSError as exc:
+        raise ArtifactError(f"{path} cannot be read: {exc.strerror or exc}") from None
     if actual != entry.sha256:
         raise HashMismatchError(
             f"{path} has sha256 {actual[:16]}…, the manifest says {entry.sha256[:16]}…: the file was "

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from runtime.artifact import Artifact, ArtifactError, load_artifact
-from runtime.backends.base import BackendError
+from runtime.backends.base import BackendError, check_against_manifest
 
 
 class VideoTextError(ArtifactError):
@@ -46,15 +46,18 @@ class VideoTextModel:
         if m.task != "video_text":
             raise VideoTextError(f"{self.artifact.folder} is a {m.task!r} artifact; zero-shot and retrieval need a "
                                  "video_text artifact (export an X-CLIP, CLIP or videotext-motion model)")
-        self.config = dict(m.video_text)
+        self.config = m.video_text  # typed and checked when the manifest was read
         self.device, self.threads = device, threads
-        self.logit_scale = float(self.config.get("logit_scale", 100.0))
-        self.max_length = int(self.config["max_length"])
-        self.video = self._open(self.config["video_graph"])
-        self.head = self._open(self.config["head_graph"]) if self.config.get("head_graph") else None
-        self._text = None
-        self._tokenizer = None
-        self._frame = None
+        self.logit_scale = float(self.config.logit_scale)
+        self.max_length = self.config.max_length
+        self.head = self._text = self._tokenizer = self._frame = None
+        self.video = self._open(self.config.video_graph)
+        try:
+            check_against_manifest(self.video, m, self.config.video_graph, classifier=False)
+            self.head = self._open(self.config.head_graph) if self.config.head_graph else None
+        except BaseException:
+            self.close()
+            raise
 
     def _open(self, name: str):
         from runtime.backends.onnxruntime import OnnxRuntimeBackend
@@ -69,15 +72,15 @@ class VideoTextModel:
         if self._tokenizer is None:
             from runtime.tokenizer import TextTokenizer
 
-            self._tokenizer = TextTokenizer(self.artifact.path(self.config["tokenizer"]), self.max_length,
-                                            int(self.config["pad_id"]))
+            self._tokenizer = TextTokenizer(self.artifact.path(self.config.tokenizer), self.max_length,
+                                            self.config.pad_id)
         return self._tokenizer
 
     def encode_text(self, prompts: Sequence[str], batch: int = 64) -> np.ndarray:
         """(K, D) text embeddings as the text graph gives them (X-CLIP's are not normalised)."""
         ids, mask = self.tokenizer.encode(prompts)  # checks every prompt before any work
         if self._text is None:
-            self._text = self._open(self.config["text_graph"])
+            self._text = self._open(self.config.text_graph)
         out = []
         for start in range(0, len(ids), batch):
             rows = slice(start, start + batch)
@@ -88,7 +91,7 @@ class VideoTextModel:
 
     def label_embeddings(self) -> np.ndarray:
         """The label prompts' embeddings computed at export (text_embeddings.npy), hash-checked."""
-        name = self.config.get("embeddings")
+        name = self.config.embeddings
         labels = self.artifact.manifest.labels
         if not name:
             raise VideoTextError(f"{self.artifact.folder} has no label prompt embeddings; re-export with --prompts FILE "
@@ -119,15 +122,14 @@ class VideoTextModel:
         return VideoFeatures(embeds, tokens)
 
     def _max_batch(self) -> int:
-        entry = self.artifact.manifest.files[self.config["video_graph"]]
-        profile = entry.details.get("batch_profile") or [1, 1, 8]
-        return max(1, int(profile[2]))
+        profile = self.artifact.manifest.files[self.config.video_graph].batch_profile or (1, 1, 8)
+        return profile[2]
 
     @property
     def frame_encoder(self):
         """The per-frame graph (CLIP mean-pool), or None for models that do not decompose by frame."""
-        if self._frame is None and self.config.get("frame_graph"):
-            self._frame = self._open(self.config["frame_graph"])
+        if self._frame is None and self.config.frame_graph:
+            self._frame = self._open(self.config.frame_graph)
         return self._frame
 
     # -- both -----------------------------------------------------------------------------------

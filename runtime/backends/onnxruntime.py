@@ -41,8 +41,8 @@ def provider_options(artifact, onnx_name: str, fp16: bool = True, int8: bool = F
     cache = Path(artifact.folder) / "trt_cache"
     spec = artifact.manifest.input
     entry = artifact.manifest.files[onnx_name]
-    batch = entry.details.get("batch_profile") or [1, 1, 8]
-    dims = lambda b: f"{spec.name}:" + "x".join(str(d) for d in spec.shape(int(b)))  # noqa: E731
+    batch = entry.batch_profile or (1, 1, 8)  # validated when the manifest was read
+    dims = lambda b: f"{spec.name}:" + "x".join(str(d) for d in spec.shape(b))  # noqa: E731
     trt = {"device_id": 0, "trt_fp16_enable": bool(fp16), "trt_int8_enable": bool(int8),
            "trt_layer_norm_fp32_fallback": bool(fp16), "trt_engine_cache_enable": True,
            "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache),

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from runtime.artifact import (SCHEMA_VERSION, HashMismatchError, ManifestError, MissingFileError, SchemaVersionError,
+from runtime.artifact import (SCHEMA_VERSION, HashMismatchError, ManifestError, MissingFileError, NotAFileError,
+                              SchemaVersionError,
                               UnsafePathError, load_artifact, read_manifest)
 
 
@@ -65,6 +66,16 @@ def test_unknown_schema_version(onnx_artifact):
     (lambda d: d["preprocessing"].update(std=[0, 1, 1]), "std"),
     (lambda d: d["input"].update(bogus=1), "unknown keys"),
     (lambda d: d.update(temperature=0), "temperature"),
+    (lambda d: d.update(labels="abc"), "labels must be a list of non-empty strings, got 'abc'"),
+    (lambda d: d.update(labels={"left": 0, "right": 1}), "labels must be a list"),
+    (lambda d: d.update(outputs="logits"), "outputs must be a list"),
+    (lambda d: d.update(labels=["left", "left", "still"]), r"labels must be distinct, \['left'\]"),
+    (lambda d: d["files"]["model.onnx"]["details"].update(batch_profile=[1, 8]), r"batch_profile must be \[min, opt, max\]"),
+    (lambda d: d["files"]["model.onnx"]["details"].update(batch_profile=[0, 0, 0]), "1 <= min <= opt <= max"),
+    (lambda d: d["sampling"].update(target_fps=1e300), r"target_fps must be a finite number in \(0, 1000\]"),
+    (lambda d: (d["input"].update(height=100000, width=100000),
+                d["preprocessing"].update(crop_height=100000, crop_width=100000)), r"input.height must be an integer in 1..4096"),
+    (lambda d: d["input"].update(frames=512, height=4096, width=4096), "more than the 67108864 one clip may hold"),
 ])
 def test_bad_fields(onnx_artifact, change, message):
     _edit_manifest(onnx_artifact, change)
@@ -93,3 +104,48 @@ def test_symlinked_file_is_refused(onnx_artifact, tmp_path):
     (onnx_artifact / "model.onnx").symlink_to(real)
     with pytest.raises(UnsafePathError, match="symbolic link"):
         load_artifact(onnx_artifact)
+
+
+def test_file_reached_through_a_symlinked_folder_is_refused(onnx_artifact, tmp_path):
+    """sub/model.onnx with sub -> elsewhere: the file itself is regular, its folder is a link."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (onnx_artifact / "model.onnx").rename(elsewhere / "model.onnx")
+    (onnx_artifact / "sub").symlink_to(elsewhere, target_is_directory=True)
+
+    def move(d):
+        d["files"]["sub/model.onnx"] = d["files"].pop("model.onnx")
+    _edit_manifest(onnx_artifact, move)
+    with pytest.raises(UnsafePathError, match=r"sub is a symbolic link"):
+        load_artifact(onnx_artifact)
+
+
+def test_symlinked_manifest_is_refused(onnx_artifact, tmp_path):
+    real = tmp_path / "manifest-elsewhere.json"
+    (onnx_artifact / "manifest.json").rename(real)
+    (onnx_artifact / "manifest.json").symlink_to(real)
+    with pytest.raises(UnsafePathError, match="manifest.json is a symbolic link"):
+        read_manifest(onnx_artifact)
+
+
+def test_artifact_path_that_is_a_file_says_so(onnx_artifact):
+    with pytest.raises(NotAFileError, match=r"model.onnx is a file, not a folder"):
+        load_artifact(onnx_artifact / "model.onnx")
+
+
+@pytest.mark.parametrize("make, what", [
+    (lambda p: p.mkdir(), "a folder"),
+    (lambda p: __import__("os").mkfifo(p), r"a FIFO \(named pipe\)"),
+])
+def test_model_that_is_not_a_regular_file_says_what_it_is(onnx_artifact, make, what):
+    (onnx_artifact / "model.onnx").unlink()
+    make(onnx_artifact / "model.onnx")
+    with pytest.raises(NotAFileError, match=rf"model.onnx is named in the manifest but is {what}, not a regular file"):
+        load_artifact(onnx_artifact)  # and a FIFO is never opened: opening one would block
+
+
+def test_manifest_that_is_a_folder_says_so(onnx_artifact):
+    (onnx_artifact / "manifest.json").unlink()
+    (onnx_artifact / "manifest.json").mkdir()
+    with pytest.raises(NotAFileError, match="manifest.json is what makes .* a Tubelet artifact folder but is a folder"):
+        read_manifest(onnx_artifact)

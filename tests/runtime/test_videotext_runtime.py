@@ -252,3 +252,24 @@ def test_stream_cli_prompts_from_file_and_flags(toy, tmp_path):
     run = subprocess.run([sys.executable, "-m", "runtime.stream", "--artifact", str(toy), "--source", str(folder),
                           "--prompts", str(empty)], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert run.returncode == 1 and "no prompts in the file" in run.stderr
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda vt: vt.pop("max_length"), "missing 1 required positional argument: 'max_length'"),
+    (lambda vt: vt.update(text_graph="gone.onnx"), "video_text.text_graph must name a file listed in files"),
+    (lambda vt: vt.update(max_length=0), "video_text.max_length must be an integer in 1..4096"),
+    (lambda vt: vt.update(logit_scale=float("inf")), "video_text.logit_scale must be a finite number"),
+    (lambda vt: vt.update(bogus=1), r"unknown keys \['bogus'\]"),
+])
+def test_video_text_section_is_typed_at_read_time(toy, tmp_path, change, message):
+    import json
+    import shutil
+
+    from runtime.artifact import ManifestError, read_manifest
+
+    copy = shutil.copytree(toy, tmp_path / "toy")
+    data = json.loads((copy / "manifest.json").read_text())
+    change(data["video_text"])
+    (copy / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match=message):
+        read_manifest(copy)
