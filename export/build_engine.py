@@ -6,6 +6,7 @@ Run as `python export/build_engine.py ...` (or `python -m export.build_engine`).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a transformers save_pretrained folder (safetensors) or a hub id "
                         f"(default: the bundled model {BUNDLED_MODEL.relative_to(REPO)})")
-    parser.add_argument("--output", type=Path, help="artifact folder to write (default: build/<model name>)")
+    parser.add_argument("--output", help="artifact folder to write (default: build/<model name>)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default 17: the newest TensorRT 8.6 on JetPack 6.0 parses)")
     parser.add_argument("--batch", default="1,1,8", type=_batch, metavar="MIN,OPT,MAX",
                         help="batch sizes the graph and engines serve (default 1,1,8); only batch is dynamic")
@@ -73,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f"--model is required: the bundled model {BUNDLED_MODEL} is not present in this checkout")
         args.model = str(BUNDLED_MODEL)
     if args.output is None:
-        args.output = REPO / "build" / Path(args.model.rstrip("/")).name
+        args.output = str(REPO / "build" / Path(args.model.rstrip("/")).name)
     if any(v is not None and v < 1 for v in (args.frame_stride, args.window_stride)):
         parser.error("--frame-stride and --window-stride must be >= 1")
     return args
@@ -135,13 +136,49 @@ def _tensorrt_status() -> str | None:
     return None
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the export is so that its staging folder is cleaned up on the way out."""
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _checked_main(args)
+    except KeyboardInterrupt:
+        print(f"interrupted: nothing was written to {args.output} (an artifact already there is unchanged)",
+              file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"terminated: nothing was written to {args.output} (an artifact already there is unchanged)",
+              file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _checked_main(args) -> int:
+    """Refuse an unsafe output before any work (no model is loaded yet), then export."""
+    from export.output import OutputError, check_output
+
+    try:
+        check_output(args.output, args.model, args.overwrite)
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return _export(args)
+
+
+def _export(args) -> int:
     from export.videotext import cli_family, cli_main
 
     if cli_family(args) != "videomae":
         return cli_main(args)  # X-CLIP, CLIP mean-pool, the bundled video-text model
-    from export.pipeline import ExportOptions, OutputExistsError, build_artifact
+    from export.pipeline import ExportOptions, OutputError, build_artifact
     from export.models.videomae import CheckpointError
     from export.onnx import OnnxExportError
     from export.validate import ParityError
@@ -160,7 +197,7 @@ def main(argv=None) -> int:
     labels = None
     if args.labels:
         labels = [line.strip() for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
-    opts = ExportOptions(model=args.model, output=args.output, opset=args.opset, batch=args.batch,
+    opts = ExportOptions(model=args.model, output=Path(args.output), opset=args.opset, batch=args.batch,
                          precision=args.precision, atol=args.atol, strict=not args.allow_parity_failure,
                          overwrite=args.overwrite, labels=labels,
                          sampling=_sampling_overrides(args), engine=engine)
@@ -170,7 +207,7 @@ def main(argv=None) -> int:
         out = build_artifact(opts)
         if args.precision == "int8":
             _calibrate_int8(out, args, engine)
-    except (OutputExistsError, CheckpointError, OnnxExportError, ParityError, ArtifactError, EngineBuildError) as exc:
+    except (OutputError, CheckpointError, OnnxExportError, ParityError, ArtifactError, EngineBuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # calibration's typed errors; imported lazily with the package
@@ -184,12 +221,10 @@ def main(argv=None) -> int:
     _summary(artifact)
     _tensorrt_summary(artifact.manifest)
     if engine is not None and not artifact.manifest.file_of_kind("engine"):
-        from export.tensorrt import trtexec_for_onnx
+        from export.tensorrt import trtexec_for_artifact
 
-        source = out / "model.int8.onnx" if engine.precision == "int8" else out / "model.onnx"
-        source = source if source.exists() else out / "model.onnx"
-        command = trtexec_for_onnx(source, out / f"model.{engine.precision}.engine", engine)
-        print("\nbuild the engine on the target with:\n  " + " ".join(command))
+        print(f"\nbuild the engine on the target with: tubelet-engine --artifact {out} --precision {engine.precision}"
+              "\nor with trtexec:\n  " + "\n  ".join(trtexec_for_artifact(out, engine)))
     return 0
 
 

@@ -7,20 +7,19 @@ touches an existing one unless asked to overwrite it.
 
 from __future__ import annotations
 
-import os
 import platform
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from export.output import OutputError, OutputExistsError, UnsafeOutputError, discard_staging, move_into_place
+from export.output import new_staging as _new_staging
 from runtime.artifact import Manifest, Sampling, describe_file, load_artifact, write_manifest
 
-
-class OutputExistsError(FileExistsError):
-    """The output folder exists and --overwrite was not given."""
+__all__ = ["ExportOptions", "OutputError", "OutputExistsError", "UnsafeOutputError", "build_artifact", "new_staging",
+           "publish", "tool_versions"]
 
 
 @dataclass
@@ -46,8 +45,8 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
     from export.validate import check_parity
     from runtime.backends.onnxruntime import OnnxRuntimeBackend
 
-    output = Path(opts.output)
-    staging = new_staging(output, opts.overwrite)
+    staging = new_staging(opts.output, opts.overwrite, opts.model, log)
+    output = Path(opts.output).resolve()  # what new_staging checked: symlinks and '..' resolved
     try:
         step = _stepper(log)
         step(f"loading {opts.model}")
@@ -90,44 +89,25 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
         publish(staging, output, manifest, step)
         return output
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard_staging(staging)
 
 
-def new_staging(output: Path, overwrite: bool) -> Path:
-    """An empty staging folder beside `output` (same filesystem, so the final move is atomic)."""
-    if output.exists() and not overwrite:
-        raise OutputExistsError(f"{output} exists; pass --overwrite to replace it (the old one is kept until the new one is complete)")
-    staging = output.parent / f".{output.name}.staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    return staging
+def new_staging(output: Path, overwrite: bool, model: str | None = None, log: Callable[[str], None] | None = None) -> Path:
+    """An empty staging folder beside `output`, once export/output.py finds the output safe to write."""
+    return _new_staging(output, overwrite, model, log)
 
 
 def publish(staging: Path, output: Path, manifest: Manifest, step: Callable[[str], None]) -> None:
     """Manifest last, read back exactly as the runtime will (hashes included), then moved into place."""
     write_manifest(staging, manifest)
     load_artifact(staging)
-    _move_into_place(staging, output)
+    move_into_place(staging, output)
     step(f"artifact written to {output}")
 
 
 def _readiness_line(checks: dict) -> str:
     versions = checks["tensorrt_readiness"]["versions"]
     return ", ".join(f"{v} {'ready' if r['passed'] else 'NOT ready'}" for v, r in versions.items())
-
-
-def _move_into_place(staging: Path, output: Path) -> None:
-    if not output.exists():
-        os.replace(staging, output)
-        return
-    old = output.parent / f".{output.name}.old-{os.getpid()}"
-    os.replace(output, old)
-    try:
-        os.replace(staging, output)
-    except OSError:
-        os.replace(old, output)  # put the previous artifact back rather than leave nothing
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def tool_versions() -> dict[str, str]:

@@ -127,19 +127,18 @@ def load_bundle(family: str, model: str, frames: int | None = None) -> VideoText
 
 def build_videotext_artifact(opts: VideoTextOptions, log: Callable[[str], None] = print) -> Path:
     from export.onnx import export_onnx
+    from export.output import check_output, discard_staging
     from export.pipeline import _stepper, new_staging, publish
     from runtime.artifact import describe_file
     from runtime.tokenizer import TextTokenizer
 
-    output = Path(opts.output)
-    if output.exists() and not opts.overwrite:  # fail before loading the model; new_staging checks again
-        new_staging(output, overwrite=False)
+    output = check_output(opts.output, opts.model, opts.overwrite)  # before loading the model; new_staging checks again
     family = opts.family or detect_family(opts.model)
     step = _stepper(log)
     step(f"loading {opts.model} as {family}")
     bundle = load_bundle(family, opts.model, opts.frames)
     prompts = list(opts.prompts if opts.prompts is not None else bundle.prompts)
-    staging = new_staging(output, opts.overwrite)
+    staging = new_staging(output, opts.overwrite, opts.model, log)
     try:
         shutil.copyfile(bundle.tokenizer_json, staging / "tokenizer.json")
         tokenizer = TextTokenizer(staging / "tokenizer.json", bundle.max_length, bundle.pad_id)
@@ -170,7 +169,7 @@ def build_videotext_artifact(opts: VideoTextOptions, log: Callable[[str], None] 
         publish(staging, output, manifest, step)
         return output
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard_staging(staging)
 
 
 def _manifest(opts: VideoTextOptions, bundle: VideoTextBundle, prompts: list[str], results: dict, validation: dict):
@@ -259,7 +258,7 @@ def cli_main(args) -> int:
     import sys
 
     from export.onnx import OnnxExportError
-    from export.pipeline import OutputExistsError
+    from export.pipeline import OutputError
     from export.validate import ParityError
     from runtime.artifact import ArtifactError, Sampling, load_artifact
 
@@ -271,13 +270,13 @@ def cli_main(args) -> int:
     try:
         if args.prompts:
             prompts = [line.strip() for line in args.prompts.read_text(encoding="utf-8").splitlines() if line.strip()]
-        opts = VideoTextOptions(model=args.model, output=args.output, family=cli_family(args), prompts=prompts,
+        opts = VideoTextOptions(model=args.model, output=Path(args.output), family=cli_family(args), prompts=prompts,
                                 frames=args.frames, opset=args.opset, batch=args.batch, atol=args.atol,
                                 strict=not args.allow_parity_failure, overwrite=args.overwrite,
                                 sampling=Sampling(frame_stride=args.frame_stride or 1, target_fps=args.target_fps,
                                                   window_stride=args.window_stride or 0))
         out = build_videotext_artifact(opts)
-    except (OSError, ValueError, ImportError, OnnxExportError, ParityError, ArtifactError, OutputExistsError) as exc:
+    except (OSError, ValueError, ImportError, OnnxExportError, ParityError, ArtifactError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     m = load_artifact(out).manifest

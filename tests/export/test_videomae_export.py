@@ -84,14 +84,21 @@ def test_external_data_with_a_lowered_threshold(tmp_path, tiny_checkpoint):
 
 
 def test_existing_output_is_refused_then_replaced_atomically(tmp_path, tiny_checkpoint):
+    from export.pipeline import UnsafeOutputError
+
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("old")
+    with pytest.raises(UnsafeOutputError, match="not a Tubelet artifact"):  # an ordinary folder, even with --overwrite
+        build_artifact(ExportOptions(model=str(tiny_checkpoint), output=out, overwrite=True), log=lambda _: None)
+    assert (out / "keep.txt").read_text() == "old"
+    (out / "keep.txt").unlink()
+    build_artifact(ExportOptions(model=str(tiny_checkpoint), output=out, overwrite=True), log=lambda _: None)
+    (out / "stale.txt").write_text("left in an artifact folder")
     with pytest.raises(OutputExistsError, match="--overwrite"):
         build_artifact(ExportOptions(model=str(tiny_checkpoint), output=out), log=lambda _: None)
-    assert (out / "keep.txt").read_text() == "old"
     build_artifact(ExportOptions(model=str(tiny_checkpoint), output=out, overwrite=True), log=lambda _: None)
-    assert not (out / "keep.txt").exists() and (out / "manifest.json").is_file()
+    assert not (out / "stale.txt").exists() and (out / "manifest.json").is_file()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left behind
 
 
