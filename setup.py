@@ -16,8 +16,12 @@ EXTRAS = {
     "export": ["torch>=2.5", "transformers>=4.46", "onnx>=1.16", "onnxscript>=0.2", "safetensors>=0.4",
                "huggingface-hub>=0.24", "tqdm>=4.60"],
     "gpu": ["onnxruntime-gpu>=1.16"],
-    "trt": ["tensorrt>=8.6", "cuda-python>=12.0"],
-    "trt-pycuda": ["tensorrt>=8.6", "pycuda>=2022.2"],
+    # TensorRT and cuda-python of one CUDA major: cuda-python 13 needs a CUDA 13 driver. On JetPack
+    # TensorRT is the system's python3-libnvinfer (no pip wheel): install cuda-python alone there.
+    "trt-cu12": ["tensorrt-cu12>=10.3", "cuda-python>=12.6,<13"],
+    "trt-cu13": ["tensorrt-cu13>=10.13", "cuda-python>=13,<14"],
+    "trt": ["tensorrt-cu12>=10.3", "cuda-python>=12.6,<13"],  # = trt-cu12, the CUDA 12 stack
+    "trt-pycuda": ["tensorrt-cu12>=10.3", "pycuda>=2022.2"],
     # ROS 2 robots run Cyclone DDS 0.10.x (Humble/Jazzy); newer bindings break discovery with them.
     # Its PyPI wheels are cp310-x86_64 only: elsewhere it builds against the robot's Cyclone DDS
     # (CYCLONEDDS_HOME, see docs/ROS.md), so it is not part of [dev].
@@ -53,6 +57,7 @@ setup(
         "tubelet-export=export.build_engine:main",
         "tubelet-classify=runtime.classify:main",
         "tubelet-stream=runtime.stream:main",
+        "tubelet-engine=runtime.engine_cli:main",
         "tubelet-triton=runtime.triton_repo.cli:main",
     ]},
 )

@@ -1,8 +1,10 @@
-"""Legacy TensorRT INT8 calibration (IInt8EntropyCalibrator2), for targets with TensorRT < 10.1.
+"""Legacy TensorRT INT8 calibration (IInt8EntropyCalibrator2), for TensorRT 8.6 targets (JetPack 6.0).
 
-TensorRT 10.1 deprecated the implicit calibrators in favour of explicit quantization (Q/DQ graphs,
-`calibration.quantize`); JetPack 6.0 still ships TensorRT 8.6, where this path is the one that
-works without a Q/DQ-aware toolchain. It reads the same clips as every other INT8 path
+Implicit calibration needs a weakly typed network. The engine builder builds weakly typed on
+TensorRT 8.6 only (from 10 on it builds strongly typed, where INT8 comes from explicit Q/DQ graphs,
+`calibration.quantize`), and TensorRT 11 removed the calibrators, so this path serves 8.6: the FP32
+ONNX, this calibrator and a calibration profile for the dynamic batch axis
+(`runtime.engine_build.add_engines(folder, BuildOptions(precision="int8"), calibrator=...)`). It reads the same clips as every other INT8 path
 (`ClipReader`) and keeps TensorRT's calibration table in a cache file whose key is the ONNX file's
 sha256, the clip set's digest and the TensorRT version: change any of them and the table is
 recomputed rather than silently reused.
@@ -139,10 +141,9 @@ def calibrator_for(onnx_path: str | os.PathLike, onnx_sha256: str, reader: ClipR
     trt = require("tensorrt", "trt", "the legacy TensorRT INT8 calibrator")
     from packaging.version import Version
 
-    if Version(trt.__version__) >= Version("10.1"):
-        import warnings
-
-        warnings.warn(f"TensorRT {trt.__version__} deprecates implicit INT8 calibration; build from "
-                      "model.int8.onnx (explicit Q/DQ) instead", DeprecationWarning, stacklevel=2)
+    if Version(trt.__version__).major >= 10 or not hasattr(trt, "IInt8EntropyCalibrator2"):
+        raise CalibrationError(f"TensorRT {trt.__version__} builds strongly typed engines, which take INT8 only from "
+                               "explicit Q/DQ: build from model.int8.onnx (python -m calibration); the legacy "
+                               "calibrator serves TensorRT 8.6 (JetPack 6.0)")
     key = CacheKey(onnx_sha256, reader.digest(), trt.__version__)
     return make_entropy_calibrator(reader, CalibrationCache.beside(onnx_path, key))

@@ -5,7 +5,9 @@ A TensorRT plan is tied to the TensorRT version that built it and to the GPU's c
 provenance in the manifest; the runtime compares it with this machine *before* deserializing and
 refuses a mismatch with the command that rebuilds the engine here. Portable builds relax the rules:
 version-compatible engines (TensorRT >= 8.6) load on the same or a later TensorRT of the same major
-version; hardware-compatible engines (`ampere+`) load on any GPU of compute capability >= 8.0.
+version; hardware-compatible engines (`ampere+`) load on any GPU of compute capability >= 8.0, except
+on Jetson, where hardware compatibility does not exist. Plans never cross platforms (a Jetson plan
+does not load on an x86-64 or SBSA server and back): the builder records the platform.
 
 The rules are pure functions of (provenance, machine) and are tested without TensorRT.
 """
@@ -16,9 +18,8 @@ from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
 
-REBUILD_HINT = ("rebuild the engine on this machine: python export/build_engine.py --model <checkpoint> "
-                "--output <artifact> --precision {precision} (or trtexec: see docs/TENSORRT.md), "
-                "or open the artifact with backend='onnxruntime'")
+REBUILD_HINT = ("rebuild the engine on this machine: tubelet-engine --artifact <artifact> --precision {precision} "
+                "(or trtexec: see docs/TENSORRT.md), or open the artifact with backend='onnxruntime'")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,21 @@ class Machine:
     gpu: str
     compute_capability: str  # "8.7"
     dla_cores: int = 0
+    platform: str = ""  # jetson | x86_64 | aarch64 (SBSA); "" when unknown
+
+
+def this_platform() -> str:
+    """'jetson' on a Jetson (L4T), else the CPU architecture: TensorRT plans are per platform."""
+    import platform
+    from pathlib import Path
+
+    if Path("/etc/nv_tegra_release").is_file():
+        return "jetson"
+    try:
+        compatible = Path("/proc/device-tree/compatible").read_bytes()
+    except OSError:
+        compatible = b""
+    return "jetson" if b"nvidia,tegra" in compatible else platform.machine().lower()
 
 
 @dataclass
@@ -62,6 +78,10 @@ def check_compatibility(provenance: dict, machine: Machine) -> Compatibility:
     else:
         _check_version(str(built_trt), machine.tensorrt, bool(provenance.get("version_compatible")), result)
     _check_gpu(provenance, machine, result)
+    built_on = provenance.get("platform")
+    if built_on and machine.platform and built_on != machine.platform:
+        result.reasons.append(f"it was built on {built_on}, this machine is {machine.platform} (TensorRT plans do not "
+                              "cross platforms)")
     dla = provenance.get("dla_core")
     if dla is not None and int(dla) >= machine.dla_cores:
         result.reasons.append(f"it was built for DLA core {dla}, this machine has {machine.dla_cores} DLA cores")
@@ -87,6 +107,10 @@ def _check_gpu(provenance: dict, machine: Machine, result: Compatibility) -> Non
         return
     hardware = str(provenance.get("hardware_compatibility") or "none").lower()
     if hardware in ("ampere+", "ampere_plus"):
+        if machine.platform == "jetson":
+            result.reasons.append("it is a hardware-compatible (ampere+) engine, and JetPack has no hardware "
+                                  "compatibility")
+            return
         if parse_version(machine.compute_capability) < Version("8.0"):
             result.reasons.append(f"it is an Ampere+ hardware-compatible engine; this GPU ({machine.gpu}) has compute "
                                   f"capability {machine.compute_capability} < 8.0")
@@ -115,4 +139,4 @@ def this_machine(cuda=None) -> Machine:
         if owned:
             cuda.close()
     runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
-    return Machine(str(trt.__version__), info.name, info.compute_capability, int(getattr(runtime, "num_DLA_cores", 0)))
+    return Machine(str(trt.__version__), info.name, info.compute_capability, int(runtime.num_DLA_cores), this_platform())

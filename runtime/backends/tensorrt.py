@@ -1,4 +1,4 @@
-"""TensorRT backend: a plan file from the artifact, run through the 8.6/10.x tensor-name API.
+"""TensorRT backend: a plan file from the artifact, run through the tensor-name API (8.6, 10.x, 11.x).
 
 Before any engine byte reaches TensorRT, the engine's provenance (TensorRT version, GPU compute
 capability, portability flags) is compared with this machine, and the bytes that will be
@@ -39,17 +39,20 @@ class TensorRTBackend(Backend):
                 raise EngineMismatchError(verdict.message(name, entry.precision or "fp16"))
             self.warnings = verdict.warnings
             data = _verified_bytes(artifact, name, entry)
-            self._load(data, entry.details.get("version_compatible", False), name)
+            self._load(data, entry.details, name)
             self._allocate()
         except BaseException:
             self.cuda.close()
             raise
         self.engine_name = name
 
-    def _load(self, data: bytes, version_compatible: bool, name: str) -> None:
+    def _load(self, data: bytes, details: dict, name: str) -> None:
         trt = self.trt
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        if version_compatible:
+        if details.get("dla_core") is not None:
+            # A DLA engine runs on the core the runtime names; it must be set before deserializing.
+            self.runtime.DLA_core = int(details["dla_core"])
+        if details.get("version_compatible", False):
             # A version-compatible plan carries its own lean runtime (host code); the hash check above
             # is what makes it acceptable to let it run.
             self.runtime.engine_host_code_allowed = True
@@ -129,8 +132,8 @@ def _pick_engine(manifest, precision: str | None = None) -> str:
     if precision:
         engines = {n: e for n, e in engines.items() if e.precision == precision}
     if not engines:
-        raise BackendError(f"the artifact holds no {precision or ''} TensorRT engine; build one with "
-                           "python export/build_engine.py --precision fp16 on the target, or use backend='onnxruntime'")
+        raise BackendError(f"the artifact holds no {precision or ''} TensorRT engine; build one on the target with "
+                           "tubelet-engine --artifact DIR --precision fp16, or use backend='onnxruntime'")
     order = {"fp16": 0, "int8": 1}
     return min(engines, key=lambda n: (order.get(engines[n].precision, 2), n))
 

@@ -26,7 +26,7 @@ def test_other_tensorrt_release_is_refused_with_rebuild_hint(here, expected):
     verdict = check_compatibility(BUILT_ON_ORIN, Machine(here, "Orin", "8.7"))
     assert not verdict.ok and expected in verdict.reasons[0]
     message = verdict.message("model.fp16.engine")
-    assert "build_engine.py" in message and "--precision fp16" in message and "onnxruntime" in message
+    assert "tubelet-engine --artifact" in message and "--precision fp16" in message and "onnxruntime" in message
 
 
 def test_version_compatible_engine_loads_on_later_same_major_only():
@@ -117,3 +117,13 @@ def test_gpu_provider_options_keep_caches_in_the_artifact(onnx_artifact):
 def test_unknown_backend_lists_the_choices(onnx_artifact):
     with pytest.raises(BackendError, match="tensorrt, openvino, onnxruntime"):
         open_backend(load_artifact(onnx_artifact), backend="tpu")
+
+
+def test_hardware_compatible_engine_is_refused_on_jetson_and_platforms_do_not_mix():
+    portable = {**BUILT_ON_ORIN, "hardware_compatibility": "ampere+", "platform": "x86_64"}
+    jetson = Machine("10.3.0", "Orin", "8.7", platform="jetson")
+    verdict = check_compatibility(portable, jetson)
+    assert not verdict.ok and any("JetPack has no hardware compatibility" in r for r in verdict.reasons)
+    assert any("built on x86_64, this machine is jetson" in r for r in verdict.reasons)
+    assert check_compatibility({**BUILT_ON_ORIN, "platform": "jetson"}, jetson).ok
+

@@ -1,0 +1,112 @@
+"""tubelet-engine: build TensorRT engines for an existing artifact, on the machine that will run them.
+
+    tubelet-engine --artifact build/videomae-motion --precision fp16
+    python -m runtime.engine_cli --artifact DIR --precision int8 --batch 1,2,4 --workspace 2048
+
+Needs the runtime and TensorRT only (no torch, no onnx). TensorRT >= 10 builds strongly typed from
+the artifact's FP16 (or Q/DQ INT8) ONNX; TensorRT 8.6 (JetPack 6.0) builds weakly typed from the
+FP32 ONNX with the norm layers pinned to FP32. Without TensorRT (or without a GPU) it exits 1 with
+one line saying why, then prints the equivalent trtexec commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXAMPLES = """examples:
+  tubelet-engine --artifact build/videomae-motion                       # fp16, batch 1,1,8
+  tubelet-engine --artifact build/videomae-motion --precision int8      # from model.int8.onnx (Q/DQ)
+  tubelet-engine --artifact build/videotext-motion --texts 1,8,32       # video-text: one engine per graph
+  tubelet-engine --artifact DIR --dla-core 0                            # Orin DLA, GPU fallback
+"""
+
+
+def _triple(text: str) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected MIN,OPT,MAX integers, e.g. 1,1,8") from None
+    if len(values) != 3 or not (1 <= values[0] <= values[1] <= values[2]):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 1 <= MIN <= OPT <= MAX, e.g. 1,1,8")
+    return values
+
+
+def add_builder_arguments(parser: argparse.ArgumentParser, batch: bool = True) -> None:
+    """The builder options, shared by tubelet-engine and export/build_engine.py."""
+    group = parser.add_argument_group("TensorRT engine (see docs/TENSORRT.md)")
+    if batch:
+        group.add_argument("--batch", default=(1, 1, 8), type=_triple, metavar="MIN,OPT,MAX",
+                           help="batch sizes the engine serves (default 1,1,8; within the ONNX's batch profile)")
+    group.add_argument("--texts", default=(1, 8, 64), type=_triple, metavar="MIN,OPT,MAX",
+                       help="video-text: prompts per text/head call (default 1,8,64)")
+    group.add_argument("--workspace", type=int, metavar="MIB", help="builder workspace limit in MiB (default: TensorRT's)")
+    group.add_argument("--opt-level", type=int, choices=range(6), metavar="0-5",
+                       help="builder optimization level (TensorRT default 3; higher builds longer, may run faster)")
+    group.add_argument("--keep-fp32", action="append", default=[], metavar="LAYER/PATTERN",
+                       help="TensorRT 8.6 builds: also pin layers whose name matches this glob to FP32 (repeatable); "
+                            "strongly typed builds take it from the FP16 ONNX (set at export)")
+    group.add_argument("--version-compatible", action="store_true",
+                       help="engine loads on later TensorRT versions of the same major (TensorRT >= 8.6)")
+    group.add_argument("--hardware-compat", choices=("none", "ampere+"), default="none",
+                       help="ampere+: engine loads on any GPU of compute capability >= 8.0 (not on JetPack)")
+    group.add_argument("--dla-core", type=int, metavar="N", help="build for DLA core N (Orin), GPU fallback for the rest")
+    group.add_argument("--no-gpu-fallback", action="store_true", help="with --dla-core: fail if a layer cannot run on DLA")
+    group.add_argument("--timing-cache", type=Path, metavar="FILE",
+                       help="timing cache to read and update (default: <engine>.timing.cache beside the engine)")
+
+
+def builder_options(args, precision: str):
+    from runtime.backends.trt_build import BuildOptions
+
+    opts = BuildOptions(precision=precision, batch=tuple(args.batch), texts=tuple(args.texts),
+                        workspace_mib=args.workspace, opt_level=args.opt_level, keep_fp32=list(args.keep_fp32),
+                        version_compatible=args.version_compatible, hardware_compat=args.hardware_compat,
+                        dla_core=args.dla_core, gpu_fallback=not args.no_gpu_fallback, timing_cache=args.timing_cache)
+    opts.check()
+    return opts
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="tubelet-engine", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifact", type=Path, required=True, help="an artifact folder written by export/build_engine.py")
+    parser.add_argument("--precision", default="fp16", choices=("fp16", "int8"), help="engine precision (default fp16)")
+    add_builder_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from runtime.artifact import ArtifactError
+    from runtime.backends.trt_build import EngineBuildError, NoGpuError, TensorRTMissingError
+    from runtime.engine_build import add_engines, trtexec_lines
+
+    try:
+        opts = builder_options(args, args.precision)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        names = add_engines(args.artifact, opts)
+    except (TensorRTMissingError, NoGpuError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        try:
+            lines = trtexec_lines(args.artifact, opts)
+        except (ArtifactError, EngineBuildError) as detail:
+            lines = [f"# no trtexec command: {detail}"]
+        print("the same engines with trtexec, on the target:\n  " + "\n  ".join(lines))
+        return 1
+    except (ArtifactError, EngineBuildError, OSError) as exc:
+        print(f"error: {exc} (the artifact is unchanged)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: the artifact is unchanged", file=sys.stderr)
+        return 130
+    print(f"added {', '.join(names)} to {args.artifact}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

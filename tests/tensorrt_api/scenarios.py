@@ -1,0 +1,276 @@
+"""The builder, the engine runner and the legacy calibrator against one release's real API.
+
+Run by test_tensorrt_api.py as `python -m tests.tensorrt_api.scenarios OUT_DIR` in a process where
+that release is importable (releases.Release.env). Each scenario returns what it observed as JSON;
+an exception is recorded with its type and message, so the test shows exactly which attribute a
+release lacks. The assertions live in the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sys
+import traceback
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+
+from tests.tensorrt_api import fake_trt
+
+trt = fake_trt.load()
+VIDEO_INPUT = {"pixel_values": (-1, 4, 3, 32, 32)}
+SCENARIOS = {}
+
+
+def scenario(fn):
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+def artifact(root: Path, fp16=True, int8=False) -> Path:
+    """A real artifact folder (tiny ONNX, manifest with hashes) with FP16 / Q/DQ graphs beside it."""
+    from runtime.artifact import describe_file, read_manifest, write_manifest
+    from tests.conftest import make_onnx_artifact
+
+    folder = make_onnx_artifact(root / "art")
+    manifest = read_manifest(folder)
+    for wanted, name in ((fp16, "fp16"), (int8, "int8")):
+        if wanted:
+            shutil.copyfile(folder / "model.onnx", folder / f"model.{name}.onnx")  # parsing is faked
+            manifest.files[f"model.{name}.onnx"] = describe_file(folder / f"model.{name}.onnx", "onnx", precision=name)
+    write_manifest(folder, manifest)
+    return folder
+
+
+def _observed(gpu: fake_trt.FakeGpu) -> dict:
+    flags = sorted(name for name, flag in trt.BuilderFlag.__members__.items() if flag in gpu.flags)
+    network_flags = gpu.builder.create_network.call_args.args[0] if gpu.builder.create_network.called else None
+    shapes = {}
+    for profile in gpu.profiles:
+        for call in profile.set_shape.call_args_list:
+            shapes.setdefault(call.args[0], []).append([list(s) for s in call.args[1:]])
+    pinned = [layer.name for layer in gpu.layers if hasattr(trt.ILayer, "precision") and layer.precision == trt.float32
+              and layer.set_output_type.call_args_list == [mock.call(0, trt.float32)]]
+    return {"flags": flags, "network_flags": network_flags, "profile_shapes": shapes, "pinned": pinned,
+            "parse_calls": [c.args[0] for c in gpu.parser.parse_from_file.call_args_list]}
+
+
+def _build(root: Path, opts, inputs=VIDEO_INPUT, layers=None, calibrator=None, **art) -> dict:
+    from runtime.artifact import load_artifact
+    from runtime.backends.cuda_memory import DeviceInfo
+    from runtime.engine_build import add_engines
+
+    folder = artifact(root, **art)
+    gpu = fake_trt.FakeGpu(trt, inputs, layers)
+    with contextlib.ExitStack() as stack:
+        gpu.install(stack)
+        stack.enter_context(mock.patch("runtime.backends.trt_build._device", return_value=DeviceInfo("Fake GPU", "8.7")))
+        names = add_engines(folder, opts, log=lambda _: None, calibrator=calibrator)
+    m = load_artifact(folder).manifest
+    details = m.files[names[0]].details
+    config = gpu.config
+    return {**_observed(gpu), "engines": names, "details": details, "files": sorted(m.files),
+            "pool": [[str(c.args[0]), c.args[1]] for c in config.set_memory_pool_limit.call_args_list],
+            "dla_core": config.DLA_core if opts.dla_core is not None else None,
+            "opt_level": config.builder_optimization_level if opts.opt_level is not None else None,
+            "hardware": str(config.hardware_compatibility_level) if opts.hardware_compat != "none" else None,
+            "timing_cache_set": config.set_timing_cache.called}
+
+
+@scenario
+def strategy(root):
+    from runtime.backends.trt_build import network_flags, strategy_for
+
+    chosen = strategy_for(trt.__version__)
+    return {"strategy": chosen, "flags": network_flags(trt, trt.__version__, chosen)}
+
+
+@scenario
+def build_fp16(root):
+    from runtime.backends.trt_build import BuildOptions
+
+    opts = BuildOptions(precision="fp16", batch=(1, 2, 4), workspace_mib=512, opt_level=4, version_compatible=True)
+    return _build(root, opts)
+
+
+@scenario
+def build_int8_qdq(root):
+    from runtime.backends.trt_build import BuildOptions
+
+    return _build(root, BuildOptions(precision="int8"), layers=fake_trt.vit_layers(trt, quantized=True), int8=True)
+
+
+@scenario
+def build_dla_portable(root):
+    from runtime.backends.trt_build import BuildOptions
+
+    dla = _build(root / "dla", BuildOptions(dla_core=1))
+    hardware = _build(root / "hw", BuildOptions(hardware_compat="ampere+"))
+    return {"dla": dla, "hardware": hardware}
+
+
+@scenario
+def build_videotext(root):
+    """Engines per graph of a video-text artifact: profiles over batch, texts and tokens."""
+    from runtime.backends.trt_build import BuildOptions, build_engine
+    from runtime.backends.cuda_memory import DeviceInfo
+    from runtime.engine_build import axis_ranges, graph_builds
+    from runtime.artifact import FileEntry, Manifest, InputSpec, Preprocessing, Sampling
+    from runtime.backends.trt_build import BuildPlan, strategy_for
+
+    manifest = Manifest(task="video_text", family="test", input=InputSpec("pixel_values", "NTCHW", 4, 32, 32),
+                        preprocessing=Preprocessing(32, None, None, 32, 32, [0.5] * 3, [0.5] * 3),
+                        sampling=Sampling(), labels=["a"], outputs=["video_embeds"], video_text={"max_length": 24})
+    for name, kind, precision, inputs in (("model.onnx", "onnx", "fp32", ["pixel_values"]),
+                                          ("text.onnx", "onnx_text", "fp32", ["input_ids", "attention_mask"]),
+                                          ("model.fp16.onnx", "onnx", "fp16", ["pixel_values"]),
+                                          ("text.fp16.onnx", "onnx_text", "fp16", ["input_ids", "attention_mask"]),
+                                          ("model.onnx", "onnx", "fp32", ["pixel_values"])):
+        manifest.files[name] = FileEntry("0" * 64, 1, kind, precision, details={"inputs": inputs})
+    strategy_name = strategy_for(trt.__version__)
+    builds = graph_builds(manifest, strategy_name, "fp16")
+    opts = BuildOptions(texts=(1, 4, 16))
+    text = next(b for b in builds if b.role == "text")
+    ranges = axis_ranges(manifest, manifest.files[text.onnx], opts)
+    (root / "text.onnx").write_bytes(b"onnx")
+    gpu = fake_trt.FakeGpu(trt, {"input_ids": (-1, -1), "attention_mask": (-1, -1)}, layers=[])
+    with contextlib.ExitStack() as stack:
+        gpu.install(stack)
+        stack.enter_context(mock.patch("runtime.backends.trt_build._device", return_value=DeviceInfo("Fake GPU", "8.7")))
+        details = build_engine(BuildPlan(strategy_name, root / "text.onnx", root / "text.fp16.engine", ranges), opts,
+                               log=lambda _: None)
+    return {"builds": [[b.role, b.onnx, b.engine, b.engine_kind] for b in builds], "profile": details["profile"]}
+
+
+@scenario
+def no_gpu(root):
+    """The real trt.Builder on a machine without a GPU: a one-line error, the artifact untouched."""
+    from runtime.artifact import read_manifest
+    from runtime.backends.trt_build import BuildOptions, NoGpuError
+    from runtime.engine_build import add_engines, no_engine_reason
+    from runtime.engine_cli import main
+
+    folder = artifact(root)
+    before = sorted(p.name for p in folder.iterdir()), read_manifest(folder).to_json()
+    try:
+        add_engines(folder, BuildOptions(), log=lambda _: None)
+        raised = None
+    except NoGpuError as exc:
+        raised = str(exc)
+    after = sorted(p.name for p in folder.iterdir()), read_manifest(folder).to_json()
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["--artifact", str(folder), "--workspace", "2048"])
+    return {"error": raised, "unchanged": before == after, "reason": no_engine_reason(BuildOptions()),
+            "cli_rc": rc, "cli_stderr": err.getvalue(), "cli_stdout": out.getvalue()}
+
+
+@scenario
+def weak_calibrator(root):
+    """The legacy calibrator: a real IInt8EntropyCalibrator2 subclass where the release has one."""
+    from calibration.reader import ClipReader, ClipSample
+    from runtime.backends.trt_build import BuildOptions
+
+    cudart = mock.MagicMock()
+    cudart.cudaMalloc.return_value = (0, 0xD000)
+    cudart.cudaMemcpy.return_value = (0,)
+    with mock.patch.dict(sys.modules, {"cuda": mock.MagicMock(bindings=mock.MagicMock(runtime=cudart)),
+                                       "cuda.bindings": mock.MagicMock(runtime=cudart),
+                                       "cuda.bindings.runtime": cudart}):
+        from calibration.legacy_trt import calibrator_for
+
+        samples = [ClipSample(np.full((4, 3, 32, 32), i, np.float32), None, f"s{i}", 0, 0, 0) for i in range(4)]
+        calibrator = calibrator_for(root / "model.onnx", "e" * 64, ClipReader(samples, "pixel_values", batch_size=2))
+        batches = [calibrator.get_batch(["pixel_values"]) for _ in range(3)]
+        result = _build(root, BuildOptions(precision="int8", batch=(1, 2, 4)), calibrator=calibrator, fp16=False)
+    return {"batches": batches, "calibrator_base": isinstance(calibrator, trt.IInt8EntropyCalibrator2), **result}
+
+
+@scenario
+def runner(root):
+    """TensorRTBackend over an engine, context and runtime of the release; copies through FakeCuda."""
+    from runtime.artifact import describe_file, load_artifact, read_manifest, write_manifest
+    from runtime.backends.tensorrt import TensorRTBackend
+
+    folder = artifact(root)
+    (folder / "model.fp16.engine").write_bytes(b"fake plan")
+    manifest = read_manifest(folder)
+    manifest.files["model.fp16.engine"] = describe_file(
+        folder / "model.fp16.engine", "engine", precision="fp16",
+        details={"tensorrt": trt.__version__, "gpu": "Fake GPU", "compute_capability": "8.7", "dla_core": 1,
+                 "version_compatible": True, "platform": "", "role": "video"})
+    write_manifest(folder, manifest)
+    gpu = fake_trt.FakeGpu(trt, VIDEO_INPUT)
+    engine, context, cuda, seen = _fake_engine(gpu)
+    gpu.runtime.deserialize_cuda_engine.side_effect = lambda data: (seen.append(("dla", gpu.runtime.DLA_core,
+                                                                                 gpu.runtime.engine_host_code_allowed))
+                                                                    or engine)
+    clips = np.random.default_rng(0).standard_normal((6, 4, 3, 32, 32)).astype(np.float32)
+    with contextlib.ExitStack() as stack:
+        gpu.install(stack)
+        stack.enter_context(mock.patch("runtime.backends.cuda_memory.open_cuda", return_value=cuda))
+        backend = TensorRTBackend(load_artifact(folder))
+        got = backend.infer({"pixel_values": clips})["logits"]
+        backend.close()
+    want = clips.reshape(6, 4, 3, -1).mean(axis=(1, 3))
+    return {"max_error": float(np.abs(got - want).max()), "shape": list(got.shape), "max_batch": backend.max_batch,
+            "deserialize_saw": seen, "cuda_closed": cuda.closed, "chunks": len([s for s in seen if s[0] == "run"])}
+
+
+def _fake_engine(gpu):
+    """An ICudaEngine whose execution context computes logits = per-channel mean, reading and writing
+    the device buffers at the addresses the backend gave it."""
+    names, shapes = ["pixel_values", "logits"], {"pixel_values": (-1, 4, 3, 32, 32), "logits": (-1, 3)}
+    engine = fake_trt.spec(trt.ICudaEngine, num_io_tensors=2)
+    engine.get_tensor_name.side_effect = lambda i: names[i]
+    engine.get_tensor_mode.side_effect = lambda n: trt.TensorIOMode.INPUT if n == "pixel_values" else trt.TensorIOMode.OUTPUT
+    engine.get_tensor_dtype.side_effect = lambda n: trt.float32
+    engine.get_tensor_shape.side_effect = lambda n: shapes[n]
+    engine.get_tensor_profile_shape.side_effect = lambda n, p: [(1, 4, 3, 32, 32), (2, 4, 3, 32, 32), (4, 4, 3, 32, 32)]
+    context = fake_trt.spec(trt.IExecutionContext)
+    current, addresses, seen, cuda = {}, {}, [], fake_trt.FakeCuda()
+
+    def set_input_shape(name, shape):
+        current[name] = tuple(shape)
+        current["logits"] = (shape[0], 3)
+        return True
+
+    def execute(stream):
+        batch = current["pixel_values"][0]
+        raw = cuda.device[addresses["pixel_values"]][:batch * 4 * 3 * 32 * 32 * 4]
+        clips = raw.view(np.float32).reshape(batch, 4, 3, 32 * 32)
+        logits = clips.mean(axis=(1, 3)).astype(np.float32)
+        cuda.device[addresses["logits"]][:logits.nbytes] = logits.view(np.uint8).reshape(-1)
+        seen.append(("run", batch))
+        return True
+
+    context.set_input_shape.side_effect = set_input_shape
+    context.get_tensor_shape.side_effect = lambda n: current[n]
+    context.set_tensor_address.side_effect = lambda n, a: addresses.__setitem__(n, a)
+    context.execute_async_v3.side_effect = execute
+    engine.create_execution_context.return_value = context
+    return engine, context, cuda, seen
+
+
+def main(out_dir: str) -> int:
+    out = Path(out_dir)
+    results = {"version": trt.__version__}
+    for name, fn in SCENARIOS.items():
+        root = out / name
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            results[name] = {"ok": True, "value": fn(root)}
+        except Exception as exc:  # recorded for the test to assert on
+            results[name] = {"ok": False, "error": type(exc).__name__, "message": str(exc),
+                             "traceback": traceback.format_exc()[-3000:]}
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
