@@ -26,7 +26,7 @@ from runtime.engine import open_engine
 from runtime.outputs.base import Sink, Sinks
 from runtime.outputs.summary import StreamSummary, summarize
 from runtime.postprocess import PostprocessConfig
-from runtime.recognizer import Recognizer, RecognizerConfig, Result, Scheduler
+from runtime.recognizer import Recognizer, RecognizerConfig, RecognizerError, Result, Scheduler, inference_failed
 
 MODES = ("auto", "live", "offline")
 SWITCH_INTERVAL_S = 0.0005
@@ -55,6 +55,8 @@ class RunReport:
     elapsed_s: float
     interrupted: bool = False
     errors: dict = field(default_factory=dict)  # stream id → the error that ended its source early
+    failure: BaseException | None = None  # what stopped inference (a backend or sink error), if anything
+    failure_stage: str = ""  # where it happened: "inference" or "publishing a result"
 
 
 class StreamRunner:
@@ -130,24 +132,42 @@ class StreamRunner:
                 feed.thread = threading.Thread(target=self._feed, args=(feed, scheduler), name=f"source-{feed.stream_id}",
                                                daemon=True)
                 feed.thread.start()
-            interrupted = self._wait(start, tick)
+            interrupted = self._wait(start, tick, scheduler)
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            self._stop.set()
-            self._close_sources()
-            for feed in self.feeds:
-                if feed.thread is not None:
-                    feed.thread.join(timeout=5.0)
-            interrupted = interrupted or ctrl_c.is_set()
-            scheduler.close(drain=not interrupted, timeout=30.0)
-            self.sinks.on_stats(self._stream_stats(), self._source_stats())
-            sys.setswitchinterval(switch)
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            try:
+                interrupted = self._finish(scheduler, interrupted or ctrl_c.is_set(), ctrl_c)
+            finally:
+                sys.setswitchinterval(switch)
+                if previous is not None:
+                    signal.signal(signal.SIGINT, previous)
         summaries = summarize(self._stream_stats(), self._source_stats())
         errors = {f.stream_id: f.error for f in self.feeds if f.error is not None}
-        return RunReport(summaries, time.monotonic() - start, interrupted, errors)
+        return RunReport(summaries, time.monotonic() - start, interrupted, errors, scheduler.error,
+                         scheduler.error_stage)
+
+    def _finish(self, scheduler: Scheduler, interrupted: bool, ctrl_c: threading.Event) -> bool:
+        """Stop the sources, then publish what is queued unless the run was interrupted or inference failed.
+
+        Returns whether the run counts as interrupted (a Ctrl-C during the drain ends it too)."""
+        self._stop.set()
+        if interrupted:
+            scheduler.cancel()  # wakes producers waiting for queue room, so the sources can end at once
+        self._close_sources()
+        deadline = time.monotonic() + 5.0
+        for feed in self.feeds:
+            while feed.thread is not None and feed.thread.is_alive() and time.monotonic() < deadline:
+                if ctrl_c.is_set():
+                    scheduler.cancel()  # a Ctrl-C while a producer waits for room
+                feed.thread.join(timeout=0.05)
+        interrupted = interrupted or ctrl_c.is_set()
+        try:
+            scheduler.close(drain=not interrupted, timeout=30.0, abort=ctrl_c.is_set)
+        except RecognizerError:
+            pass  # kept in scheduler.error; run() reports it as the run's failure
+        self.sinks.on_stats(self._stream_stats(), self._source_stats())
+        return interrupted or ctrl_c.is_set()
 
     def _catch_ctrl_c(self):
         """Ctrl-C sets the stop flag instead of raising KeyboardInterrupt wherever the main thread is:
@@ -165,9 +185,9 @@ class StreamRunner:
 
         return event, signal.signal(signal.SIGINT, on_sigint)
 
-    def _wait(self, start: float, tick) -> bool:
+    def _wait(self, start: float, tick, scheduler: Scheduler) -> bool:
         next_stats = time.monotonic() + 1.0
-        while not self._stop.is_set() and not all(feed.done for feed in self.feeds):
+        while not self._stop.is_set() and not all(feed.done for feed in self.feeds) and not scheduler.failed:
             time.sleep(0.05)
             now = time.monotonic()
             if tick is not None and tick() is False:
@@ -193,7 +213,8 @@ class StreamRunner:
                 if limit is not None and feed.frames >= limit:
                     break
         except BaseException as exc:  # noqa: BLE001 - reported by run(); other streams keep going
-            if not self._stop.is_set():
+            # A failed worker is the run's failure (RunReport.failure), not this source's.
+            if not self._stop.is_set() and not scheduler.failed:
                 feed.error = exc
         finally:
             feed.done = True
@@ -265,6 +286,8 @@ def recognize(artifact: str | Artifact, *sources, backend: str = "auto", mode: s
     def work() -> None:
         try:
             report = runner.run()
+            if report.failure is not None:
+                failure.append(inference_failed(report.failure, report.failure_stage))
             failure.extend(report.errors.values())
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
             failure.append(exc)

@@ -263,13 +263,16 @@ class Scheduler:
         self._cond = threading.Condition()
         self._stopping = False
         self._busy = False
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # what ended the worker; never cleared
+        self.error_stage = ""  # "inference" or "publishing a result"
         self.peak_depth = 0  # most windows ever waiting at once, over all streams
         self._thread = threading.Thread(target=self._work, name="tubelet-inference", daemon=True)
         self._thread.start()
 
     def submit(self, item: Pending) -> None:
-        """Live: replace the stream's waiting window (counted as dropped). Offline: queue, waiting if full."""
+        """Live: replace the stream's waiting window (counted as dropped). Offline: queue, waiting if full.
+
+        Raises RecognizerError once the worker has failed, and RecognizerError (cancelled) after cancel()."""
         stream_id = item.stream.stream_id
         with self._cond:
             self._raise_if_failed()
@@ -282,6 +285,8 @@ class Scheduler:
                 while len(slot) >= self.recognizer.config.offline_queue and not self._stopping:
                     self._cond.wait(0.1)
                     self._raise_if_failed()
+                if self._stopping:
+                    return  # closed while waiting for room: the run is ending, the window is not wanted
             slot.append(item)
             self.peak_depth = max(self.peak_depth, self.depth())
             self._cond.notify_all()
@@ -317,43 +322,72 @@ class Scheduler:
                 batch = self._take()
                 self._busy = True
                 self._cond.notify_all()  # offline producers waiting for room
+            stage = "inference"
             try:
-                for result in self.recognizer.run(batch):
+                results = self.recognizer.run(batch)
+                stage = "publishing a result"  # a sink: a closed pipe, a full disk
+                for result in results:
                     self.on_result(result)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, not lost
+            except BaseException as exc:  # noqa: BLE001 - kept for every thread that asks, not lost
                 with self._cond:
-                    self.error, self._stopping, self._busy = exc, True, False
+                    self.error, self.error_stage, self._stopping, self._busy = exc, stage, True, False
+                    self._slots.clear()  # nobody will ever take them: a drain must not wait for them
                     self._cond.notify_all()
                 return
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
 
-    def drain(self, timeout: float | None = None) -> bool:
-        """Wait until every queued window is published; True when done in time."""
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def drain(self, timeout: float | None = None, abort: Callable[[], bool] | None = None) -> bool:
+        """Wait until every queued window is published; True when done in time.
+
+        Raises RecognizerError as soon as the worker has failed (it never clears: every caller sees it);
+        abort() returning True (checked every 0.1 s, e.g. a Ctrl-C flag) ends the wait early with False."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while (self.depth() or self._busy) and self.error is None:
+                if abort is not None and abort():
+                    return False
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                self._cond.wait(left if left is not None else 0.1)
+                self._cond.wait(min(left, 0.1) if left is not None else 0.1)
             self._raise_if_failed()
         return True
 
-    def close(self, drain: bool = True, timeout: float | None = 30.0) -> None:
-        if drain:
-            self.drain(timeout)
+    def cancel(self) -> None:
+        """Abandon the queued windows and stop taking new ones (the batch in flight still finishes)."""
         with self._cond:
             self._stopping = True
-            if not drain:
-                self._slots.clear()
+            self._slots.clear()
             self._cond.notify_all()
-        self._thread.join(timeout)
+
+    def close(self, drain: bool = True, timeout: float | None = 30.0, abort: Callable[[], bool] | None = None) -> None:
+        """Stop the worker (after publishing what is queued when drain); raises its error if it failed."""
+        try:
+            if drain:
+                self.drain(timeout, abort)
+        finally:
+            self.cancel()  # undrained windows (no drain, a timeout, an abort) are abandoned
+            self._thread.join(timeout)
         with self._cond:
             self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
+        # The error stays set: the first thread to see it must not hide it from the others (a
+        # drain waiting for results that will never come, a producer about to submit).
         if self.error is not None:
-            error, self.error = self.error, None
-            raise RecognizerError(f"inference failed: {error}") from error
+            raise inference_failed(self.error, self.error_stage) from self.error
+
+
+def inference_failed(error: BaseException, stage: str = "inference") -> RecognizerError:
+    """The error a caller sees for a failed inference worker, naming the stage and the cause."""
+    text = str(error)
+    cause = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    failure = RecognizerError(f"{stage or 'inference'} failed: {cause}")
+    failure.__cause__ = error
+    return failure

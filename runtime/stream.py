@@ -176,8 +176,12 @@ def _ground_truth(runner, recorder, background, rec):
 def run(args) -> int:
     from runtime.api import RunLimits, StreamRunner
     from runtime.artifact import load_artifact
+    from runtime.outputs.pipes import EXIT_BROKEN_PIPE, is_broken_pipe, silence_stdout
     from runtime.outputs.summary import format_summary
+    from runtime.recognizer import inference_failed
 
+    if args.summary_json:
+        check_writable(args.summary_json, "--summary-json")  # now, not after a long run
     artifact = load_artifact(args.artifact)
     prompts = read_prompts(args.prompts, args.prompt)
     config = _config(args, prompts or artifact.manifest.labels)
@@ -197,16 +201,37 @@ def run(args) -> int:
         scores, text, goal = _ground_truth(runner, recorder, config.postprocess.background, runner.recognizer)
         if text:
             print(text, file=sys.stderr)
+    closed_pipe = is_broken_pipe(report.failure)
+    failure = None if report.failure is None or closed_pipe else inference_failed(report.failure, report.failure_stage)
     if args.summary_json:
         data = {"elapsed_s": report.elapsed_s, "interrupted": report.interrupted,
                 "streams": [s.as_dict() for s in report.summaries],
                 "accuracy": [s.as_dict() for s in scores], "delay_goal_s": goal,
-                "errors": {k: str(v) for k, v in report.errors.items()}}
+                "errors": {k: str(v) for k, v in report.errors.items()},
+                "failure": None if failure is None else str(failure), "output_closed": closed_pipe}
         with open(args.summary_json, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=1, default=_jsonable)
+    if closed_pipe:  # the reader has what it wanted (`| head -1`): no error, as Unix tools do
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
+    if failure is not None:
+        print(f"error: {failure}", file=sys.stderr)
     for stream_id, error in report.errors.items():
         print(f"error: source {stream_id} failed: {error}", file=sys.stderr)
-    return 1 if report.errors else 0
+    return 1 if report.errors or failure is not None else 0
+
+
+def check_writable(path: str, option: str) -> None:
+    """Refuse an output file that cannot be written, before any work is done."""
+    import os
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path} is a folder; give a file path, e.g. {os.path.join(path, 'summary.json')}")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option} {path}: folder {folder} does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {path} is not writable (permission denied); choose a writable path")
 
 
 def _jsonable(value):
@@ -235,6 +260,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # before or after the run loop (which handles its own)
         print(f"interrupted after {time.monotonic() - start:.1f} s", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed while the main thread wrote to it
+        from runtime.outputs.pipes import EXIT_BROKEN_PIPE, silence_stdout
+
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
     except (ArtifactError, BackendError, EngineError, RecognizerError, PostprocessError, OSError, ValueError,
             RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
