@@ -1,4 +1,5 @@
-"""Artifact → backend → `runtime.recognizer.Recognizer`, for the stream runner and the ROS bridge alike.
+"""Artifact → backend → `runtime.recognizer.Recognizer`: the one way every entry point opens an artifact
+(runtime.classify, runtime.stream and runtime.api's StreamRunner, the ROS bridge's node).
 
 Classification artifacts run as exported. Video-text artifacts run zero-shot over a prompt set
 (`runtime.zeroshot.ZeroShotClassifier`); the prompts become the labels, so a prompt change builds a
@@ -13,6 +14,7 @@ from typing import Sequence
 
 from runtime.artifact import Artifact, load_artifact
 from runtime.backends import ORT_DEVICES, Backend, open_backend
+from runtime.hints import setting
 from runtime.recognizer import Recognizer, RecognizerConfig
 
 
@@ -69,8 +71,16 @@ def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | 
 
     device = ORT_DEVICES.get(backend)
     if device is None:
-        raise EngineError(f"backend {backend!r} cannot run a video_text artifact; choose auto, cpu, cuda or tensorrt-ep")
+        raise EngineError(f"backend {backend!r} cannot run a video_text artifact; choose "
+                          f"{setting('backend', 'auto')}, cpu, cuda or tensorrt-ep")
+    if precision != "fp32":  # its graphs are FP32 ONNX; anything else would silently run FP32
+        raise EngineError(f"{setting('precision', precision)}: {art.folder} is a video_text artifact, whose graphs "
+                          f"run in FP32 only; use {setting('precision', 'fp32')}")
     model = VideoTextModel(art, device=device, threads=threads)
-    # An empty list is an error (check_prompts says so), not a request for the shipped prompts.
-    zeroshot = ZeroShotClassifier(model, list(prompts) if prompts is not None else None)
+    try:
+        # An empty list is an error (check_prompts says so), not a request for the shipped prompts.
+        zeroshot = ZeroShotClassifier(model, list(prompts) if prompts is not None else None)
+    except BaseException:
+        model.close()
+        raise
     return Engine(_with_labels(art, zeroshot.labels, zeroshot), zeroshot, zeroshot)
