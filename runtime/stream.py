@@ -250,13 +250,15 @@ def main(argv=None) -> int:
         from runtime.artifact import ArtifactError
         from runtime.backends import BackendError
         from runtime.engine import EngineError
+        from runtime.hints import command_line
         from runtime.postprocess import PostprocessError
         from runtime.recognizer import RecognizerError
     except ImportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        return run(args)
+        with command_line():  # messages name settings as options (--backend x), not keywords
+            return run(args)
     except KeyboardInterrupt:  # before or after the run loop (which handles its own)
         print(f"interrupted after {time.monotonic() - start:.1f} s", file=sys.stderr)
         return 130
