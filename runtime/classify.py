@@ -1,65 +1,164 @@
 """Classify a video file with sliding windows, from an artifact alone (no torch).
 
 `python -m runtime.classify --artifact build/videomae-motion --video clip.mp4` prints one JSON line
-per window: the seed's `classify_video`, but through the exported artifact.
+per window: the seed's `classify_video`, but through the exported artifact. Video-text artifacts
+classify zero-shot over their label prompts. A video that gives no window gets a warning saying
+why (too short for one clip at the model's sampling rate, frames refused, or clip restarts).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Iterable, Iterator
 
-from runtime.artifact import Artifact, ArtifactError, load_artifact
-from runtime.backends import Backend, BackendError, open_backend
+from runtime.artifact import Artifact
+from runtime.backends import Backend
 from runtime.postprocess import PostprocessConfig
 from runtime.recognizer import Recognizer, RecognizerConfig, Result
 from runtime.sources.base import Frame
 
+
 def classify_frames(artifact: Artifact, backend: Backend, frames: Iterable[Frame], k: int = 5,
-                    window_stride: int | None = None) -> Iterator[Result]:
+                    window_stride: int | None = None, recognizer: Recognizer | None = None) -> Iterator[Result]:
     """Every window of every frame sequence is classified (offline mode: nothing dropped).
 
     The streaming recognizer's own path (same preprocessing, sampling and post-processing), run
-    synchronously: each window is inferred as soon as it falls due.
+    synchronously: each window is inferred as soon as it falls due. Pass `recognizer` to read its
+    per-stream counters afterwards.
     """
-    config = RecognizerConfig(mode="offline", window_stride=window_stride, max_batch=1,
-                              postprocess=PostprocessConfig(top_k=k))
-    recognizer = Recognizer(artifact, backend, config)
+    if recognizer is None:
+        recognizer = Recognizer(artifact, backend, _config(k, window_stride))
     for frame in frames:
         pending = recognizer.prepare(frame)
         if pending is not None:
             yield from recognizer.run([pending])
 
 
-def main(argv=None) -> int:
-    from runtime.sources.video import SourceError, read_video_file
+def _config(k: int, window_stride: int | None) -> RecognizerConfig:
+    return RecognizerConfig(mode="offline", window_stride=window_stride, max_batch=1,
+                            postprocess=PostprocessConfig(top_k=k))
 
+
+class _Timeline:
+    """Counts the frames a file gave and the span of their timestamps, as they pass."""
+
+    def __init__(self, frames: Iterable[Frame]):
+        self.frames, self.count, self.first, self.last = frames, 0, None, None
+
+    def __iter__(self) -> Iterator[Frame]:
+        for frame in self.frames:
+            self.count += 1
+            self.first = frame.timestamp if self.first is None else self.first
+            self.last = frame.timestamp
+            yield frame
+
+    @property
+    def fps(self) -> float | None:
+        span = (self.last or 0.0) - (self.first or 0.0)
+        return (self.count - 1) / span if self.count > 1 and span > 0 else None
+
+
+def why_no_window(path: str, recognizer: Recognizer, timeline: _Timeline) -> str:
+    """The reason a file gave no window, with the numbers: only "shorter than one clip" when it is."""
+    stats = _stats(recognizer)
+    clip = recognizer.manifest.input.frames
+    if stats is not None and stats.bad_frames and stats.bad_frames >= timeline.count:
+        return f"{path}: all {timeline.count} frames were refused by preprocessing: no window to classify"
+    usable = timeline.count - (stats.bad_frames if stats else 0)
+    if recognizer.target_fps is not None:
+        rate = f"{clip} frames sampled at {recognizer.target_fps:g} fps"
+        video_fps = timeline.fps
+        needed = math.floor((clip - 1) * video_fps / recognizer.target_fps + 1e-9) + 1 if video_fps else None
+    else:
+        rate = f"{clip} frames taken every {recognizer.frame_stride} frame(s)"
+        needed = (clip - 1) * recognizer.frame_stride + 1
+    span = f" over {timeline.last - timeline.first:.2f} s" if timeline.count > 1 else ""
+    if needed is not None and usable < needed:
+        return (f"{path} is shorter than one clip: it has {usable} usable frame(s){span}; one clip is {rate}, "
+                f"{needed} frames of this video: no window to classify")
+    restarts = f"; the clip restarted {stats.restarts} time(s) at gaps or backward steps in the timestamps" \
+        if stats and stats.restarts else ""
+    refused = f"; {stats.bad_frames} frame(s) refused by preprocessing" if stats and stats.bad_frames else ""
+    return (f"{path}: no window formed from {timeline.count} frame(s){span} (one clip is {rate}){restarts}{refused}")
+
+
+def _stats(recognizer: Recognizer):
+    """The counters of the one stream a file run opened (None if no frame ever arrived)."""
+    return next(iter(recognizer.streams.values())).stats if recognizer.streams else None
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m runtime.classify", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifact", required=True, help="artifact folder written by export/build_engine.py")
     parser.add_argument("--video", required=True, nargs="+", help="video file(s) to classify")
     parser.add_argument("--backend", default="auto", help="auto | tensorrt | onnxruntime | cpu | cuda | tensorrt-ep (default auto)")
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
-    parser.add_argument("--top-k", type=int, default=5)
-    parser.add_argument("--window-stride", type=int, default=None, help="override the manifest's window stride")
-    args = parser.parse_args(argv)
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="which model of the artifact")
+    parser.add_argument("--threads", type=_positive, default=None, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--top-k", type=_positive, default=5)
+    parser.add_argument("--window-stride", type=_positive, default=None, help="override the manifest's window stride")
+    return parser
+
+
+def _positive(text: str) -> int:
     try:
-        artifact = load_artifact(args.artifact)
-        with open_backend(artifact, args.backend, threads=args.threads) as backend:
-            for path in args.video:
-                count = 0
-                for result in classify_frames(artifact, backend, read_video_file(path), args.top_k, args.window_stride):
-                    print(json.dumps(result.as_dict()), flush=True)
-                    count += 1
-                if count == 0:
-                    print(f"warning: {path} is shorter than one clip ({artifact.manifest.input.frames} sampled frames): "
-                          "no window to classify", file=sys.stderr)
-    except (ArtifactError, BackendError, SourceError, ValueError) as exc:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def run(args) -> int:
+    from runtime.engine import open_engine
+    from runtime.sources.video import read_video_file
+
+    engine = open_engine(args.artifact, args.backend, threads=args.threads, precision=args.precision)
+    try:
+        for path in args.video:
+            recognizer = engine.recognizer(_config(args.top_k, args.window_stride))
+            timeline = _Timeline(read_video_file(path))
+            count = 0
+            for result in classify_frames(engine.artifact, engine.backend, timeline, recognizer=recognizer):
+                print(json.dumps(result.as_dict()), flush=True)
+                count += 1
+            if count == 0:
+                print(f"warning: {why_no_window(path, recognizer, timeline)}", file=sys.stderr)
+    finally:
+        engine.close()
+    return 0
+
+
+def main(argv=None) -> int:
+    from runtime.hints import command_line
+
+    args = build_parser().parse_args(argv)
+    try:
+        from runtime.artifact import ArtifactError
+        from runtime.backends import BackendError
+        from runtime.engine import EngineError
+        from runtime.outputs.pipes import EXIT_BROKEN_PIPE, silence_stdout
+        from runtime.recognizer import RecognizerError
+        from runtime.sources.video import SourceError
+    except ImportError as exc:  # e.g. OpenCV missing: the message names the extra
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    try:
+        with command_line():
+            return run(args)
+    except BrokenPipeError:  # `... | head -1`: the reader has what it wanted
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ArtifactError, BackendError, EngineError, RecognizerError, SourceError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
