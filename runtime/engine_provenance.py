@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
 
+from runtime.hints import setting
+
 REBUILD_HINT = ("rebuild the engine on this machine: tubelet-engine --artifact <artifact> --precision {precision} "
-                "(or trtexec: see docs/TENSORRT.md), or open the artifact with backend='onnxruntime'")
+                "(or trtexec: see docs/TENSORRT.md), or open the artifact with {onnxruntime}")
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Compatibility:
 
     def message(self, engine: str, precision: str = "fp16") -> str:
         return (f"engine {engine} cannot run here: " + "; ".join(self.reasons) + "; "
-                + REBUILD_HINT.format(precision=precision))
+                + REBUILD_HINT.format(precision=precision, onnxruntime=setting("backend", "onnxruntime")))
 
 
 def parse_version(text: str) -> Version:

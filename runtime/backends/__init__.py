@@ -80,8 +80,8 @@ def _open_engine(artifact, precision):
                if e.kind == "engine" and (precision is None or e.precision == precision)]
     if not engines:
         raise BackendError(f"{artifact.folder} holds no {precision + ' ' if precision else ''}TensorRT engine; build "
-                           "one on this machine with python export/build_engine.py "
-                           f"--precision {precision or 'fp16'}, or use {setting('backend', 'onnxruntime')}")
+                           f"one on this machine with tubelet-engine --artifact {artifact.folder} --precision "
+                           f"{precision or 'fp16'}, or use {setting('backend', 'onnxruntime')}")
     from runtime.backends.tensorrt import TensorRTBackend, _pick_engine
 
     return TensorRTBackend(artifact, _pick_engine(artifact.manifest, precision))

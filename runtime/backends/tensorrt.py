@@ -16,6 +16,7 @@ import numpy as np
 
 from runtime.backends.base import Backend, BackendError, InputError, TensorMeta, require
 from runtime.engine_provenance import check_compatibility, this_machine
+from runtime.hints import setting
 
 
 class EngineMismatchError(BackendError):
@@ -133,7 +134,7 @@ def _pick_engine(manifest, precision: str | None = None) -> str:
         engines = {n: e for n, e in engines.items() if e.precision == precision}
     if not engines:
         raise BackendError(f"the artifact holds no {precision or ''} TensorRT engine; build one on the target with "
-                           "tubelet-engine --artifact DIR --precision fp16, or use backend='onnxruntime'")
+                           f"tubelet-engine --artifact DIR --precision fp16, or use {setting('backend', 'onnxruntime')}")
     order = {"fp16": 0, "int8": 1}
     return min(engines, key=lambda n: (order.get(engines[n].precision, 2), n))
 

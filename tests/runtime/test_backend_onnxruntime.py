@@ -80,3 +80,13 @@ def test_hints_use_the_callers_syntax(onnx_artifact):
     _cpu_only()
     with command_line(), pytest.raises(BackendError, match=r"--precision fp16 needs .*\(e\.g\. --precision fp32\)"):
         open_backend(load_artifact(onnx_artifact), "cpu", precision="fp16")
+
+
+def test_engine_rebuild_hint_uses_the_callers_syntax():
+    from runtime.engine_provenance import Compatibility
+    from runtime.hints import command_line
+
+    refusal = Compatibility(ok=False, reasons=["built for another GPU"])
+    assert refusal.message("model.fp16.engine").endswith("open the artifact with backend='onnxruntime'")
+    with command_line():
+        assert refusal.message("model.fp16.engine").endswith("open the artifact with --backend onnxruntime")
