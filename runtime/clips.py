@@ -24,6 +24,7 @@ class Clip:
     first_index: int
     newest_index: int
     window_index: int
+    frame_indices: tuple[int, ...] = ()  # each frame's source index, oldest first (the frame cache's keys)
 
 
 class FrameSampler:
@@ -101,7 +102,8 @@ class ClipBuffer:
         if self.layout == "NCTHW":
             array = np.ascontiguousarray(array.transpose(1, 0, 2, 3))
         clip = Clip(array, self.stream_id, float(self._stamps[order[0]]), float(self._stamps[order[-1]]),
-                    int(self._indices[order[0]]), int(self._indices[order[-1]]), self._windows)
+                    int(self._indices[order[0]]), int(self._indices[order[-1]]), self._windows,
+                    tuple(int(i) for i in self._indices[order]))
         self._windows += 1
         return clip
 

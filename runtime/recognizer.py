@@ -21,6 +21,7 @@ import numpy as np
 from runtime.artifact import Artifact
 from runtime.backends import Backend
 from runtime.clips import Clip, ClipBuffer
+from runtime.framecache import frame_cache_for
 from runtime.postprocess import Event, PostprocessConfig, PostProcessor
 from runtime.preprocess import FrameError, Preprocessor
 from runtime.sources.base import Frame
@@ -46,6 +47,7 @@ class RecognizerConfig:
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     offline_queue: int = 16  # offline: windows queued per stream before its producer waits
     gap_seconds: float = 1.0  # a longer silence (or a clock going back) restarts the clip
+    frame_cache: bool = True  # per-frame models (CLIP mean-pool): encode each frame once (runtime/framecache.py)
 
 
 @dataclass
@@ -132,6 +134,7 @@ class Recognizer:
         self.window_stride = self.config.window_stride or m.sampling.window_stride
         self.input_name, self.output_name = m.input.name, m.outputs[0]
         self.max_batch, self.fixed_batch = _batch_limits(artifact, backend, self.config.max_batch)
+        self.frame_cache = frame_cache_for(backend, m) if self.config.frame_cache else None
         self.streams: dict[str, StreamState] = {}
         self._lock = threading.Lock()
 
@@ -195,13 +198,17 @@ class Recognizer:
         return results
 
     def _run_batch(self, batch: list[Pending]) -> list[Result]:
-        arrays = [p.clip.array for p in batch]
-        if self.fixed_batch is not None and len(arrays) < self.fixed_batch:
-            # A static-batch model (e.g. an engine built for exactly N): pad with copies, discard their rows.
-            arrays += [arrays[-1]] * (self.fixed_batch - len(arrays))
-        stacked = np.stack(arrays)
-        start = time.perf_counter()
-        logits = self.backend.infer({self.input_name: stacked})[self.output_name]
+        if self.frame_cache is not None:  # only the windows' new frames are encoded, all streams in one call
+            start = time.perf_counter()
+            logits = self.frame_cache.logits([(p.stream.stream_id, p.clip) for p in batch])
+        else:
+            arrays = [p.clip.array for p in batch]
+            if self.fixed_batch is not None and len(arrays) < self.fixed_batch:
+                # A static-batch model (e.g. an engine built for exactly N): pad with copies, discard their rows.
+                arrays += [arrays[-1]] * (self.fixed_batch - len(arrays))
+            stacked = np.stack(arrays)
+            start = time.perf_counter()
+            logits = self.backend.infer({self.input_name: stacked})[self.output_name]
         inference_ms = (time.perf_counter() - start) * 1000.0
         results = []
         for row, item in enumerate(batch):

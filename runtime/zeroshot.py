@@ -70,6 +70,20 @@ class ZeroShotClassifier(Backend):
         clips = feeds[self.inputs[0].name]
         return {"logits": self.logits(self.model.encode_video(clips))[0]}
 
+    @property
+    def frame_encoder(self):
+        """The per-frame graph when the video embedding is a mean over frames (the recognizer's frame
+        cache, runtime/framecache.py, then encodes each frame once), else None."""
+        return self.model.frame_encoder
+
+    @property
+    def frame_graph_name(self) -> str | None:
+        return self.model.config.frame_graph
+
+    def logits_from_embeddings(self, embeds: np.ndarray) -> np.ndarray:
+        """(B, K) logits for (B, D) video embeddings (means of frame embeddings), over the current prompts."""
+        return self.logits(VideoFeatures(np.asarray(embeds, dtype=np.float32)))[0]
+
     def logits(self, video: VideoFeatures, prompt_set: PromptSet | None = None) -> tuple[np.ndarray, PromptSet]:
         """(B, K) logits for video features, and the prompt set they are over."""
         current = prompt_set or self._set  # one read: a concurrent swap cannot mix two sets
