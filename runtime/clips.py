@@ -7,10 +7,17 @@ and jitter frames), preprocessed once, and written into a fixed ring. A window f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+# The highest sampling rate a caller may ask for. Sampling can only take frames that arrive: above
+# the camera's own rate every frame is taken, so a larger number means nothing more. 1000 fps is
+# above what high-speed USB3/GigE machine-vision cameras deliver to a host, and a 1 ms period is
+# still a million times coarser than a float64 timestamp's resolution after years of uptime.
+MAX_TARGET_FPS = 1000.0
 
 
 @dataclass
@@ -33,8 +40,8 @@ class FrameSampler:
     def __init__(self, frame_stride: int = 1, target_fps: float | None = None):
         if frame_stride < 1:
             raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
-        if target_fps is not None and not target_fps > 0:
-            raise ValueError(f"target_fps must be > 0, got {target_fps}")
+        if target_fps is not None and not (math.isfinite(target_fps) and target_fps > 0):
+            raise ValueError(f"target_fps must be a finite number > 0, got {target_fps}")
         self.frame_stride = frame_stride
         self.period = None if target_fps is None else 1.0 / target_fps
         self._seen = 0
@@ -47,13 +54,17 @@ class FrameSampler:
             return take
         # Timestamp grid: take the first frame at or after each slot (with a quarter-period of
         # slack for jitter); slots the camera missed are skipped, not made up.
-        if self._next_due is None or timestamp >= self._next_due - 0.25 * self.period:
-            if self._next_due is None:
-                self._next_due = timestamp
-            while self._next_due <= timestamp + 0.25 * self.period:
-                self._next_due += self.period
-            return True
-        return False
+        slack = 0.25 * self.period
+        if self._next_due is not None and timestamp < self._next_due - slack:
+            return False
+        due = timestamp if self._next_due is None else self._next_due
+        # Jump straight past every slot up to this frame: a count, not a loop, so a period below
+        # the timestamp's float precision (target_fps 1e20) cannot stall the stream.
+        due += (max(timestamp + slack - due, 0.0) // self.period + 1) * self.period
+        if not (math.isfinite(due) and due > timestamp):
+            due = math.nextafter(timestamp, math.inf)  # the next later frame is due
+        self._next_due = due
+        return True
 
 
 class ClipBuffer:

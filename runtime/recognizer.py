@@ -20,7 +20,7 @@ import numpy as np
 
 from runtime.artifact import Artifact
 from runtime.backends import Backend
-from runtime.clips import Clip, ClipBuffer
+from runtime.clips import MAX_TARGET_FPS, Clip, ClipBuffer, FrameSampler
 from runtime.framecache import frame_cache_for
 from runtime.postprocess import Event, PostprocessConfig, PostProcessor
 from runtime.preprocess import FrameError, Preprocessor
@@ -129,9 +129,7 @@ class Recognizer:
         m = artifact.manifest
         self.artifact, self.backend, self.manifest = artifact, backend, m
         self.preprocess = Preprocessor(m.preprocessing)
-        self.frame_stride = self.config.frame_stride or m.sampling.frame_stride
-        self.target_fps = self.config.target_fps if self.config.target_fps is not None else m.sampling.target_fps
-        self.window_stride = self.config.window_stride or m.sampling.window_stride
+        self.frame_stride, self.target_fps, self.window_stride = _sampling(self.config, m)
         self.input_name, self.output_name = m.input.name, m.outputs[0]
         self.max_batch, self.fixed_batch = _batch_limits(artifact, backend, self.config.max_batch)
         self.frame_cache = frame_cache_for(backend, m) if self.config.frame_cache else None
@@ -246,10 +244,30 @@ def _batch_limits(artifact: Artifact, backend: Backend, wanted: int | None) -> t
     profile_max = DEFAULT_MAX_BATCH
     m = artifact.manifest
     for name in (m.file_of_kind("onnx", "fp32"), m.file_of_kind("engine")):
+def _sampling(config: RecognizerConfig, m) -> tuple[int, float | None, int]:
+    """(frame stride, target fps, window stride): the caller's, else the manifest's, checked here, at
+    start-up, rather than in a source's thread at the first frame."""
+    frame_stride = config.frame_stride if config.frame_stride is not None else m.sampling.frame_stride
+    target_fps = config.target_fps if config.target_fps is not None else m.sampling.target_fps
+    window_stride = config.window_stride if config.window_stride is not None else m.sampling.window_stride
+    if config.target_fps is not None and not config.target_fps <= MAX_TARGET_FPS:
+        raise RecognizerError(f"target_fps must be at most {MAX_TARGET_FPS:g} (above a camera's rate every frame is "
+                              f"taken anyway), got {config.target_fps}")
+    try:
+        FrameSampler(frame_stride, target_fps)
+    except (TypeError, ValueError) as exc:
+        raise RecognizerError(f"sampling: {exc}") from None
+    if not (isinstance(window_stride, int) and window_stride >= 1):
+        raise RecognizerError(f"sampling: window_stride must be an integer >= 1, got {window_stride!r}")
+    return frame_stride, target_fps, window_stride
+
+
         profile = m.files[name].details.get("batch_profile") if name else None
         if isinstance(profile, (list, tuple)) and len(profile) == 3:
-            profile_max = int(profile[2])
+            profile_max = _profile_max(name, profile)
             break
+        if axis < 1:
+            raise RecognizerError(f"the model's batch axis is fixed at {axis}; it can take no window")
     if wanted is not None:
         if wanted < 1:
             raise RecognizerError(f"max_batch must be >= 1, got {wanted}")
@@ -268,6 +286,14 @@ class Scheduler:
         self.live = recognizer.config.mode == "live"
         self._slots: dict[str, deque] = {}
         self._cond = threading.Condition()
+def _profile_max(name: str, profile) -> int:
+    """The batch profile's maximum, refused when no batch of one window could ever be sent."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in profile) or not 1 <= profile[2] <= 4096:
+        raise RecognizerError(f"{name}: batch_profile {list(profile)} is not [min, opt, max] with 1 <= max <= 4096; "
+                              "re-export with --batch 1,1,8")
+    return int(profile[2])
+
+
         self._stopping = False
         self._busy = False
         self.error: BaseException | None = None  # what ended the worker; never cleared

@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import math
 import time
 
 EXAMPLES = """examples:
+MAX_TARGET_FPS = 1000.0
+
   python -m runtime.stream --artifact build/videomae-motion --source synthetic --seconds 20
   python -m runtime.stream --artifact build/videomae-motion --source 0                     # camera 0
   python -m runtime.stream --artifact build/videomae-motion --source csi://0 --source /dev/video1
@@ -96,6 +99,12 @@ class _Printer:
     def on_frame(self, stream_id, frame):
         pass
 
+        if value is not None and name != "seconds" and not math.isfinite(value):
+            parser.error(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+    # Mirrors runtime.clips.MAX_TARGET_FPS (not imported: argument errors must work without numpy/OpenCV).
+    if args.target_fps is not None and args.target_fps > MAX_TARGET_FPS:
+        parser.error(f"--target-fps must be at most {MAX_TARGET_FPS:g} (above the camera's rate every frame is "
+                     f"taken anyway), got {args.target_fps:g}")
     def on_result(self, r):
         events = "".join(f" [{e.kind} {e.label}]" for e in r.events)
         print(f"{r.stream_id} #{r.window} frame {r.newest_index}: {r.label} {r.score:.2f}  latency {r.latency_ms:.0f} ms"

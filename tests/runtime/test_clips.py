@@ -54,3 +54,40 @@ def test_bad_arguments():
     buffer.add(_frame(0), 0, 0)
     with pytest.raises(ValueError, match="shape"):
         buffer.add(np.zeros((3, 4, 4), np.float32), 1, 1)
+
+
+def _bounded(work, seconds=10.0):
+    """Run work() in a thread; fail (instead of hanging the suite) if it does not return in time."""
+    import threading
+
+    out = []
+    thread = threading.Thread(target=lambda: out.append(work()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert out, f"did not return within {seconds} s"
+    return out[0]
+
+
+@pytest.mark.parametrize("fps", [1e6, 1e20, 1e300, 1.7e308])
+@pytest.mark.parametrize("start", [0.0, 1e6, 3e9])  # boot, days of uptime, a Unix-epoch clock
+def test_a_period_below_the_timestamps_precision_takes_every_frame_without_spinning(fps, start):
+    sampler = FrameSampler(target_fps=fps)
+    taken = _bounded(lambda: [sampler.accept(start + i / 30) for i in range(300)])
+    assert all(taken)  # far above the camera's rate: every frame, as a faster sampler would
+    # A repeated timestamp (a driver stamping two frames alike) does not stall it either.
+    assert _bounded(lambda: [sampler.accept(start + 10.0) for _ in range(3)])[0]
+
+
+@pytest.mark.parametrize("fps", [0.0, -1.0, float("nan"), float("inf"), float("-inf")])
+def test_target_fps_must_be_finite_and_positive(fps):
+    with pytest.raises(ValueError, match="finite number > 0"):
+        FrameSampler(target_fps=fps)
+
+
+def test_timestamp_grid_matches_the_slots():
+    sampler = FrameSampler(target_fps=10.0)
+    assert [sampler.accept(i / 30) for i in range(12)] == [True, False, False] * 4
+    sampler = FrameSampler(target_fps=7.0)  # 30 fps into 7: one frame per slot, slots missed are skipped
+    taken = [i for i in range(300) if sampler.accept(i / 30)]
+    assert len(taken) == pytest.approx(70, abs=1)
+    assert max(b - a for a, b in zip(taken, taken[1:])) <= 5

@@ -236,3 +236,40 @@ def test_worker_failure_reaches_the_caller(tmp_path):
         scheduler.close()
     scheduler._thread.join(2.0)
     assert not scheduler._thread.is_alive()  # the worker ended instead of hanging on
+
+
+@pytest.mark.parametrize("profile", [[0, 0, 0], [1, 1, 0], [1, 1, -4], [1, 1, 10**9], [1, 1, 2.5]])
+def test_a_batch_profile_that_allows_no_batch_is_refused_at_start(tmp_path, profile):
+    folder = make_onnx_artifact(tmp_path / "art")
+    artifact = load_artifact(folder)
+    artifact.manifest.files["model.onnx"].details["batch_profile"] = profile  # as read, whatever the reader checks
+    with pytest.raises(RecognizerError, match="batch_profile"):
+        Recognizer(artifact, open_backend(artifact, "cpu", threads=1), RecognizerConfig())
+
+
+@pytest.mark.parametrize("fps", [1e20, 1e300])
+def test_an_extreme_manifest_target_fps_samples_every_frame(tmp_path, fps):
+    import threading
+
+    folder = make_onnx_artifact(tmp_path / "art")
+    artifact = load_artifact(folder)
+    artifact.manifest.sampling.target_fps = fps  # as read, whatever the reader checks
+    recognizer = Recognizer(artifact, open_backend(artifact, "cpu", threads=1), RecognizerConfig(mode="offline"))
+    clips = []
+    worker = threading.Thread(target=lambda: clips.extend(
+        p.clip for f in _frames(40, 0, "cam", start=1e6) if (p := recognizer.prepare(f)) is not None), daemon=True)
+    worker.start()
+    worker.join(10.0)
+    assert not worker.is_alive(), "the sampler spun"
+    assert [c.newest_index for c in clips] == list(range(3, 40, 2))
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"target_fps": 1e20}, "at most 1000"), ({"target_fps": float("inf")}, "at most 1000"),
+    ({"target_fps": 0.0}, "finite number > 0"), ({"target_fps": float("nan")}, "at most 1000"),
+    ({"frame_stride": 0}, "frame_stride must be >= 1"), ({"window_stride": 0}, "window_stride"),
+])
+def test_sampling_overrides_are_checked_at_start(tmp_path, config, message):
+    folder = make_onnx_artifact(tmp_path / "art")
+    with pytest.raises(RecognizerError, match=message):
+        _open(folder, **config)

@@ -128,9 +128,19 @@ def test_bad_input_is_one_line(tmp_path, args, message):
     assert run.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
-def test_bad_numbers_are_rejected_by_the_parser():
-    run = _run("--artifact", "x", "--source", "0", "--window-stride", "0")
-    assert run.returncode == 2 and "--window-stride must be >= 1" in run.stderr
+@pytest.mark.parametrize("args, message", [
+    (["--window-stride", "0"], "--window-stride must be >= 1"),
+    (["--target-fps", "0"], "--target-fps must be > 0, got 0.0"),
+    (["--target-fps=-5"], "--target-fps must be > 0"),
+    (["--target-fps", "nan"], "--target-fps must be > 0, got nan"),
+    (["--target-fps", "inf"], "--target-fps must be a finite number"),
+    (["--target-fps", "1e20"], "--target-fps must be at most 1000"),
+    (["--temperature", "inf"], "--temperature must be a finite number"),
+])
+def test_bad_numbers_are_rejected_by_the_parser(args, message):
+    run = _run("--artifact", "x", "--source", "0", *args)
+    assert run.returncode == 2 and message in run.stderr
+    assert message in run.stderr.strip().splitlines()[-1] and "Traceback" not in run.stderr  # usage, then one line
 
 
 def test_runs_without_torch(tmp_path):
