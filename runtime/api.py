@@ -65,7 +65,7 @@ class StreamRunner:
     def __init__(self, artifact: Artifact | str, sources: Sequence, backend: str = "auto", threads: int | None = None,
                  mode: str = "auto", config: RecognizerConfig | None = None, sinks: Sequence[Sink] = (),
                  limits: RunLimits | None = None, source_options: dict | None = None, backend_object=None,
-                 precision: str = "fp32", prompts: Sequence[str] | None = None):
+                 precision: str = "fp32", prompts: Sequence[str] | None = None, device: str | None = None):
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} unknown; choose auto, live or offline")
         self.artifact = load_artifact(artifact) if isinstance(artifact, (str, bytes)) or hasattr(artifact, "__fspath__") else artifact
@@ -79,7 +79,8 @@ class StreamRunner:
                              "set them on that backend (runtime.engine.Engine.set_prompts)")
         if backend_object is None:
             # Video-text artifacts run zero-shot over their prompts (the prompts become the labels).
-            engine = open_engine(self.artifact, backend, threads=threads, precision=precision, prompts=prompts)
+            engine = open_engine(self.artifact, backend, threads=threads, precision=precision, prompts=prompts,
+                                 device=device)
             self.artifact, backend_object = engine.artifact, engine.backend
         self.backend = backend_object
         self.recognizer = Recognizer(self.artifact, self.backend, self.config)

@@ -58,14 +58,19 @@ def _with_labels(artifact: Artifact, labels: list[str], zeroshot) -> Artifact:
 
 
 def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | None = None,
-                prompts: Sequence[str] | None = None, precision: str = "fp32") -> Engine:
-    """Open an artifact (hash-checked) with the best usable backend, zero-shot when it is video-text."""
+                prompts: Sequence[str] | None = None, precision: str = "fp32", device: str | None = None) -> Engine:
+    """Open an artifact (hash-checked) with the best usable backend, zero-shot when it is video-text.
+
+    device: the OpenVINO device (CPU, GPU, NPU) for classification artifacts."""
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
     if art.manifest.task != "video_text":
         if prompts is not None:
             raise EngineError(f"prompts given, but {art.folder} is a {art.manifest.task} artifact; "
                               "zero-shot prompts need a video_text artifact")
-        return Engine(art, open_backend(art, backend, threads=threads, precision=precision))
+        return Engine(art, open_backend(art, backend, threads=threads, precision=precision, device=device))
+    if device is not None:
+        raise EngineError(f"{setting('device', device)}: {art.folder} is a video_text artifact, which runs on ONNX "
+                          f"Runtime (choose its device by {setting('backend')}: cpu, cuda or tensorrt-ep)")
     from runtime.videotext import VideoTextModel
     from runtime.zeroshot import ZeroShotClassifier
 
