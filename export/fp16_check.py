@@ -1,14 +1,16 @@
 """FP16 numerics on the CPU: an FP16 variant of the graph, run in ONNX Runtime, against FP32.
 
-The variant keeps the same ops in FP32 that the TensorRT builder keeps there (normalization,
+The variant keeps the same ops in FP32 that model.fp16.onnx and the TensorRT builder keep there (normalization,
 softmax, and the reductions/pow/sqrt they are built from), with FP32 inputs/outputs and Casts at
 the boundaries. Passing means: cosine >= 0.999 and the same top-1 on every parity clip. The same
 check is also run with nothing kept in FP32 and LayerNormalization spelled out as the primitive ops
 a plain FP16 kernel would run, which shows what breaks without the constraints (x² of activations
 above 256 overflows FP16's 65504 and the norm collapses).
 
-FP16 is emulated with Casts rather than by converting the graph to float16: ONNX Runtime's CPU
-provider lacks FP16 kernels for many ops and silently runs those in FP32 (see `fp16_variant`).
+FP16 is emulated with Casts rather than by running the float16 graph: ONNX Runtime's CPU provider
+lacks FP16 kernels for many ops, runs those in FP32, and then removes the FP32→FP16→FP32 cast pairs
+between them, so the float16 graph on a CPU keeps activations in FP32 (see `fp16_variant`).
+Comparisons go through runtime.comparator.
 """
 
 from __future__ import annotations
@@ -18,10 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-# What the engine builder keeps in FP32 (export/tensorrt.py maps these to TensorRT layer kinds).
-KEEP_FP32_OPS = ("LayerNormalization", "GroupNormalization", "InstanceNormalization", "Softmax", "LogSoftmax",
-                 "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp", "Pow", "Sqrt")
-MIN_COSINE = 0.999
+# What the FP16 graph keeps in FP32 (and the weakly typed builder pins: runtime/backends/trt_build.py).
+from export.fp16_graph import KEEP_FP32_OPS, MIN_COSINE
 
 
 class Fp16CheckError(RuntimeError):
@@ -42,7 +42,10 @@ class Fp16Report:
     method: str = "fp16 storage emulation (Cast pairs) in ONNX Runtime CPU"
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        import math
+
+        # Uncomputed numbers (non-finite outputs) become None, which strict JSON can hold.
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
 def fp16_variant(model, keep_fp32_ops=KEEP_FP32_OPS, decompose_layernorm: bool = False):
@@ -115,28 +118,28 @@ def _float_tensors(model) -> set[str]:
     return names
 
 
-def check_fp16(model_path: str | Path, input_name: str, clips: list[np.ndarray], keep_fp32_ops=KEEP_FP32_OPS,
-               decompose_layernorm: bool = False, min_cosine: float = MIN_COSINE) -> Fp16Report:
-    """Run FP32 and the FP16 variant on the same clips and compare the first output."""
-    import onnx
-
-    model = onnx.load(str(model_path), load_external_data=True)
+def emulated_outputs(model, feeds: list[dict], keep_fp32_ops=KEEP_FP32_OPS, decompose_layernorm: bool = False):
+    """(FP32 outputs, FP16-storage-emulated outputs) of a loaded model's first output on each feed."""
     fp32 = _session(model)
     fp16 = _session(fp16_variant(model, keep_fp32_ops, decompose_layernorm), optimize=False)
-    worst, cosines, agree, total, nonfinite = 0.0, [], 0, 0, 0
-    for clip in clips:
-        expected = fp32.run(None, {input_name: clip})[0].astype(np.float64)
-        got = fp16.run(None, {input_name: clip})[0].astype(np.float64)
-        nonfinite += int((~np.isfinite(got)).sum())
-        got = np.nan_to_num(got, nan=0.0, posinf=65504.0, neginf=-65504.0)
-        worst = max(worst, float(np.abs(got - expected).max()))
-        for a, b in zip(got.reshape(len(clip), -1), expected.reshape(len(clip), -1)):
-            cosines.append(float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)))
-        agree += int((got.reshape(len(clip), -1).argmax(-1) == expected.reshape(len(clip), -1).argmax(-1)).sum())
-        total += len(clip)
-    passed = min(cosines) >= min_cosine and agree == total and nonfinite == 0
-    return Fp16Report(list(keep_fp32_ops), decompose_layernorm, total, min(cosines), worst, agree / total,
-                      nonfinite, passed, min_cosine)
+    expected = [fp32.run(None, feed)[0] for feed in feeds]
+    got = [fp16.run(None, feed)[0] for feed in feeds]
+    return expected, got
+
+
+def check_fp16(model_path: str | Path, input_name: str, clips: list[np.ndarray], keep_fp32_ops=KEEP_FP32_OPS,
+               decompose_layernorm: bool = False, min_cosine: float = MIN_COSINE) -> Fp16Report:
+    """Run FP32 and the FP16 variant on the same clips and compare the first output (runtime.comparator)."""
+    import onnx
+
+    from runtime.comparator import compare
+
+    model = onnx.load(str(model_path), load_external_data=True)
+    expected, got = emulated_outputs(model, [{input_name: clip} for clip in clips], keep_fp32_ops, decompose_layernorm)
+    result = compare(expected, got)
+    return Fp16Report(list(keep_fp32_ops), decompose_layernorm, result.rows, result.min_cosine,
+                      result.max_abs_error, result.top1_agreement, result.candidate.count,
+                      result.passes(min_cosine=min_cosine, min_agreement=1.0), min_cosine)
 
 
 def check_artifact_fp16(model_path: str | Path, spec, pre, seed: int = 0) -> dict:

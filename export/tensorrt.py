@@ -29,7 +29,7 @@ def add_engine(folder: Path, manifest, opts: BuildOptions, log: Callable[[str], 
     folder = Path(folder)
     write_manifest(folder, manifest)
     try:
-        names = add_engines(folder, opts, log, calibrator=calibrator)
+        names = add_engines(folder, _for_installed(opts), log, calibrator=calibrator)
     except (TensorRTMissingError, NoGpuError) as exc:
         log(f"  no engine: {exc}")
         manifest.validation["tensorrt_engine"] = {"built": False, "reason": str(exc)}
@@ -38,6 +38,16 @@ def add_engine(folder: Path, manifest, opts: BuildOptions, log: Callable[[str], 
     manifest.files.update(built.files)
     manifest.validation["tensorrt_engine"] = built.validation["tensorrt_engine"]
     return names[0]
+
+
+def _for_installed(opts: BuildOptions) -> BuildOptions:
+    """--keep-fp32 went into the FP16 ONNX at export; a strongly typed build must not pin layers again."""
+    from dataclasses import replace
+
+    from runtime.backends.trt_build import STRONGLY_TYPED, strategy_for
+
+    trt = import_tensorrt()
+    return replace(opts, keep_fp32=[]) if strategy_for(trt.__version__) == STRONGLY_TYPED else opts
 
 
 def trtexec_for_artifact(folder: Path, opts: BuildOptions) -> list[str]:
