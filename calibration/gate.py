@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from calibration.reader import ClipReader
+from runtime.comparator import Comparison, ShapeMismatchError
+from runtime.comparator import compare as compare_outputs
 
 # QOperator-format ops and the float op each one replaces.
 _QOPERATOR = {"QLinearMatMul": "MatMul", "MatMulInteger": "MatMul", "QLinearConv": "Conv",
@@ -17,20 +19,48 @@ _DEQUANT = ("DequantizeLinear",)
 
 @dataclass
 class GateResult:
-    clips: int
-    top1_agreement: float
-    min_cosine: float
-    mean_cosine: float
-    max_abs_error: float
+    """The INT8 gate's verdict: runtime.comparator's comparison of INT8 logits with FP32, and the thresholds."""
+
+    comparison: Comparison
     min_agreement: float
     min_cosine_required: float
-    passed: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.comparison.passes(min_cosine=self.min_cosine_required, min_agreement=self.min_agreement)
+
+    @property
+    def clips(self) -> int:
+        return self.comparison.rows
+
+    @property
+    def top1_agreement(self) -> float:
+        return self.comparison.top1_agreement
+
+    @property
+    def min_cosine(self) -> float:
+        return self.comparison.min_cosine
+
+    @property
+    def mean_cosine(self) -> float:
+        return self.comparison.mean_cosine
+
+    @property
+    def max_abs_error(self) -> float:
+        return self.comparison.max_abs_error
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        numbers = self.comparison.as_dict()  # JSON-safe: None where NaN/Inf left a number uncomputed
+        return {"clips": self.clips, "top1_agreement": numbers["top1_agreement"], "min_cosine": numbers["min_cosine"],
+                "mean_cosine": numbers["mean_cosine"], "max_abs_error": numbers["max_abs_error"],
+                "nonfinite": {"fp32": numbers["reference"], "int8": numbers["candidate"]},
+                "min_agreement": self.min_agreement, "min_cosine_required": self.min_cosine_required,
+                "passed": self.passed}
 
     def line(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
+        if not self.comparison.finite:
+            return f"{self.comparison.nonfinite_line()} over {self.clips} held-out clips: {verdict}"
         return (f"top-1 agreement {self.top1_agreement:.1%} (>= {self.min_agreement:.1%}), min cosine "
                 f"{self.min_cosine:.5f} (>= {self.min_cosine_required:.5f}) over {self.clips} held-out clips: {verdict}")
 
@@ -47,30 +77,23 @@ def run_logits(model_path: str | Path, reader: ClipReader, threads: int | None =
 
 def compare(reference: np.ndarray, candidate: np.ndarray, min_agreement: float = 0.99,
             min_cosine: float = 0.99) -> GateResult:
-    """Top-1 agreement and per-clip cosine of candidate logits against the FP32 reference."""
-    if reference.shape != candidate.shape:
-        raise ValueError(f"logit shapes differ: FP32 {reference.shape} vs INT8 {candidate.shape}")
-    if not np.isfinite(candidate).all():
-        # NaN/Inf from a broken scale would make every comparison False yet look 'close'.
-        cosines = np.zeros(len(candidate))
-        agreement = 0.0
-    else:
-        norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(candidate, axis=1)
-        cosines = (reference * candidate).sum(axis=1) / np.maximum(norms, 1e-12)
-        agreement = float((reference.argmax(1) == candidate.argmax(1)).mean())
-    worst = float(np.abs(reference - candidate).max()) if np.isfinite(candidate).all() else float("inf")
-    passed = agreement >= min_agreement and float(cosines.min()) >= min_cosine
-    return GateResult(len(reference), agreement, float(cosines.min()), float(cosines.mean()), worst,
-                      min_agreement, min_cosine, bool(passed))
+    """INT8 (candidate) logits against the FP32 reference: finiteness, top-1 agreement, per-clip cosine."""
+    try:
+        comparison = compare_outputs(reference, candidate, names=("FP32", "INT8"))
+    except ShapeMismatchError as exc:
+        raise ValueError(f"logit shapes differ: {exc}") from None
+    return GateResult(comparison, min_agreement, min_cosine)
 
 
 def damage(reference: np.ndarray, candidate: np.ndarray) -> float:
-    """How much a quantization hurts: mean cosine distance plus the disagreement rate.
+    """How much a quantization hurts: mean cosine distance plus the disagreement rate (inf for NaN/Inf).
 
     Disagreement dominates (a flipped decision is what the gate counts); the cosine term ranks
     layers that flip nothing on this set but still bend the logits.
     """
     result = compare(reference, candidate, 0.0, -1.0)
+    if not result.comparison.finite:
+        return float("inf")
     return (1.0 - result.top1_agreement) + (1.0 - result.mean_cosine)
 
 

@@ -10,6 +10,7 @@ float layers is spent (then `GateError` with the report: a worse model is never 
 from __future__ import annotations
 
 import inspect
+import math
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -74,7 +75,10 @@ class QuantizationReport:
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        data["sensitivity"] = [[name, round(value, 6)] for name, value in self.sensitivity[:20]]
+        data["gate"] = self.gate.as_dict()  # JSON-safe figures, not the nested comparison
+        # A layer whose INT8 output is NaN/Inf has infinite damage: None, which strict JSON can hold.
+        data["sensitivity"] = [[name, round(value, 6) if math.isfinite(value) else None]
+                               for name, value in self.sensitivity[:20]]
         return data
 
     def summary(self) -> str:
@@ -193,8 +197,9 @@ def quantize_with_gate(fp32_path: str | Path, out_path: str | Path, calib: ClipR
 def _attempt(prepared, out_path, calib, heldout, reference, options, excluded, cache, report) -> GateResult:
     quantize_model(prepared, out_path, calib, options, exclude=excluded, cache=cache)
     result = compare(reference, run_logits(out_path, heldout, options.threads), options.min_agreement, options.min_cosine)
-    report.attempts.append({"excluded": len(excluded), "top1_agreement": result.top1_agreement,
-                            "min_cosine": result.min_cosine, "passed": result.passed})
+    figures = result.as_dict()
+    report.attempts.append({"excluded": len(excluded), "top1_agreement": figures["top1_agreement"],
+                            "min_cosine": figures["min_cosine"], "passed": result.passed})
     return result
 
 

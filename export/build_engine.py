@@ -45,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
                         help="fp32: ONNX artifact; fp16/int8: also a TensorRT engine (needs TensorRT)")
     parser.add_argument("--labels", type=Path, help="text file with one class label per line, for configs without id2label")
-    parser.add_argument("--atol", type=float, default=1e-4, help="max abs error allowed between PyTorch and ONNX Runtime")
+    parser.add_argument("--atol", type=_tolerance, default=1e-4, help="max abs error allowed between PyTorch and ONNX Runtime")
     parser.add_argument("--allow-parity-failure", action="store_true",
                         help="write the artifact even if the parity gate fails (the failure is recorded in the manifest)")
     parser.add_argument("--frame-stride", type=int, default=None,
@@ -126,6 +126,15 @@ def _batch(text: str) -> tuple[int, int, int]:
     if len(values) != 3 or not (1 <= values[0] <= values[1] <= values[2]):
         raise argparse.ArgumentTypeError(f"--batch {text!r}: expected 1 <= MIN <= OPT <= MAX, e.g. 1,1,8")
     return values
+
+
+def _tolerance(text: str) -> float:
+    from export.validate import check_atol
+
+    try:
+        return check_atol(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--atol {text!r}: expected a finite number >= 0, e.g. 1e-4") from None
 
 
 def _tensorrt_status() -> str | None:
@@ -250,9 +259,14 @@ def _summary(artifact) -> None:
         print(f"  {name:<24} {entry.size / 1e6:9.2f} MB  {entry.kind:<10} sha256 {entry.sha256[:12]}")
     p = m.validation.get("onnx_fp32", {})
     if p:
-        print(f"  parity vs PyTorch: max abs {p['max_abs_error']:.2e} (atol {p['atol']:g}), min cosine "
-              f"{p['min_cosine']:.6f}, top-1 agreement {p['top1_agreement']:.0%} over {p['clips']} clips: "
-              f"{'PASS' if p['passed'] else 'FAIL'}")
+        print(f"  parity vs PyTorch: max abs {_figure(p['max_abs_error'], '.2e')} (atol {p['atol']:g}), min cosine "
+              f"{_figure(p['min_cosine'], '.6f')}, top-1 agreement {_figure(p['top1_agreement'], '.0%')} over "
+              f"{p['clips']} clips: {'PASS' if p['passed'] else 'FAIL'}")
+
+
+def _figure(value, spec: str) -> str:
+    """A gate's number, or 'n/a' where non-finite outputs left it uncomputed (None in the manifest)."""
+    return "n/a" if value is None else format(value, spec)
 
 
 def _tensorrt_summary(m) -> None:

@@ -42,9 +42,10 @@ class ExportOptions:
 def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> Path:
     from export.models import videomae
     from export.onnx import EXTERNAL_DATA_THRESHOLD, export_onnx
-    from export.validate import check_parity
+    from export.validate import check_atol, check_parity
     from runtime.backends.onnxruntime import OnnxRuntimeBackend
 
+    check_atol(opts.atol)  # before any work
     staging = new_staging(opts.output, opts.overwrite, opts.model, log)
     output = Path(opts.output).resolve()  # what new_staging checked: symlinks and '..' resolved
     try:

@@ -7,30 +7,77 @@ noise fails here.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from runtime.artifact import InputSpec, Preprocessing
+from runtime.comparator import Comparison, ShapeMismatchError, compare
 from runtime.preprocess import Preprocessor
 
 
 class ParityError(RuntimeError):
-    """ONNX Runtime's outputs differ from PyTorch's beyond the tolerance."""
+    """ONNX Runtime's outputs differ from PyTorch's beyond the tolerance, or are not finite."""
 
 
 @dataclass
 class ParityReport:
-    clips: int
+    """A parity gate's verdict: runtime.comparator's comparison, the batches it covered, the tolerance."""
+
+    comparison: Comparison
     batches: list[int]
-    max_abs_error: float
-    min_cosine: float
-    top1_agreement: float
     atol: float
-    passed: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.comparison.passes(atol=self.atol)
+
+    @property
+    def clips(self) -> int:
+        return self.comparison.rows
+
+    @property
+    def max_abs_error(self) -> float:
+        return self.comparison.max_abs_error
+
+    @property
+    def min_cosine(self) -> float:
+        return self.comparison.min_cosine
+
+    @property
+    def top1_agreement(self) -> float:
+        return self.comparison.top1_agreement
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        numbers = self.comparison.as_dict()  # JSON-safe: None where NaN/Inf left a number uncomputed
+        return {"clips": self.clips, "batches": list(self.batches), "max_abs_error": numbers["max_abs_error"],
+                "min_cosine": numbers["min_cosine"], "top1_agreement": numbers["top1_agreement"],
+                "nonfinite": {"pytorch": numbers["reference"], "onnx": numbers["candidate"]},
+                "atol": self.atol, "passed": self.passed}
+
+
+def check_atol(atol: float) -> float:
+    """The tolerance of a parity gate: a finite number >= 0 (NaN would make every comparison pass or fail)."""
+    if not isinstance(atol, (int, float)) or not math.isfinite(atol) or atol < 0:
+        raise ValueError(f"atol must be a finite number >= 0, got {atol!r}")
+    return float(atol)
+
+
+def gate(name: str, expected, got, batches: list[int], atol: float, strict: bool) -> ParityReport:
+    """Compare PyTorch's outputs with ONNX Runtime's (runtime.comparator); raise ParityError if strict and off."""
+    try:
+        comparison = compare(expected, got, names=("PyTorch", "ONNX Runtime"))
+    except ShapeMismatchError as exc:
+        raise ParityError(f"{name}: {exc}") from None
+    report = ParityReport(comparison, batches, atol)
+    if strict and not report.passed:
+        raise ParityError(
+            f"{name}: ONNX Runtime differs from PyTorch over {comparison.rows} rows: "
+            f"{comparison.describe(atol=atol)}; "
+            + ("the graph produces NaN/Inf: check the model and the opset" if not comparison.finite else
+               "raise --atol only if this difference is acceptable for your use"))
+    return report
 
 
 def parity_inputs(spec: InputSpec, pre: Preprocessing, seed: int = 0) -> list[np.ndarray]:
@@ -61,24 +108,11 @@ def check_parity(module, backend, spec: InputSpec, pre: Preprocessing, atol: flo
                  strict: bool = True, seed: int = 0) -> ParityReport:
     import torch
 
-    worst, cosines, agree, total, batches = 0.0, [], 0, 0, []
+    atol = check_atol(atol)
+    expected, got, batches = [], [], []
     for batch in parity_inputs(spec, pre, seed):
         with torch.no_grad():
-            expected = module(torch.from_numpy(batch)).numpy()
-        got = backend.infer({spec.name: batch})[backend.outputs[0].name]
-        if got.shape != expected.shape:
-            raise ParityError(f"ONNX output shape {got.shape} differs from PyTorch's {expected.shape}")
-        worst = max(worst, float(np.abs(got - expected).max()))
-        for a, b in zip(got.reshape(len(batch), -1), expected.reshape(len(batch), -1)):
-            cosines.append(float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)))
-        agree += int((got.argmax(-1) == expected.argmax(-1)).sum())
-        total += len(batch)
+            expected.append(module(torch.from_numpy(batch)).numpy())
+        got.append(backend.infer({spec.name: batch})[backend.outputs[0].name])
         batches.append(len(batch))
-    report = ParityReport(total, batches, worst, min(cosines), agree / total, atol, worst <= atol)
-    if strict and not report.passed:
-        raise ParityError(
-            f"ONNX Runtime differs from PyTorch by {worst:.3g} (max abs) > atol {atol:g} over {total} clips "
-            f"(min cosine {report.min_cosine:.6f}, top-1 agreement {report.top1_agreement:.1%}); "
-            "raise --atol only if this difference is acceptable for your use"
-        )
-    return report
+    return gate("export parity", expected, got, batches, atol, strict)

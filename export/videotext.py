@@ -287,6 +287,7 @@ def cli_main(args) -> int:
     for gate, report in sorted(m.validation.items()):
         if not gate.startswith("onnx_fp32_"):
             continue
-        print(f"  parity {gate[len('onnx_fp32_'):]:<11} max abs {report['max_abs_error']:.2e} (atol {report['atol']:g}): "
+        worst = "n/a" if report["max_abs_error"] is None else f"{report['max_abs_error']:.2e}"
+        print(f"  parity {gate[len('onnx_fp32_'):]:<11} max abs {worst} (atol {report['atol']:g}): "
               f"{'PASS' if report['passed'] else 'FAIL'}")
     return 0

@@ -58,6 +58,7 @@ class Comparison:
     min_cosine: float  # NaN when anything is non-finite
     mean_cosine: float
     top1_agreement: float  # fraction of rows whose argmax agrees; NaN when anything is non-finite
+    names: tuple[str, str] = ("reference", "candidate")  # what the two sides are, for messages
 
     @property
     def finite(self) -> bool:
@@ -84,9 +85,8 @@ class Comparison:
             found.append(f"top-1 agreement {self.top1_agreement:.1%} < {min_agreement:.1%}")
         return found
 
-    def nonfinite_line(self, reference: str = "reference", candidate: str = "candidate") -> str:
-        sides = [side.line(name) for side, name in ((self.reference, reference), (self.candidate, candidate))
-                 if side.count]
+    def nonfinite_line(self) -> str:
+        sides = [side.line(name) for side, name in zip((self.reference, self.candidate), self.names) if side.count]
         return "non-finite outputs: " + "; ".join(sides) if sides else "all outputs finite"
 
     def numbers_line(self) -> str:
@@ -106,6 +106,7 @@ class Comparison:
     def as_dict(self) -> dict:
         """JSON-safe: uncomputed numbers (inf/NaN) become None, which strict JSON can hold."""
         data = asdict(self)
+        del data["names"]
         for key in ("max_abs_error", "min_cosine", "mean_cosine", "top1_agreement"):
             if not math.isfinite(data[key]):
                 data[key] = None
@@ -113,17 +114,18 @@ class Comparison:
         return data
 
 
-def compare(reference: Outputs, candidate: Outputs) -> Comparison:
+def compare(reference: Outputs, candidate: Outputs, names: tuple[str, str] = ("reference", "candidate")) -> Comparison:
     """Compare candidate outputs with reference outputs: arrays, or equal-length lists of arrays.
 
     Each pair must have the same shape; a list is compared as the concatenation of its rows.
+    `names` say what the two sides are (e.g. ("PyTorch", "ONNX Runtime")) in messages.
     """
-    refs, cands = _pairs(reference, candidate)
+    refs, cands = _pairs(reference, candidate, names)
     ref_counts, cand_counts = _nonfinite(refs), _nonfinite(cands)
     rows = sum(int(r.shape[0]) if r.ndim else 1 for r in refs)
     if ref_counts.count or cand_counts.count or rows == 0:
         nan = float("nan")
-        return Comparison(rows, ref_counts, cand_counts, float("inf"), nan, nan, nan)
+        return Comparison(rows, ref_counts, cand_counts, float("inf"), nan, nan, nan, tuple(names))
     worst, cosines, agree = 0.0, [], 0
     for ref, cand in zip(refs, cands):
         a, b = _rows(ref), _rows(cand)
@@ -136,18 +138,18 @@ def compare(reference: Outputs, candidate: Outputs) -> Comparison:
             agree += a.shape[0]
     cosine = np.concatenate(cosines)
     return Comparison(rows, ref_counts, cand_counts, worst, float(cosine.min()), float(cosine.mean()),
-                      agree / rows)
+                      agree / rows, tuple(names))
 
 
-def _pairs(reference: Outputs, candidate: Outputs) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _pairs(reference: Outputs, candidate: Outputs, names: tuple[str, str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     refs = [np.asarray(reference)] if isinstance(reference, np.ndarray) else [np.asarray(r) for r in reference]
     cands = [np.asarray(candidate)] if isinstance(candidate, np.ndarray) else [np.asarray(c) for c in candidate]
     if len(refs) != len(cands):
-        raise ShapeMismatchError(f"{len(cands)} candidate outputs for {len(refs)} reference outputs")
+        raise ShapeMismatchError(f"{len(cands)} {names[1]} outputs for {len(refs)} {names[0]} outputs")
     for index, (ref, cand) in enumerate(zip(refs, cands)):
         if ref.shape != cand.shape:
             where = f" (output {index})" if len(refs) > 1 else ""
-            raise ShapeMismatchError(f"candidate shape {cand.shape} differs from reference shape {ref.shape}{where}")
+            raise ShapeMismatchError(f"{names[1]} shape {cand.shape} differs from {names[0]} shape {ref.shape}{where}")
     return refs, cands
 
 

@@ -29,7 +29,7 @@ def test_cli_writes_a_validated_artifact(tmp_path, tiny_checkpoint):
     assert "parity vs PyTorch" in run.stdout and "PASS" in run.stdout
     artifact = load_artifact(out)
     m = artifact.manifest
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.fp16.onnx", "model.onnx"]
     assert m.labels == TINY_LABELS and m.input.shape(1) == (1, 4, 3, 32, 32)
     assert m.files["model.onnx"].opset == 17 and "LayerNormalization" in m.files["model.onnx"].details["ops"]
     assert m.files["model.onnx"].details["exporter"] in ("dynamo", "torchscript")
@@ -108,9 +108,11 @@ def test_failed_export_leaves_the_old_artifact_untouched(tmp_path, tiny_checkpoi
     before = (out / "manifest.json").read_bytes()
     from export.validate import ParityError
 
-    with pytest.raises(ParityError, match="atol"):  # an impossible tolerance makes the gate fail
-        build_artifact(ExportOptions(model=str(tiny_checkpoint), output=out, overwrite=True, atol=-1.0), log=lambda _: None)
+    with pytest.raises(ParityError, match="atol"):  # a zero tolerance makes the gate fail after the ONNX export
+        build_artifact(ExportOptions(model=str(tiny_checkpoint), output=out, overwrite=True, atol=0.0), log=lambda _: None)
     assert (out / "manifest.json").read_bytes() == before
+    with pytest.raises(ValueError, match="atol must be a finite number >= 0"):  # refused before the long work
+        build_artifact(ExportOptions(model=str(tiny_checkpoint), output=out, overwrite=True, atol=-1.0), log=lambda _: None)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

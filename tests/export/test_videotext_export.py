@@ -17,7 +17,7 @@ pytestmark = pytest.mark.export
 
 from export.validate import ParityError  # noqa: E402
 from export.videotext import VideoTextExportError, VideoTextOptions, build_videotext_artifact, detect_family  # noqa: E402
-from export.videotext_parity import _compare  # noqa: E402
+from export.validate import gate  # noqa: E402
 from runtime.preprocess import Preprocessor  # noqa: E402
 from runtime.tokenizer import PromptError, TextTokenizer  # noqa: E402
 from runtime.videotext import VideoTextModel, l2_normalize  # noqa: E402
@@ -144,9 +144,9 @@ def test_bad_prompts_stop_the_export_before_any_graph(tmp_path):
 
 def test_parity_failure_is_fatal_and_family_detection_refuses_unknown(tmp_path):
     a = np.ones((2, 4), np.float32)
-    assert _compare("text graph", [a], [a + 1e-6], 1e-4, True, [2]).passed
+    assert gate("text graph", [a], [a + 1e-6], [2], 1e-4, True).passed
     with pytest.raises(ParityError, match="text graph.*max abs"):
-        _compare("text graph", [a], [a + 1e-3], 1e-4, True, [2])
+        gate("text graph", [a], [a + 1e-3], [2], 1e-4, True)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(VideoTextExportError, match="'bert' is not a family"):
         detect_family(str(tmp_path))

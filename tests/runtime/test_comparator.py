@@ -98,3 +98,12 @@ def test_shapes_must_match():
         compare(logits(), logits(width=6))
     with pytest.raises(ShapeMismatchError, match="1 candidate outputs for 2 reference outputs"):
         compare([logits(), logits()], [logits()])
+    with pytest.raises(ShapeMismatchError, match=r"INT8 shape \(4, 6\) differs from FP32 shape"):
+        compare(logits(), logits(width=6), names=("FP32", "INT8"))
+
+
+def test_messages_name_the_two_sides():
+    ref = logits()
+    result = compare(ref, np.full_like(ref, np.nan), names=("PyTorch", "ONNX Runtime"))
+    assert result.describe(atol=1e-4).startswith("non-finite outputs: ONNX Runtime has 20 NaN and 0 Inf of 20 values")
+    assert "names" not in result.as_dict()
