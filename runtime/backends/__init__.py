@@ -11,6 +11,7 @@ __all__ = ["Backend", "BackendError", "InputError", "MissingDependencyError", "T
 # Backend names that run through ONNX Runtime → the OnnxRuntimeBackend device they ask for.
 ORT_DEVICES = {"auto": "auto", "onnxruntime": "auto", "cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "tensorrt"}
 PRECISIONS = ("fp32", "fp16", "int8")
+MAX_THREADS = 1024  # inference threads one backend may ask for (OpenVINO refuses huge counts with pages of text)
 
 
 def open_backend(artifact, backend: str = "auto", threads: int | None = None, precision: str = "fp32",
@@ -40,6 +41,8 @@ def open_backend(artifact, backend: str = "auto", threads: int | None = None, pr
                            "(ONNX Runtime picks its device by backend: cpu, cuda or tensorrt-ep)")
     if precision not in PRECISIONS and precision != "bf16":
         raise BackendError(f"precision {precision!r} unknown; choose fp32, fp16 or int8")
+    if threads is not None and not (type(threads) is int and 1 <= threads <= MAX_THREADS):
+        raise BackendError(f"{setting('threads')} must be a whole number in 1..{MAX_THREADS}, got {threads!r}")
     engine_precision = precision if precision in ("fp16", "int8") else None
     notes: list[str] = []
     if backend == "tensorrt":

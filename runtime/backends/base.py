@@ -8,7 +8,14 @@ import numpy as np
 
 
 class BackendError(Exception):
-    """A backend could not be created or could not run."""
+    """A backend could not be created or could not run.
+
+    Its message is one line: the multi-line reports native libraries raise (OpenVINO's nested
+    "Exception from src/...", ONNX Runtime's) are joined, so a command line prints one error line.
+    """
+
+    def __str__(self) -> str:
+        return " ".join(line.strip() for line in super().__str__().splitlines() if line.strip())
 
 
 class InputError(BackendError, ValueError):

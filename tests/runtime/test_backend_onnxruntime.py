@@ -90,3 +90,14 @@ def test_engine_rebuild_hint_uses_the_callers_syntax():
     assert refusal.message("model.fp16.engine").endswith("open the artifact with backend='onnxruntime'")
     with command_line():
         assert refusal.message("model.fp16.engine").endswith("open the artifact with --backend onnxruntime")
+
+
+@pytest.mark.parametrize("threads", [0, -1, 10 ** 11, 1.5, True])
+def test_thread_counts_outside_the_range_are_refused_by_every_backend(onnx_artifact, threads):
+    with pytest.raises(BackendError, match=r"threads must be a whole number in 1\.\.1024"):
+        open_backend(load_artifact(onnx_artifact), "auto", threads=threads)
+
+
+def test_backend_errors_are_one_line():
+    error = BackendError("could not load x:\nException from src/a.cpp:1:\n  Wrong value\n\n")
+    assert str(error) == "could not load x: Exception from src/a.cpp:1: Wrong value"
