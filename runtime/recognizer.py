@@ -236,14 +236,6 @@ class Recognizer:
                       item.arrived_at)
 
 
-def _batch_limits(artifact: Artifact, backend: Backend, wanted: int | None) -> tuple[int, int | None]:
-    """(largest batch to send, fixed batch size or None) from the backend's input and the manifest."""
-    axis = backend.inputs[0].shape[0] if backend.inputs and backend.inputs[0].shape else None
-    if isinstance(axis, int):
-        return axis, (axis if axis > 1 else None)
-    profile_max = DEFAULT_MAX_BATCH
-    m = artifact.manifest
-    for name in (m.file_of_kind("onnx", "fp32"), m.file_of_kind("engine")):
 def _sampling(config: RecognizerConfig, m) -> tuple[int, float | None, int]:
     """(frame stride, target fps, window stride): the caller's, else the manifest's, checked here, at
     start-up, rather than in a source's thread at the first frame."""
@@ -262,12 +254,20 @@ def _sampling(config: RecognizerConfig, m) -> tuple[int, float | None, int]:
     return frame_stride, target_fps, window_stride
 
 
+def _batch_limits(artifact: Artifact, backend: Backend, wanted: int | None) -> tuple[int, int | None]:
+    """(largest batch to send, fixed batch size or None) from the backend's input and the manifest."""
+    axis = backend.inputs[0].shape[0] if backend.inputs and backend.inputs[0].shape else None
+    if isinstance(axis, int):
+        if axis < 1:
+            raise RecognizerError(f"the model's batch axis is fixed at {axis}; it can take no window")
+        return axis, (axis if axis > 1 else None)
+    profile_max = DEFAULT_MAX_BATCH
+    m = artifact.manifest
+    for name in (m.file_of_kind("onnx", "fp32"), m.file_of_kind("engine")):
         profile = m.files[name].details.get("batch_profile") if name else None
         if isinstance(profile, (list, tuple)) and len(profile) == 3:
             profile_max = _profile_max(name, profile)
             break
-        if axis < 1:
-            raise RecognizerError(f"the model's batch axis is fixed at {axis}; it can take no window")
     if wanted is not None:
         if wanted < 1:
             raise RecognizerError(f"max_batch must be >= 1, got {wanted}")
@@ -278,14 +278,6 @@ def _sampling(config: RecognizerConfig, m) -> tuple[int, float | None, int]:
     return profile_max, None
 
 
-class Scheduler:
-    """One worker thread: takes due windows of all streams, batches them, runs, publishes."""
-
-    def __init__(self, recognizer: Recognizer, on_result: Callable[[Result], None]):
-        self.recognizer, self.on_result = recognizer, on_result
-        self.live = recognizer.config.mode == "live"
-        self._slots: dict[str, deque] = {}
-        self._cond = threading.Condition()
 def _profile_max(name: str, profile) -> int:
     """The batch profile's maximum, refused when no batch of one window could ever be sent."""
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in profile) or not 1 <= profile[2] <= 4096:
@@ -294,6 +286,14 @@ def _profile_max(name: str, profile) -> int:
     return int(profile[2])
 
 
+class Scheduler:
+    """One worker thread: takes due windows of all streams, batches them, runs, publishes."""
+
+    def __init__(self, recognizer: Recognizer, on_result: Callable[[Result], None]):
+        self.recognizer, self.on_result = recognizer, on_result
+        self.live = recognizer.config.mode == "live"
+        self._slots: dict[str, deque] = {}
+        self._cond = threading.Condition()
         self._stopping = False
         self._busy = False
         self.error: BaseException | None = None  # what ended the worker; never cleared
