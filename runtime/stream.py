@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import math
+import sys
 import time
 
-EXAMPLES = """examples:
 MAX_TARGET_FPS = 1000.0
 
+EXAMPLES = """examples:
   python -m runtime.stream --artifact build/videomae-motion --source synthetic --seconds 20
   python -m runtime.stream --artifact build/videomae-motion --source 0                     # camera 0
   python -m runtime.stream --artifact build/videomae-motion --source csi://0 --source /dev/video1
@@ -89,6 +89,12 @@ def _check(args, parser) -> None:
         value = getattr(args, name)
         if value is not None and not value > 0:
             parser.error(f"--{name.replace('_', '-')} must be > 0, got {value}")
+        if value is not None and name != "seconds" and not math.isfinite(value):
+            parser.error(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+    # Mirrors runtime.clips.MAX_TARGET_FPS (not imported: argument errors must work without numpy/OpenCV).
+    if args.target_fps is not None and args.target_fps > MAX_TARGET_FPS:
+        parser.error(f"--target-fps must be at most {MAX_TARGET_FPS:g} (above the camera's rate every frame is "
+                     f"taken anyway), got {args.target_fps:g}")
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
         parser.error(f"--metrics-port must be 1..65535, got {args.metrics_port}")
 
@@ -99,12 +105,6 @@ class _Printer:
     def on_frame(self, stream_id, frame):
         pass
 
-        if value is not None and name != "seconds" and not math.isfinite(value):
-            parser.error(f"--{name.replace('_', '-')} must be a finite number, got {value}")
-    # Mirrors runtime.clips.MAX_TARGET_FPS (not imported: argument errors must work without numpy/OpenCV).
-    if args.target_fps is not None and args.target_fps > MAX_TARGET_FPS:
-        parser.error(f"--target-fps must be at most {MAX_TARGET_FPS:g} (above the camera's rate every frame is "
-                     f"taken anyway), got {args.target_fps:g}")
     def on_result(self, r):
         events = "".join(f" [{e.kind} {e.label}]" for e in r.events)
         print(f"{r.stream_id} #{r.window} frame {r.newest_index}: {r.label} {r.score:.2f}  latency {r.latency_ms:.0f} ms"
