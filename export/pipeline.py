@@ -82,6 +82,13 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
                      "external_data": result.data_path.name if result.data_path else None})
         if result.data_path is not None:
             manifest.files[result.data_path.name] = describe_file(result.data_path, "onnx_data")
+        step("FP16 mixed-precision graph (what strongly typed TensorRT builds from), gated against FP32 on the CPU")
+        from export.fp16_graph import add_fp16_graph
+        from export.validate import parity_inputs
+
+        clips = parity_inputs(loaded.input, loaded.preprocessing)
+        add_fp16_graph(staging, manifest, "model.onnx", [{loaded.input.name: c} for c in clips], scores=True,
+                       keep_fp32=getattr(opts.engine, "keep_fp32", ()), strict=opts.strict, log=log)
         if opts.engine is not None:
             from export.tensorrt import add_engine
 

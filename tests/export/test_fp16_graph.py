@@ -115,4 +115,4 @@ def test_every_videomae_export_writes_a_gated_fp16_graph(tiny_artifact_session):
     entry = m.files["model.fp16.onnx"]
     assert (entry.kind, entry.precision) == ("onnx", "fp16") and m.file_of_kind("onnx", "fp32") == "model.onnx"
     assert m.validation["onnx_fp16"]["passed"] and m.validation["onnx_fp16"]["fp16_storage_emulation"]["finite"]
-    assert any("LayerNormalization" in name for name in entry.details["fp32_nodes"])
+    assert len(entry.details["fp32_nodes"]) >= 5  # 2 layers: 2 LayerNorms + a Softmax each, and the final norm
