@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from runtime.artifact import Artifact
-from runtime.backends import Backend
+from runtime.backends import Backend, TransientBackendError
 from runtime.clips import MAX_TARGET_FPS, Clip, ClipBuffer, FrameSampler
 from runtime.framecache import frame_cache_for
 from runtime.postprocess import Event, PostprocessConfig, PostProcessor
@@ -96,6 +96,7 @@ class StreamStats:
     dropped_windows: int = 0  # live: replaced before inference could take them
     nonfinite: int = 0  # windows whose outputs held NaN/Inf: nothing published
     restarts: int = 0  # clip restarted after a gap in the stream
+    failed_windows: int = 0  # the backend call failed transiently (a remote server down): nothing published
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_HISTORY))
     inference_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_HISTORY))
 
@@ -192,7 +193,14 @@ class Recognizer:
         """Infer due windows (any streams) in batches of at most max_batch; publish the finite ones."""
         results = []
         for start in range(0, len(pending), self.max_batch):
-            results.extend(self._run_batch(pending[start:start + self.max_batch]))
+            chunk = pending[start:start + self.max_batch]
+            try:
+                results.extend(self._run_batch(chunk))
+            except TransientBackendError:
+                # A remote backend that is down or slow reconnects by itself: these windows are counted
+                # as failed, nothing is published for them, and the stream goes on.
+                for item in chunk:
+                    item.stream.stats.failed_windows += 1
         return results
 
     def _run_batch(self, batch: list[Pending]) -> list[Result]:

@@ -11,6 +11,7 @@ accuracy against the world's ground truth follows.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -26,6 +27,8 @@ EXAMPLES = """examples:
   python -m runtime.stream --artifact build/videomae-motion --source clip.mp4 --overlay out.mp4 --quiet
   python -m runtime.stream --artifact build/videomae-motion --source 0 --smoothing ema --on-threshold 0.6 \\
       --off-threshold 0.4 --unknown-below 0.3 --metrics-port 9100 --show
+  python -m runtime.stream --artifact build/videomae-motion --source 0 --backend triton \\
+      --server grpc://gpu-server:8001 --server-model videomae-motion      # a Triton server (docs/SCALE.md)
   python -m runtime.stream --artifact build/videotext-motion --source synthetic --seconds 20 \\
       --prompts prompts.txt --background "a shape staying still"     # zero-shot over your own prompts
 
@@ -41,7 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="camera index, /dev/videoN, file, folder, rtsp/http URL, GStreamer pipeline, csi://N, "
                         "synthetic, rosbag://...; repeat for several streams")
     g = p.add_argument_group("model")
-    g.add_argument("--backend", default="auto", help="auto | tensorrt | onnxruntime | cpu | cuda | tensorrt-ep (default auto)")
+    g.add_argument("--backend", default="auto",
+                   help="auto | tensorrt | onnxruntime | cpu | cuda | tensorrt-ep | triton (default auto)")
+    g.add_argument("--server", metavar="URL", default=None,
+                   help="--backend triton: the Triton server, grpc://HOST:PORT or http://HOST:PORT (docs/SCALE.md)")
+    g.add_argument("--server-model", metavar="NAME", default=None,
+                   help="--backend triton: the model's name on the server (default: the artifact folder's name)")
+    g.add_argument("--server-timeout", type=float, default=5.0, metavar="S",
+                   help="--backend triton: seconds any call to the server may take (default 5)")
     g.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="which model of the artifact")
     g.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     g.add_argument("--max-batch", type=int, default=None, help="most windows per call (default: the artifact's profile)")
@@ -97,6 +107,15 @@ def _check(args, parser) -> None:
                      f"taken anyway), got {args.target_fps:g}")
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
         parser.error(f"--metrics-port must be 1..65535, got {args.metrics_port}")
+    if (args.backend == "triton") != (args.server is not None):
+        parser.error("--backend triton and --server URL go together, e.g. --backend triton --server grpc://HOST:8001")
+    if args.server_model is not None and args.backend != "triton":
+        parser.error("--server-model applies to --backend triton")
+    if args.backend == "triton" and (args.prompts or args.prompt or args.precision != "fp32" or args.threads):
+        parser.error("--backend triton runs the served model: --prompts/--prompt/--precision/--threads do not apply")
+    if not args.server_timeout > 0:
+        parser.error(f"--server-timeout must be > 0, got {args.server_timeout}")
+
 
 
 class _Printer:
@@ -197,9 +216,16 @@ def run(args) -> int:
     ids = [spec if args.source.count(spec) == 1 else f"{spec}#{i}" for i, spec in enumerate(args.source)]
     sinks, window, recorder = _sinks(args, ids)
     limits = RunLimits(args.seconds, args.max_frames)
-    runner = StreamRunner(artifact, args.source, backend=args.backend, threads=args.threads, mode=args.mode,
-                          config=config, sinks=sinks, limits=limits, precision=args.precision, prompts=prompts)
-    with runner:
+    remote = _open_remote(args, artifact)
+    try:
+        runner = StreamRunner(artifact, args.source, backend=args.backend, threads=args.threads, mode=args.mode,
+                              config=config, sinks=sinks, limits=limits, precision=args.precision, prompts=prompts,
+                              backend_object=remote)
+    except BaseException:
+        if remote is not None:
+            remote.close()
+        raise
+    with runner, (remote or contextlib.nullcontext()):
         print(f"streaming {len(ids)} source(s) through {runner.backend.name} "
               f"({', '.join(getattr(runner.backend, 'providers', []) or [])}); Ctrl-C stops", file=sys.stderr)
         report = runner.run(tick=window.pump if window is not None else None)
@@ -207,6 +233,10 @@ def run(args) -> int:
         if report.interrupted:
             summary = "interrupted; " + summary
         print(summary, file=sys.stderr)
+        if remote is not None:
+            stats = remote.stats
+            print(f"triton: {stats.calls} calls answered, {stats.failed_calls} failed ({stats.failed_windows} windows), "
+                  f"{stats.reconnects} reconnects", file=sys.stderr)
         scores, text, goal = _ground_truth(runner, recorder, config.postprocess.background, runner.recognizer)
         if text:
             print(text, file=sys.stderr)
@@ -218,6 +248,8 @@ def run(args) -> int:
                 "accuracy": [s.as_dict() for s in scores], "delay_goal_s": goal,
                 "errors": {k: str(v) for k, v in report.errors.items()},
                 "failure": None if failure is None else str(failure), "output_closed": closed_pipe}
+        if remote is not None:
+            data["triton"] = {"server": remote.url, "model": remote.model, **remote.stats.__dict__}
         with open(args.summary_json, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=1, default=_jsonable)
     if closed_pipe:  # the reader has what it wanted (`| head -1`): no error, as Unix tools do
@@ -228,6 +260,18 @@ def run(args) -> int:
     for stream_id, error in report.errors.items():
         print(f"error: source {stream_id} failed: {error}", file=sys.stderr)
     return 1 if report.errors or failure is not None else 0
+
+
+def _open_remote(args, artifact):
+    """--backend triton: the served model, checked against the artifact; None for the in-process backends."""
+    if args.backend != "triton":
+        return None
+    from runtime.backends import open_remote
+
+    if artifact.manifest.task != "classification":
+        raise ValueError(f"--backend triton serves classification artifacts; {args.artifact} is {artifact.manifest.task} "
+                         "(run it in-process: drop --backend triton)")
+    return open_remote(artifact, args.server, args.server_model, timeout_s=args.server_timeout)
 
 
 def check_writable(path: str, option: str) -> None:

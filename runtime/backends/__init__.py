@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from runtime.backends.base import Backend, BackendError, InputError, MissingDependencyError, TensorMeta
+from runtime.backends.base import (Backend, BackendError, InputError, MissingDependencyError, TensorMeta,
+                                   TransientBackendError)
 from runtime.hints import setting
 
-__all__ = ["Backend", "BackendError", "InputError", "MissingDependencyError", "TensorMeta", "open_backend"]
+__all__ = ["Backend", "BackendError", "InputError", "MissingDependencyError", "TensorMeta", "TransientBackendError",
+           "open_backend", "open_remote"]
 
 
 # Backend names that run through ONNX Runtime → the OnnxRuntimeBackend device they ask for.
@@ -147,3 +149,12 @@ def _try_engine(artifact, precision, notes):
     except (EngineMismatchError, BackendError) as exc:
         notes.append(f"TensorRT engine skipped: {exc}")
     return None
+
+
+def open_remote(artifact, server: str, model: str | None = None, timeout_s: float = 5.0) -> Backend:
+    """The `triton` backend: the artifact's model served by a Triton Inference Server at `server`
+    (grpc://HOST:PORT or http://HOST:PORT), under `model` (default: the artifact folder's name).
+    Refused at open when the served model differs from the manifest; see runtime/backends/triton.py."""
+    from runtime.backends.triton import TritonBackend
+
+    return TritonBackend(artifact, server, model, timeout_s=timeout_s)

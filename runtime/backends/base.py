@@ -26,6 +26,11 @@ class MissingDependencyError(BackendError, ImportError):
     """An optional heavy dependency is not installed; the message names the pip extra."""
 
 
+class TransientBackendError(BackendError):
+    """One call failed for a reason that may pass (a remote server down or slow): the recognizer counts the
+    batch's windows as failed and the stream goes on; the backend itself retries on later calls."""
+
+
 def require(module: str, extra: str | None, purpose: str):
     """Import an optional module or raise an error that says how to install it."""
     import importlib

@@ -31,6 +31,7 @@ class StreamSummary:
     latency_p99_ms: float | None
     inference_p50_ms: float | None
     source: dict  # the source's own counters (dropped frames, stalls, reconnects, gaps) when it has them
+    failed_windows: int = 0  # the backend call failed transiently (a remote server down)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,7 +56,8 @@ def summarize(streams: dict, sources: dict | None = None) -> list[StreamSummary]
         out.append(StreamSummary(
             stream_id, s.frames, s.windows, s.published, s.dropped_windows, s.nonfinite, s.bad_frames, s.restarts,
             percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99),
-            percentile(s.inference_ms, 50), _source_counters(sources.get(stream_id))))
+            percentile(s.inference_ms, 50), _source_counters(sources.get(stream_id)),
+            getattr(s, "failed_windows", 0)))
     return out
 
 
@@ -73,7 +75,8 @@ def format_summary(summaries: list[StreamSummary], elapsed_s: float | None = Non
         extra = ", ".join(f"{k} {v}" for k, v in src.items() if k != "frames" and v)
         lines.append(
             f"  {s.stream_id}: {s.frames} frames, {s.windows} windows, {s.published} published, "
-            f"{s.dropped_windows} dropped, {s.nonfinite} non-finite; latency p50/p95/p99 "
+            f"{s.dropped_windows} dropped, {s.nonfinite} non-finite"
+            + (f", {s.failed_windows} failed (backend unavailable)" if s.failed_windows else "") + "; latency p50/p95/p99 "
             f"{_ms(s.latency_p50_ms)}/{_ms(s.latency_p95_ms)}/{_ms(s.latency_p99_ms)} ms "
             f"(inference p50 {_ms(s.inference_p50_ms)} ms)" + (f"; source: {extra}" if extra else ""))
     return "\n".join(lines)
