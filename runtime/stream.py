@@ -117,7 +117,6 @@ def _check(args, parser) -> None:
         parser.error(f"--server-timeout must be > 0, got {args.server_timeout}")
 
 
-
 class _Printer:
     """Human-readable lines: one per result, events marked."""
 
