@@ -24,6 +24,7 @@ class GateResult:
     comparison: Comparison
     min_agreement: float
     min_cosine_required: float
+    backend: str = "onnxruntime"  # the engine the INT8 logits came from: the one that will run the model here
 
     @property
     def passed(self) -> bool:
@@ -55,24 +56,61 @@ class GateResult:
                 "mean_cosine": numbers["mean_cosine"], "max_abs_error": numbers["max_abs_error"],
                 "nonfinite": {"fp32": numbers["reference"], "int8": numbers["candidate"]},
                 "min_agreement": self.min_agreement, "min_cosine_required": self.min_cosine_required,
-                "passed": self.passed}
+                "passed": self.passed, "backend": self.backend}
 
     def line(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         if not self.comparison.finite:
             return f"{self.comparison.nonfinite_line()} over {self.clips} held-out clips: {verdict}"
         return (f"top-1 agreement {self.top1_agreement:.1%} (>= {self.min_agreement:.1%}), min cosine "
-                f"{self.min_cosine:.5f} (>= {self.min_cosine_required:.5f}) over {self.clips} held-out clips: {verdict}")
+                f"{self.min_cosine:.5f} (>= {self.min_cosine_required:.5f}) over {self.clips} held-out clips "
+                f"on {self.backend}: {verdict}")
 
 
-def run_logits(model_path: str | Path, reader: ClipReader, threads: int | None = None) -> np.ndarray:
-    """First output of a model for every clip of a reader, on ONNX Runtime's CPU provider."""
-    from runtime.backends.onnxruntime import OnnxRuntimeBackend
+class Logits(np.ndarray):
+    """Logits that know which engine computed them (`backend`), so the gate reports where it judged."""
 
-    with OnnxRuntimeBackend(model_path, device="cpu", threads=threads) as backend:
-        name = backend.outputs[0].name
-        outs = [backend.infer({reader.input_name: batch})[name] for batch in reader.batches()]
-    return np.concatenate(outs).reshape(len(reader.samples), -1).astype(np.float64)
+    backend = "onnxruntime"
+
+
+def gate_backend(model_path: str | Path) -> str:
+    """The engine that will run this model on this machine's CPU: OpenVINO where `--backend auto` picks
+    it (no NVIDIA provider, openvino installed), else ONNX Runtime. QOperator graphs (QLinearMatMul,
+    QGemm, ...: a form only ONNX Runtime runs) stay on ONNX Runtime."""
+    from runtime.backends.openvino import prefer_for_auto
+
+    if not prefer_for_auto():
+        return "onnxruntime"
+    return "onnxruntime" if _op_types(model_path) & set(_QOPERATOR) else "openvino"
+
+
+def _op_types(model_path: str | Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(model_path), load_external_data=False).graph.node}
+
+
+def run_logits(model_path: str | Path, reader: ClipReader, threads: int | None = None,
+               backend: str | None = None) -> Logits:
+    """First output of a model for every clip of a reader, on the CPU engine that will run it
+    (gate_backend: OpenVINO or ONNX Runtime's CPU provider), or the one named."""
+    backend = backend or gate_backend(model_path)
+    if backend == "openvino":
+        from runtime.backends.openvino import OpenVINOBackend
+
+        # No compiled-model cache: the search's candidates are temporary files.
+        precision = "int8" if "DequantizeLinear" in _op_types(model_path) else "fp32"
+        engine = OpenVINOBackend(model_path, precision=precision, threads=threads)
+    else:
+        from runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+        engine = OnnxRuntimeBackend(model_path, device="cpu", threads=threads)
+    with engine:
+        name = engine.outputs[0].name
+        outs = [engine.infer({reader.input_name: batch})[name] for batch in reader.batches()]
+    logits = np.concatenate(outs).reshape(len(reader.samples), -1).astype(np.float64).view(Logits)
+    logits.backend = backend
+    return logits
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray, min_agreement: float = 0.99,
@@ -82,7 +120,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray, min_agreement: float =
         comparison = compare_outputs(reference, candidate, names=("FP32", "INT8"))
     except ShapeMismatchError as exc:
         raise ValueError(f"logit shapes differ: {exc}") from None
-    return GateResult(comparison, min_agreement, min_cosine)
+    return GateResult(comparison, min_agreement, min_cosine, getattr(candidate, "backend", "onnxruntime"))
 
 
 def damage(reference: np.ndarray, candidate: np.ndarray) -> float:
