@@ -77,7 +77,10 @@ def fp16_variant(model, keep_fp32_ops=KEEP_FP32_OPS, decompose_layernorm: bool =
     for name in sorted(consumed - produced):
         if name in initializers and all(c.op_type not in keep for c in consumers[name]):
             array = numpy_helper.to_array(initializers[name])
-            initializers[name].CopyFrom(numpy_helper.from_array(array.astype(np.float16).astype(np.float32), name))
+            # Clipped to FP16's range first, as the FP16 converter does with weights (mask constants
+            # such as float32's minimum would otherwise become -inf).
+            rounded = np.clip(array, -65504.0, 65504.0).astype(np.float16).astype(np.float32)
+            initializers[name].CopyFrom(numpy_helper.from_array(rounded, name))
         else:  # a graph input, or a weight an FP32 op shares: round a copy for the FP16 ops only
             head += _round_pair(helper, TensorProto, name, name + "__fp16")
             rewired[name] = name + "__fp16"

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from export.validate import ParityError
+
 # Computed in FP32 in the FP16 graph; the weakly typed builder pins the same layer kinds.
 KEEP_FP32_OPS = ("LayerNormalization", "GroupNormalization", "InstanceNormalization", "Softmax", "LogSoftmax",
                  "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp", "Pow", "Sqrt")
@@ -34,8 +36,9 @@ MIN_COSINE = 0.999
 MAX_PROTO = 2**31 - 2**26  # under protobuf's 2 GB cap, with room for the graph itself
 
 
-class Fp16GraphError(RuntimeError):
-    """The FP16 graph could not be written, or it differs from the FP32 graph beyond the gate."""
+class Fp16GraphError(ParityError):
+    """The FP16 graph could not be written, or it differs from the FP32 graph beyond the gate (a parity
+    failure like any other: the export CLIs report it in one line)."""
 
 
 def fp16_name(fp32_name: str) -> str:

@@ -158,6 +158,10 @@ def build_videotext_artifact(opts: VideoTextOptions, log: Callable[[str], None] 
         validation.update(_tensorrt_ops(bundle, staging, log))
         manifest = _manifest(opts, bundle, prompts, results, validation)
         manifest.files["tokenizer.json"] = describe_file(staging / "tokenizer.json", "tokenizer")
+        step("FP16 mixed-precision graphs (what strongly typed TensorRT builds from), gated against FP32 on the CPU")
+        from export.fp16_videotext import add_videotext_fp16_graphs
+
+        add_videotext_fp16_graphs(bundle, staging, manifest, tokenizer, prompts, opts.strict, log)
         embeddings = None
         if prompt_tokens is not None:
             step(f"encoding {len(prompts)} label prompts with the exported text graph")
@@ -262,9 +266,9 @@ def cli_main(args) -> int:
     from export.validate import ParityError
     from runtime.artifact import ArtifactError, Sampling, load_artifact
 
-    if args.precision != "fp32":
-        print(f"error: --precision {args.precision} is not available for video-text models yet: export fp32 ONNX and "
-              "build engines per graph with trtexec (docs/VIDEO_TEXT.md)", file=sys.stderr)
+    if args.precision == "int8":
+        print("error: --precision int8 is not available for video-text models (no calibration for them yet): "
+              "export with --precision fp16 for an FP16 engine per graph", file=sys.stderr)
         return 2
     prompts = None
     try:
@@ -279,6 +283,14 @@ def cli_main(args) -> int:
     except (OSError, ValueError, ImportError, OnnxExportError, ParityError, ArtifactError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.precision == "fp16":
+        from export.tensorrt import EngineBuildError, engines_for_artifact
+
+        try:
+            engines_for_artifact(out, args)
+        except (EngineBuildError, ArtifactError, ValueError) as exc:
+            print(f"error: {exc} (the ONNX artifact in {out} is complete; no engine was added)", file=sys.stderr)
+            return 1
     m = load_artifact(out).manifest
     print(f"\n{m.family} video_text: {m.input.frames}x{m.input.height}x{m.input.width} {m.input.layout}, "
           f"{len(m.labels)} label prompts, logit scale {m.video_text.logit_scale:.2f}")

@@ -72,7 +72,9 @@ def _missing_source(role: str, kind: str, wanted: str, strategy: str) -> str:
 
 def axis_ranges(manifest, entry, opts: BuildOptions) -> dict[str, dict[int, tuple[int, int, int]]]:
     """input name → axis → (min, opt, max), from the graph's recorded axis names (or INPUT_AXES)."""
-    max_tokens = int((manifest.video_text or {}).get("max_length") or 77)
+    section = manifest.video_text
+    max_tokens = int((section.get("max_length") if isinstance(section, dict) else getattr(section, "max_length", None))
+                     or 77)
     named = {"batch": tuple(opts.batch), "texts": tuple(opts.texts),
              "tokens": (1, min(16, max_tokens), max_tokens)}
     axes = entry.details.get("dynamic_axes") or {n: INPUT_AXES[n] for n in entry.details.get("inputs", INPUT_AXES)
@@ -205,7 +207,10 @@ def trtexec_lines(folder: str | os.PathLike, opts: BuildOptions) -> list[str]:
 
 def _input_shapes(manifest, build: GraphBuild, entry) -> dict | None:
     """Input name → dims (-1 where dynamic), from the graph's recorded shapes or, for the video graph, the input spec."""
-    for details in (entry.details, manifest.files[manifest.file_of_kind(ROLE_KINDS[build.role], "fp32")].details):
+    kind = ROLE_KINDS[build.role]
+    siblings = [manifest.files[n].details for n in (manifest.file_of_kind(kind, "fp32"), manifest.file_of_kind(kind, "fp16"))
+                if n is not None]
+    for details in [entry.details, *siblings]:  # the FP16 graph records its inputs' shapes for all of them
         if details.get("input_shapes"):
             return {n: [d if isinstance(d, int) and d > 0 else -1 for d in dims]
                     for n, dims in details["input_shapes"].items()}
