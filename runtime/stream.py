@@ -29,6 +29,8 @@ EXAMPLES = """examples:
       --off-threshold 0.4 --unknown-below 0.3 --metrics-port 9100 --show
   python -m runtime.stream --artifact build/videomae-motion --source 0 --backend triton \\
       --server grpc://gpu-server:8001 --server-model videomae-motion      # a Triton server (docs/SCALE.md)
+  python -m runtime.stream --artifact build/videomae-motion --source 0 --backend openvino --precision bf16 \
+      --threads 4                                  # an x86 CPU with AVX-512 BF16 or AMX (docs/CPU.md)
   python -m runtime.stream --artifact build/videotext-motion --source synthetic --seconds 20 \\
       --prompts prompts.txt --background "a shape staying still"     # zero-shot over your own prompts
 
@@ -45,15 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "synthetic, rosbag://...; repeat for several streams")
     g = p.add_argument_group("model")
     g.add_argument("--backend", default="auto",
-                   help="auto | tensorrt | onnxruntime | cpu | cuda | tensorrt-ep | triton (default auto)")
+                   help="auto | tensorrt | openvino | onnxruntime | cpu | cuda | tensorrt-ep | triton (default auto: "
+                        "a TensorRT engine or ORT's NVIDIA providers; without them OpenVINO when installed, else ORT)")
     g.add_argument("--server", metavar="URL", default=None,
                    help="--backend triton: the Triton server, grpc://HOST:PORT or http://HOST:PORT (docs/SCALE.md)")
     g.add_argument("--server-model", metavar="NAME", default=None,
                    help="--backend triton: the model's name on the server (default: the artifact folder's name)")
     g.add_argument("--server-timeout", type=float, default=5.0, metavar="S",
                    help="--backend triton: seconds any call to the server may take (default 5)")
-    g.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="which model of the artifact")
-    g.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    g.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16", "int8"),
+                   help="which model of the artifact (bf16: OpenVINO, on CPUs that report BF16)")
+    g.add_argument("--threads", type=int, default=None, help="ONNX Runtime / OpenVINO inference threads")
+    g.add_argument("--device", default=None, metavar="NAME",
+                   help="OpenVINO device: CPU (default), GPU, GPU.1, NPU (with --backend openvino or auto)")
     g.add_argument("--max-batch", type=int, default=None, help="most windows per call (default: the artifact's profile)")
     g.add_argument("--prompts", metavar="FILE", default=None,
                    help="video-text artifacts: zero-shot prompts, one per line (blank lines and lines starting with "
@@ -111,8 +117,10 @@ def _check(args, parser) -> None:
         parser.error("--backend triton and --server URL go together, e.g. --backend triton --server grpc://HOST:8001")
     if args.server_model is not None and args.backend != "triton":
         parser.error("--server-model applies to --backend triton")
-    if args.backend == "triton" and (args.prompts or args.prompt or args.precision != "fp32" or args.threads):
-        parser.error("--backend triton runs the served model: --prompts/--prompt/--precision/--threads do not apply")
+    if args.backend == "triton" and (args.prompts or args.prompt or args.precision != "fp32" or args.threads
+                                     or args.device):
+        parser.error("--backend triton runs the served model: --prompts/--prompt/--precision/--threads/--device "
+                     "do not apply")
     if not args.server_timeout > 0:
         parser.error(f"--server-timeout must be > 0, got {args.server_timeout}")
 
@@ -219,7 +227,7 @@ def run(args) -> int:
     try:
         runner = StreamRunner(artifact, args.source, backend=args.backend, threads=args.threads, mode=args.mode,
                               config=config, sinks=sinks, limits=limits, precision=args.precision, prompts=prompts,
-                              backend_object=remote)
+                              backend_object=remote, device=args.device)
     except BaseException:
         if remote is not None:
             remote.close()

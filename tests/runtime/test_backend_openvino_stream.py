@@ -73,3 +73,44 @@ def test_device_is_refused_for_a_video_text_artifact(tmp_path):
     toy = make_toy_videotext(tmp_path / "toy")
     with pytest.raises(EngineError, match="device='GPU'.* video_text artifact, which runs on ONNX Runtime"):
         open_engine(str(toy), "auto", device="GPU")
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "runtime.stream", *map(str, args)], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_stream_cli_backend_openvino_same_results_as_onnxruntime(mlp, tmp_path):
+    import json
+
+    import openvino
+
+    source = "synthetic://?realtime=false&width=64&height=48&seed=3"
+    rows = {}
+    bf16 = "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    for name, extra in (("ort", ["--backend", "cpu"]), ("ov", ["--backend", "openvino", "--device", "CPU"]),
+                        ("ov-int8", ["--backend", "openvino", "--precision", "int8"]),
+                        ("ort-int8", ["--backend", "cpu", "--precision", "int8"]))\
+            + ((("ov-bf16", ["--backend", "openvino", "--precision", "bf16"]),) if bf16 else ()):
+        run = _cli("--artifact", mlp, "--source", source, "--max-frames", "40", "--jsonl", "-", "--threads", "1", *extra)
+        assert run.returncode == 0, run.stderr
+        rows[name] = [json.loads(line) for line in run.stdout.splitlines()]
+        assert ("through openvino (OpenVINO" in run.stderr) == name.startswith("ov"), run.stderr
+    assert len(rows["ort"]) == 37
+    for a, b in [("ov", "ort"), ("ov-int8", "ort-int8")] + ([("ov-bf16", "ort")] if bf16 else []):
+        assert [r["window"] for r in rows[a]] == [r["window"] for r in rows[b]]
+        scores = [[s for _, s in r["top_k"]] for r in rows[a]], [[s for _, s in r["top_k"]] for r in rows[b]]
+        np.testing.assert_allclose(*scores, atol=1e-4 if a != "ov-bf16" else 2e-2)
+
+
+def test_stream_cli_refuses_an_absent_device_in_one_line(mlp):
+    import openvino
+
+    if "NPU" in openvino.Core().available_devices:
+        pytest.skip("this machine has an NPU")
+    run = _cli("--artifact", mlp, "--source", "synthetic://?realtime=false", "--backend", "openvino", "--device", "NPU")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "error: OpenVINO device NPU is not present here" in run.stderr and "--device CPU" in run.stderr
