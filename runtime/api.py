@@ -13,6 +13,7 @@ of all streams, sinks receive frames, results and counters.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
 import sys
@@ -24,9 +25,10 @@ from typing import Iterator, Sequence
 from runtime.artifact import Artifact, load_artifact
 from runtime.engine import open_engine
 from runtime.outputs.base import Sink, Sinks
-from runtime.outputs.summary import StreamSummary, summarize
+from runtime.outputs.summary import StreamSummary, summarize, why_no_windows
 from runtime.postprocess import PostprocessConfig
 from runtime.recognizer import Recognizer, RecognizerConfig, RecognizerError, Result, Scheduler, inference_failed
+from runtime.sources import IterableSource, Source
 
 MODES = ("auto", "live", "offline")
 SWITCH_INTERVAL_S = 0.0005
@@ -94,17 +96,20 @@ class StreamRunner:
             raise
 
     def _open_sources(self, sources: Sequence, options: dict) -> None:
-        names = [s if isinstance(s, str) else getattr(s, "stream_id", None) or f"stream{i}" for i, s in enumerate(sources)]
+        names = [s if isinstance(s, str) else os.fspath(s) if hasattr(s, "__fspath__") else
+                 getattr(s, "stream_id", None) or f"stream{i}" for i, s in enumerate(sources)]
         if not names:
             raise ValueError("no source given; pass at least one, e.g. '0' or 'clip.mp4'")
         for i, (spec, name) in enumerate(zip(sources, names)):
             stream_id = name if names.count(name) == 1 else f"{name}#{i}"  # the same camera twice stays apart
-            if isinstance(spec, str):
+            if isinstance(spec, str) or hasattr(spec, "__fspath__"):
                 from runtime.sources import open_source
 
                 source = open_source(spec, stream_id=stream_id, **options)
-            else:
+            elif isinstance(spec, Source) or not _iterable(spec):
                 source = spec
+            else:  # frames in memory: a list or generator of images or Frames, a (T, H, W, 3) array
+                source = IterableSource(spec, stream_id, stream_id, **{k: v for k, v in options.items() if k == "fps"})
             live = bool(getattr(source, "live", False)) if self.mode == "auto" else self.mode == "live"
             self.feeds.append(_Feed(stream_id, source, live))
 
@@ -248,6 +253,14 @@ class StreamRunner:
         self.close()
 
 
+def _iterable(value) -> bool:
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
 class _QueueSink(Sink):
     def __init__(self):
         self.queue: queue.Queue = queue.Queue(maxsize=256)
@@ -290,6 +303,10 @@ def recognize(artifact: str | Artifact, *sources, backend: str = "auto", mode: s
             if report.failure is not None:
                 failure.append(inference_failed(report.failure, report.failure_stage))
             failure.extend(report.errors.values())
+            for summary in report.summaries:
+                why = why_no_windows(summary)
+                if why:  # the caller got no result for this stream: say why rather than end in silence
+                    logging.getLogger("tubelet").warning("recognize(): stream %s: %s", summary.stream_id, why)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
             failure.append(exc)
         finally:

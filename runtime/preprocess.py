@@ -79,7 +79,8 @@ class Preprocessor:
         if image.dtype == np.uint16:
             image = (image >> 8).astype(np.uint8)  # 16-bit cameras: keep the high byte
         elif image.dtype != np.uint8:
-            raise FrameError(f"frame dtype {image.dtype} unsupported; expected uint8 (or uint16)")
+            raise FrameError(f"frame dtype {image.dtype} unsupported; expected uint8 (or uint16) camera images: scale "
+                             "float or depth frames to uint8 first")
         if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
             return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
         if image.ndim == 3 and image.shape[2] == 4:

@@ -10,6 +10,8 @@ dropped. Offline mode queues every window (bounded; the producer waits) and drop
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections import deque
@@ -29,6 +31,7 @@ from runtime.sources.base import Frame
 MODES = ("live", "offline")
 DEFAULT_MAX_BATCH = 8
 LATENCY_HISTORY = 4096  # per stream; bounded so a long run keeps flat memory
+LOG = logging.getLogger("tubelet")
 
 
 class RecognizerError(RuntimeError):
@@ -96,6 +99,10 @@ class StreamStats:
     dropped_windows: int = 0  # live: replaced before inference could take them
     nonfinite: int = 0  # windows whose outputs held NaN/Inf: nothing published
     restarts: int = 0  # clip restarted after a gap in the stream
+    sampled: int = 0  # frames the sampler took into a clip
+    clip_frames: int = 0  # sampled frames a window needs (the model's frame count)
+    rejected: dict = field(default_factory=dict)  # why frames were refused → how many (bounded)
+    restart_reasons: dict = field(default_factory=dict)  # "gap" / "clock went back" → how many
     failed_windows: int = 0  # the backend call failed transiently (a remote server down): nothing published
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_HISTORY))
     inference_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_HISTORY))
@@ -147,6 +154,7 @@ class Recognizer:
                 post = PostProcessor(m.labels, self._post_config())
                 live = self.config.mode == "live" if live is None else live
                 state = self.streams[stream_id] = StreamState(stream_id, buffer, post, live)
+                state.stats.clip_frames = m.input.frames
             return state
 
     def _post_config(self) -> PostprocessConfig:
@@ -157,21 +165,40 @@ class Recognizer:
         return config
 
     def prepare(self, frame: Frame, stream_id: str | None = None, live: bool | None = None) -> Pending | None:
-        """Preprocess one frame into its stream's clip (sampled frames only); return a due window."""
+        """Preprocess one frame into its stream's clip (sampled frames only); return a due window.
+
+        A frame that cannot be used (wrong dtype or shape, empty, no finite timestamp) is dropped and
+        counted by reason; the first one per stream is logged with its reason. The stream goes on."""
+        if not isinstance(frame, Frame):
+            raise TypeError(f"prepare() takes a runtime.sources.Frame, got {type(frame).__name__}; wrap raw images "
+                            "with Frame(image, timestamp, index) or pass them to StreamRunner as a source")
         arrived = time.monotonic()
         state = self.stream(stream_id or frame.stream_id, live)
         stats = state.stats
         stats.frames += 1
-        self._check_gap(state, frame.timestamp)
         try:
-            clip = state.buffer.offer(frame.image, frame.timestamp, frame.index, self.preprocess)
-        except FrameError:
-            stats.bad_frames += 1  # one bad frame is dropped and counted; the stream goes on
+            if not isinstance(frame.timestamp, (int, float)) or not math.isfinite(frame.timestamp):
+                raise FrameError(f"timestamp {frame.timestamp!r} is not a finite number of seconds")
+            self._check_gap(state, frame.timestamp)
+            taken = state.buffer.sampler.accept(frame.timestamp)
+            clip = state.buffer.add(self.preprocess(frame.image), frame.timestamp, frame.index) if taken else None
+        except FrameError as exc:
+            self._reject(state, frame, str(exc))
             return None
+        if taken:
+            stats.sampled += 1
         if clip is None:
             return None
         stats.windows += 1
         return Pending(state, clip, arrived)
+
+    def _reject(self, state: StreamState, frame: Frame, reason: str) -> None:
+        stats = state.stats
+        stats.bad_frames += 1
+        if stats.bad_frames == 1:
+            LOG.warning("stream %s: frame %s refused: %s (further refused frames are counted in the summary)",
+                        state.stream_id, frame.index, reason)
+        _count(stats.rejected, reason)
 
     def _check_gap(self, state: StreamState, timestamp: float) -> None:
         last = state.last_timestamp
@@ -179,15 +206,25 @@ class Recognizer:
         if last is None:
             return
         step = timestamp - last
-        # A silence much longer than the usual frame period (a stall, a reconnect, a clock that
-        # went back) must not produce a clip that spans it: start the clip over.
-        if step < 0 or step > max(self.config.gap_seconds, 8 * state.last_period):
-            state.buffer.reset()
-            with state.lock:
-                state.post.reset()
-            state.stats.restarts += 1
-        elif step > 0:
-            state.last_period = step if state.last_period == 0 else 0.9 * state.last_period + 0.1 * step
+        # A silence much longer than the stream's own frame period (a stall, a reconnect) or a
+        # clock that went back must not produce a clip that spans it: start the clip over. The
+        # period is learnt from the stream (its first step sets it), so a 0.5 fps source is not
+        # one long series of gaps.
+        if step < 0:
+            reason = "clock went back"
+        elif state.last_period == 0:
+            state.last_period = step
+            return
+        elif step > max(self.config.gap_seconds, 8 * state.last_period):
+            reason = "gap"
+        else:
+            state.last_period = 0.9 * state.last_period + 0.1 * step
+            return
+        state.buffer.reset()
+        with state.lock:
+            state.post.reset()
+        state.stats.restarts += 1
+        _count(state.stats.restart_reasons, reason)
 
     def run(self, pending: list[Pending]) -> list[Result]:
         """Infer due windows (any streams) in batches of at most max_batch; publish the finite ones."""
@@ -242,6 +279,13 @@ class Recognizer:
                       decision.raw_label, decision.active, decision.events, clip.first_index, clip.newest_index,
                       clip.first_timestamp, clip.newest_timestamp, emitted, latency, inference_ms, batch, clock,
                       item.arrived_at)
+
+
+def _count(counts: dict, key: str, limit: int = 16) -> None:
+    """counts[key] += 1, with at most `limit` distinct keys (the rest as "other"): memory stays flat."""
+    if key not in counts and len(counts) >= limit:
+        key = "other"
+    counts[key] = counts.get(key, 0) + 1
 
 
 def _sampling(config: RecognizerConfig, m) -> tuple[int, float | None, int]:

@@ -266,7 +266,11 @@ def run(args) -> int:
         print(f"error: {failure}", file=sys.stderr)
     for stream_id, error in report.errors.items():
         print(f"error: source {stream_id} failed: {error}", file=sys.stderr)
-    return 1 if report.errors or failure is not None else 0
+    unusable = [s for s in report.summaries if s.frames and s.bad_frames == s.frames]
+    for s in unusable:  # not one frame could be used: an input error, whatever else happened
+        reason = max(s.rejected, key=s.rejected.get) if s.rejected else "unusable frames"
+        print(f"error: source {s.stream_id}: all {s.frames} frames were refused ({reason})", file=sys.stderr)
+    return 1 if report.errors or failure is not None or unusable else 0
 
 
 def _open_remote(args, artifact):

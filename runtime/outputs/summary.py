@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,10 @@ class StreamSummary:
     inference_p50_ms: float | None
     source: dict  # the source's own counters (dropped frames, stalls, reconnects, gaps) when it has them
     failed_windows: int = 0  # the backend call failed transiently (a remote server down)
+    sampled: int = 0  # frames the sampler took
+    clip_frames: int = 0  # sampled frames one window needs
+    rejected: dict = field(default_factory=dict)  # why frames were refused → how many
+    restart_reasons: dict = field(default_factory=dict)  # "gap" / "clock went back" → how many
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -57,8 +61,27 @@ def summarize(streams: dict, sources: dict | None = None) -> list[StreamSummary]
             stream_id, s.frames, s.windows, s.published, s.dropped_windows, s.nonfinite, s.bad_frames, s.restarts,
             percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99),
             percentile(s.inference_ms, 50), _source_counters(sources.get(stream_id)),
-            getattr(s, "failed_windows", 0)))
+            getattr(s, "failed_windows", 0), getattr(s, "sampled", 0), getattr(s, "clip_frames", 0),
+            dict(getattr(s, "rejected", {})), dict(getattr(s, "restart_reasons", {}))))
     return out
+
+
+def why_no_windows(s: StreamSummary) -> str | None:
+    """For a stream with frames but no window: what stopped every clip from filling, else None."""
+    if s.windows or not s.frames:
+        return None
+    reasons = []
+    if s.bad_frames:
+        detail = "; ".join(f"{n} x {reason}" for reason, n in sorted(s.rejected.items(), key=lambda kv: -kv[1])[:3])
+        reasons.append(f"{s.bad_frames} of {s.frames} frames refused ({detail})")
+    if s.restarts:
+        detail = ", ".join(f"{n} x {reason}" for reason, n in s.restart_reasons.items())
+        reasons.append(f"the clip restarted {s.restarts} times ({detail}), so no {s.clip_frames} sampled frames "
+                       "came in a row")
+    if not reasons:
+        reasons.append(f"{s.sampled} frames were sampled and a window needs {s.clip_frames}: the stream is shorter "
+                       "than one clip at the model's sampling rate")
+    return "no windows: " + "; ".join(reasons)
 
 
 def _ms(value: float | None) -> str:
@@ -79,4 +102,9 @@ def format_summary(summaries: list[StreamSummary], elapsed_s: float | None = Non
             + (f", {s.failed_windows} failed (backend unavailable)" if s.failed_windows else "") + "; latency p50/p95/p99 "
             f"{_ms(s.latency_p50_ms)}/{_ms(s.latency_p95_ms)}/{_ms(s.latency_p99_ms)} ms "
             f"(inference p50 {_ms(s.inference_p50_ms)} ms)" + (f"; source: {extra}" if extra else ""))
+        if s.bad_frames or s.restarts:
+            lines[-1] += f"; {s.bad_frames} frames refused, {s.restarts} clip restarts"
+        why = why_no_windows(s)
+        if why:
+            lines.append(f"    {why}")
     return "\n".join(lines)

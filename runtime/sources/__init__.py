@@ -113,22 +113,31 @@ class Source:
 
 
 class IterableSource(Source):
-    """An offline source over any iterable of frames: every frame delivered, in order."""
+    """An offline source over any iterable of frames: every frame delivered, in order.
+
+    Items may be `Frame`s or bare images (numpy arrays such as HxWx3 uint8 BGR); a bare image is
+    stamped index / fps. Anything else raises SourceError naming what it got."""
 
     live = False
 
-    def __init__(self, frames: Iterable[Frame], name: str, stream_id: str | None = None):
+    def __init__(self, frames: Iterable, name: str, stream_id: str | None = None, fps: float = 30.0):
         super().__init__(name, stream_id)
+        if not (isinstance(fps, (int, float)) and 0 < fps < float("inf")):
+            raise SourceError(f"fps for {name} must be a finite number > 0, got {fps!r}")
+        shape = getattr(frames, "shape", None)
+        if shape is not None and len(shape) == 3 and shape[-1] in (3, 4):
+            raise SourceError(f"{name}: an array of shape {tuple(shape)} is one image, not a sequence of frames; "
+                              "pass a list of images or a (T, H, W, 3) array")
         self._frames = frames
+        self.fps = float(fps)
 
     def __iter__(self) -> Iterator[Frame]:
         iterator = iter(self._frames)
         try:
-            for frame in iterator:
+            for index, frame in enumerate(iterator):
                 if self._closed:
                     break
-                if frame.stream_id != self.stream_id:
-                    frame = Frame(frame.image, frame.timestamp, frame.index, self.stream_id)
+                frame = self._as_frame(frame, index)
                 with self._stats_lock:
                     self._stats.frames += 1
                     self._stats.delivered += 1
@@ -137,6 +146,15 @@ class IterableSource(Source):
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
+
+    def _as_frame(self, item, index: int) -> Frame:
+        if isinstance(item, Frame):
+            return item if item.stream_id == self.stream_id else Frame(item.image, item.timestamp, item.index,
+                                                                       self.stream_id)
+        if hasattr(item, "shape") and hasattr(item, "dtype"):  # a bare image; the preprocessor checks it
+            return Frame(item, index / self.fps, index, self.stream_id)
+        raise SourceError(f"{self.name}: item {index} is a {type(item).__name__}; expected a numpy image "
+                          "(HxWx3 uint8 BGR, HxW gray) or a runtime.sources.Frame")
 
 
 def open_source(spec: str, **options) -> Source:

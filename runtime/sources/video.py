@@ -10,9 +10,12 @@ import os
 import time
 from typing import Iterator
 
+import numpy as np
+
 from runtime.cv import cv2
 from runtime.sources import Source, SourceError
 from runtime.sources.base import Frame
+from runtime.sources.timestamps import frame_period, presentation_times, reported_seconds
 
 __all__ = ["SourceError", "VideoFileSource", "read_video_file", "open_video"]
 
@@ -26,21 +29,29 @@ def _open_capture(path: str):
     return capture
 
 
+def _decoded(capture) -> Iterator[tuple[np.ndarray, float | None]]:
+    """(image, the time OpenCV reports for it in seconds, or None) for every frame it decodes."""
+    index = 0
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            return
+        yield image, reported_seconds(capture.get(cv2.CAP_PROP_POS_MSEC), index)
+        index += 1
+
+
 def read_video_file(path: str | os.PathLike, stream_id: str | None = None) -> Iterator[Frame]:
-    """Yield every frame of a video file; timestamps come from the file's own clock (seconds)."""
+    """Yield every frame of a video file, stamped with increasing presentation times (seconds).
+
+    The times come from the container (reordered when the decoder reports them in decode order),
+    or index / fps when it has none: see runtime.sources.timestamps."""
     path = os.fspath(path)
     capture = _open_capture(path)
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     stream_id = stream_id or os.path.basename(path)
     index = 0
     try:
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            # Files may lack timestamps; fall back to index / fps, then to index (1 s ticks).
-            msec = capture.get(cv2.CAP_PROP_POS_MSEC)
-            timestamp = msec / 1000.0 if msec and msec > 0 else (index / fps if fps > 0 else float(index))
+        for image, timestamp in presentation_times(_decoded(capture), fps):
             yield Frame(image=image, timestamp=timestamp, index=index, stream_id=stream_id)
             index += 1
     finally:
@@ -75,34 +86,53 @@ class VideoFileSource(Source):
 
 
 class PacedFileReader:
-    """Reads a file as a camera would deliver it: one frame per 1/fps, ending with EndOfStream."""
+    """Reads a file as a camera would deliver it, at the pace of its presentation times (or of
+    `fps` when given), ending with EndOfStream."""
 
     def __init__(self, path: str, fps: float | None, loop: bool):
         self._path = path
         self._capture = _open_capture(path)
-        native = self._capture.get(cv2.CAP_PROP_FPS) or 0.0
-        self._period = 1.0 / (fps or native or 30.0)
+        self._fps = fps
         self._loop = loop
-        self._next_due = time.monotonic()
+        self._frames = self._timed()
+        self._start: float | None = None  # time.monotonic() that the file's first frame maps to
+
+    def _timed(self) -> Iterator[tuple[np.ndarray, float]]:
+        native = self._capture.get(cv2.CAP_PROP_FPS) or 0.0
+        offset, index = 0.0, 0
+        while True:
+            played = 0
+            for image, timestamp in presentation_times(_decoded(self._capture), native):
+                played += 1
+                # A given fps replaces the file's own pace; otherwise its times (which may skip
+                # stored duplicates) set when each frame is due.
+                yield image, (index / self._fps if self._fps else offset + timestamp)
+                index += 1
+                last = timestamp
+            if not (self._loop and played):
+                return
+            offset += last + (frame_period(native) or 1.0 / 30.0)
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
 
     def read(self):
         from runtime.sources.live import EndOfStream
 
-        ok, image = self._capture.read()
-        if not ok and self._loop:
-            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            ok, image = self._capture.read()
-        if not ok:
+        item = next(self._frames, None)
+        if item is None:
             raise EndOfStream(self._path)
-        self._next_due += self._period
-        delay = self._next_due - time.monotonic()
+        image, due = item
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now - due
+        delay = self._start + due - now
         if delay > 0:
             time.sleep(delay)
-        else:
-            self._next_due = time.monotonic()  # behind (a slow disk): do not burst to catch up
+        elif delay < -0.5:
+            self._start = now - due  # far behind (a slow disk): do not burst to catch up
         return image
 
     def release(self) -> None:
+        self._frames.close()
         self._capture.release()
 
 
