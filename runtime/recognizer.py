@@ -291,8 +291,13 @@ def _count(counts: dict, key: str, limit: int = 16) -> None:
 def _sampling(config: RecognizerConfig, m) -> tuple[int, float | None, int]:
     """(frame stride, target fps, window stride): the caller's, else the manifest's, checked here, at
     start-up, rather than in a source's thread at the first frame."""
+    if config.frame_stride is not None and config.target_fps is not None:
+        raise RecognizerError(f"frame_stride {config.frame_stride} and target_fps {config.target_fps} both given: "
+                              "sample by one of them (every n-th frame, or by timestamp)")
     frame_stride = config.frame_stride if config.frame_stride is not None else m.sampling.frame_stride
     target_fps = config.target_fps if config.target_fps is not None else m.sampling.target_fps
+    if config.frame_stride is not None:
+        target_fps = None  # the caller's stride replaces the manifest's rate, which would otherwise win
     window_stride = config.window_stride if config.window_stride is not None else m.sampling.window_stride
     if config.target_fps is not None and not config.target_fps <= MAX_TARGET_FPS:
         raise RecognizerError(f"target_fps must be at most {MAX_TARGET_FPS:g} (above a camera's rate every frame is "

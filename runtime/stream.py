@@ -111,6 +111,9 @@ def _check(args, parser) -> None:
     if args.target_fps is not None and args.target_fps > MAX_TARGET_FPS:
         parser.error(f"--target-fps must be at most {MAX_TARGET_FPS:g} (above the camera's rate every frame is "
                      f"taken anyway), got {args.target_fps:g}")
+    if args.frame_stride is not None and args.target_fps is not None:
+        parser.error("--frame-stride and --target-fps both given: sample by one of them (every n-th frame, "
+                     "or by timestamp)")
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
         parser.error(f"--metrics-port must be 1..65535, got {args.metrics_port}")
     if (args.backend == "triton") != (args.server is not None):

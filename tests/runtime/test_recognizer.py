@@ -273,3 +273,32 @@ def test_sampling_overrides_are_checked_at_start(tmp_path, config, message):
     folder = make_onnx_artifact(tmp_path / "art")
     with pytest.raises(RecognizerError, match=message):
         _open(folder, **config)
+
+
+def _manifest_at_10_fps(tmp_path):
+    folder = make_onnx_artifact(tmp_path / "art")
+    manifest = read_manifest(folder)
+    manifest.sampling.target_fps = 10.0  # as the bundled model's manifest does
+    write_manifest(folder, manifest)
+    return folder
+
+
+def _sampled_indices(recognizer, n=40, period=1 / 30):
+    clips = [p.clip for f in _frames(n, 0, "cam", period=period) if (p := recognizer.prepare(f)) is not None]
+    return [(c.first_index, c.newest_index) for c in clips]
+
+
+def test_an_explicit_frame_stride_wins_over_the_manifests_target_fps(tmp_path):
+    folder = _manifest_at_10_fps(tmp_path)
+    by_manifest, _ = _open(folder)
+    assert _sampled_indices(by_manifest)[0] == (0, 9)  # 30 fps into 10: every third frame
+    by_stride, _ = _open(folder, frame_stride=2)
+    assert (by_stride.frame_stride, by_stride.target_fps) == (2, None)
+    assert _sampled_indices(by_stride)[:2] == [(0, 6), (4, 10)]  # every second frame, a window every 2 sampled
+    by_fps, _ = _open(folder, target_fps=5.0)
+    assert by_fps.target_fps == 5.0 and _sampled_indices(by_fps)[0][1] in (17, 18)  # about every sixth frame
+
+
+def test_a_frame_stride_and_a_target_fps_together_are_refused(tmp_path):
+    with pytest.raises(RecognizerError, match="frame_stride 2 and target_fps 15.0 both given"):
+        _open(_manifest_at_10_fps(tmp_path), frame_stride=2, target_fps=15.0)

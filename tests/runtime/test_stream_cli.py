@@ -136,6 +136,7 @@ def test_bad_input_is_one_line(tmp_path, args, message):
     (["--target-fps", "inf"], "--target-fps must be a finite number"),
     (["--target-fps", "1e20"], "--target-fps must be at most 1000"),
     (["--temperature", "inf"], "--temperature must be a finite number"),
+    (["--frame-stride", "2", "--target-fps", "15"], "--frame-stride and --target-fps both given"),
 ])
 def test_bad_numbers_are_rejected_by_the_parser(args, message):
     run = _run("--artifact", "x", "--source", "0", *args)
