@@ -1,7 +1,8 @@
 """TensorRT readiness: will TensorRT's ONNX parser take this graph, without TensorRT at hand?
 
 Checked on every export, with no GPU: every op is in the ONNX parser's supported-operator list for
-each target TensorRT version (export/data/tensorrt_onnx_ops.json, with its source and version), the
+each target TensorRT version (export/data/tensorrt_onnx_ops.json: 8.6 for JetPack 6.0, 10.3 for JetPack
+6.1/6.2 (opset <= 20), 10.15 for desktop 10.x, 11.4 for 11.x; each with its source and derivation), the
 opset is in the parser's range, only the batch axis of the inputs is dynamic, and no construct that
 is known to break parsing is present (custom-domain ops, Q/DQ with a non-zero zero point, Einsum
 with an ellipsis on 8.x, LayerNormalization's extra outputs). The verdict goes into the manifest.

@@ -35,10 +35,24 @@ def _vit_like(tmp_path, opset=17):
 def test_data_file_names_its_sources_and_versions():
     data = json.loads(OPS_FILE.read_text())
     for version, spec in data["versions"].items():
-        assert spec["source"].startswith("https://github.com/onnx/onnx-tensorrt/")
+        assert spec["source"].startswith("https://") and spec["derivation"]
         assert "LayerNormalization" in spec["supported"] and "MatMul" in spec["supported"]
         assert not set(spec["supported"]) & set(spec["unsupported"])
     assert supported_ops()["8.6"]["opset_max"] == 17
+    assert list(data["versions"]) == ["8.6", "10.3", "10.15", "11.4"]  # JetPack 6.0, JetPack 6.1/6.2, 10.x, 11.x
+    assert supported_ops()["10.3"]["opset_max"] == 20 and supported_ops()["11.4"]["opset_max"] == 24
+
+
+def test_opset_21_is_too_new_for_jetpack_6_1_but_not_for_desktop_10_and_11(tmp_path):
+    report = check_readiness(_vit_like(tmp_path, opset=21))
+    assert "opset 21 outside the parser's range 9..20" in report.versions["10.3"].problems[0]
+    assert report.versions["10.15"].passed and report.versions["11.4"].passed
+
+
+def test_swish_imports_on_11_only(tmp_path):
+    path = _save(tmp_path, [helper.make_node("Swish", ["x"], ["y"])], opset=24)
+    report = check_readiness(path, versions=("10.15", "11.4"), target="11.4")
+    assert report.versions["11.4"].passed and report.versions["10.15"].unsupported_ops == {"Swish": 1}
 
 
 def test_vit_graph_at_opset_17_is_ready_for_86_and_10(tmp_path):
