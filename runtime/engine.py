@@ -74,11 +74,12 @@ def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | 
     from runtime.videotext import VideoTextModel
     from runtime.zeroshot import ZeroShotClassifier
 
-    device = ORT_DEVICES.get(backend)
+    device = "tensorrt-engine" if backend == "tensorrt" else ORT_DEVICES.get(backend)
     if device is None:
         raise EngineError(f"backend {backend!r} cannot run a video_text artifact; choose "
                           f"{setting('backend', 'auto')}, cpu, cuda or tensorrt-ep")
-    if precision != "fp32":  # its graphs are FP32 ONNX; anything else would silently run FP32
+    if precision != "fp32" and not (backend == "tensorrt" and precision == "fp16"):
+        # its ONNX graphs run in FP32; anything else would silently run FP32 (its engines are FP16)
         raise EngineError(f"{setting('precision', precision)}: {art.folder} is a video_text artifact, whose graphs "
                           f"run in FP32 only; use {setting('precision', 'fp32')}")
     model = VideoTextModel(art, device=device, threads=threads)

@@ -87,11 +87,24 @@ class TensorRTBackend(Backend):
             self._buffers[name] = buffer
             self.context.set_tensor_address(name, buffer.device)
 
+    def infer(self, feeds):
+        # TensorRT 8.6 imports INT64 ONNX inputs (token ids, masks) as INT32: cast those, checking they fit.
+        fixed = dict(feeds)
+        for meta in self.inputs:
+            array = feeds.get(meta.name)
+            if meta.dtype == np.int32 and isinstance(array, np.ndarray) and array.dtype == np.int64:
+                if array.size and (array.min() < -2**31 or array.max() >= 2**31):
+                    raise InputError(f"{self.name}: input {meta.name!r} holds values outside INT32, which this "
+                                     "engine takes")
+                fixed[meta.name] = array.astype(np.int32)
+        return super().infer(fixed)
+
     def _infer(self, feeds):
         batch = len(next(iter(feeds.values())))
         if any(len(a) != batch for a in feeds.values()):
-            raise InputError(f"{self.name}: all inputs need the same batch size, got "
-                             f"{ {k: len(v) for k, v in feeds.items()} }")
+            # Inputs on different leading axes (X-CLIP's head: clips and prompts) run in one call,
+            # within the profile; only a shared batch axis can be split into chunks.
+            return self._run(feeds)
         parts = [self._run({k: v[i:i + self.max_batch] for k, v in feeds.items()})
                  for i in range(0, batch, self.max_batch)]
         return {meta.name: np.concatenate([p[meta.name] for p in parts]) for meta in self.outputs}
@@ -126,6 +139,20 @@ class TensorRTBackend(Backend):
         if getattr(self, "cuda", None) is not None:
             self.cuda.close()
             self.cuda = None
+
+
+def engine_for_graph(manifest, graph: str, precision: str | None = None) -> str:
+    """The engine built for one graph of a video-text artifact (matched by the graph's role)."""
+    section = manifest.video_text
+    roles = {getattr(section, f"{r}_graph", None): r for r in ("video", "text", "head", "frame")} if section else {}
+    role = roles.get(graph) or manifest.files[graph].details.get("role", "video")
+    engines = {n: e for n, e in manifest.files.items() if e.kind.startswith("engine")
+               and e.details.get("role", "video") == role and (precision is None or e.precision == precision)}
+    if not engines:
+        raise BackendError(f"the artifact holds no TensorRT engine for its {role} graph {graph}; build them on the "
+                           "target with tubelet-engine --artifact DIR --precision fp16, or use backend='onnxruntime'")
+    order = {"fp16": 0, "int8": 1}
+    return min(engines, key=lambda n: (order.get(engines[n].precision, 2), n))
 
 
 def _pick_engine(manifest, precision: str | None = None) -> str:

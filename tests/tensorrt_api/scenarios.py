@@ -257,6 +257,105 @@ def _fake_engine(gpu):
     return engine, context, cuda, seen
 
 
+@scenario
+def videotext_runner(root):
+    """Zero-shot over a video-text artifact's engines: new prompts go through the text engine."""
+    from runtime.artifact import describe_file, read_manifest, write_manifest
+    from runtime.engine import open_engine
+    from tests.runtime.videotext_toy import colour_frames, make_toy_videotext
+
+    folder = make_toy_videotext(root / "vt")
+    manifest = read_manifest(folder)
+    for role, graph, kind in (("video", "model.onnx", "engine"), ("text", "text.onnx", "engine_text"),
+                              ("frame", "frame.onnx", "engine_frame")):
+        engine = "model.fp16.engine" if role == "video" else f"{role}.fp16.engine"
+        (folder / engine).write_bytes(graph.encode())  # the fake runtime runs the graph the bytes name
+        manifest.files[engine] = describe_file(folder / engine, kind, precision="fp16", details={
+            "tensorrt": trt.__version__, "gpu": "Fake GPU", "compute_capability": "8.7", "role": role})
+    write_manifest(folder, manifest)
+    gpu, cuda, runs = fake_trt.FakeGpu(trt, {}), fake_trt.FakeCuda(), []
+    gpu.runtime.deserialize_cuda_engine.side_effect = lambda data: _onnx_engine(folder / bytes(data).decode(), cuda, runs)
+    prompts = ["a red shape", "a blue square", "the green shape moving left"]
+    clips = np.stack([np.stack(colour_frames(bgr, 4, seed=i)) for i, bgr in enumerate([(0, 0, 255), (255, 0, 0)])])
+    clips = (clips.transpose(0, 1, 4, 2, 3)[:, :, ::-1] / 255.0 - 0.5) / 0.5  # NTCHW, RGB, normalised
+    clips = np.ascontiguousarray(clips, np.float32)
+    with contextlib.ExitStack() as stack:
+        gpu.install(stack)
+        stack.enter_context(mock.patch("runtime.backends.cuda_memory.open_cuda", return_value=cuda))
+        on_trt = open_engine(folder, backend="tensorrt", prompts=prompts)
+        got = on_trt.backend.infer({on_trt.backend.inputs[0].name: clips})
+        on_trt.close()
+    on_cpu = open_engine(folder, backend="cpu", prompts=prompts)
+    want = on_cpu.backend.infer({on_cpu.backend.inputs[0].name: clips})
+    on_cpu.close()
+    name = next(iter(want))
+    return {"max_error": float(np.abs(got[name] - want[name]).max()), "graphs_run": sorted(set(runs)),
+            "labels": on_trt.labels, "top1": got[name].argmax(-1).tolist()}
+
+
+def _onnx_engine(path: Path, cuda, runs):
+    """An ICudaEngine of the release whose context runs the ONNX graph in ONNX Runtime, reading and
+    writing FakeCuda's device memory at the addresses the backend set."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    int_type = trt.int64 if hasattr(trt, "int64") else trt.int32
+    kinds = {"tensor(float)": (trt.float32, np.float32), "tensor(int64)": (int_type, np.dtype(trt.nptype(int_type)))}
+    io = [(i, True) for i in session.get_inputs()] + [(o, False) for o in session.get_outputs()]
+    names = [t.name for t, _ in io]
+    spec = {t.name: (tuple(d if isinstance(d, int) else -1 for d in t.shape), kinds[t.type], is_input) for t, is_input in io}
+    engine = fake_trt.spec(trt.ICudaEngine, num_io_tensors=len(names))
+    engine.get_tensor_name.side_effect = lambda i: names[i]
+    engine.get_tensor_mode.side_effect = lambda n: trt.TensorIOMode.INPUT if spec[n][2] else trt.TensorIOMode.OUTPUT
+    engine.get_tensor_dtype.side_effect = lambda n: spec[n][1][0]
+    engine.get_tensor_shape.side_effect = lambda n: spec[n][0]
+
+    def profile(n, p):
+        dims = spec[n][0]
+        return [tuple(1 if d < 0 else d for d in dims), tuple(2 if d < 0 else d for d in dims),
+                tuple(8 if d < 0 else d for d in dims)]
+
+    engine.get_tensor_profile_shape.side_effect = profile
+    context = fake_trt.spec(trt.IExecutionContext)
+    shapes, addresses = {}, {}
+
+    def feeds():
+        out = {}
+        for n, (_, (_, dtype), is_input) in spec.items():
+            if is_input:
+                count = int(np.prod(shapes[n]))
+                raw = cuda.device[addresses[n]][:count * np.dtype(dtype).itemsize]
+                out[n] = raw.view(dtype).reshape(shapes[n]).astype(np.int64 if dtype != np.float32 else np.float32)
+        return out
+
+    def set_input_shape(n, shape):
+        shapes[n] = tuple(shape)
+        if all(k in shapes for k, v in spec.items() if v[2]):
+            zeros = {k: np.zeros(shapes[k], np.int64 if spec[k][1][1] != np.float32 else np.float32)
+                     for k, v in spec.items() if v[2]}
+            try:  # the backend sets inputs one at a time: until all agree, output shapes wait
+                for meta, value in zip(session.get_outputs(), session.run(None, zeros)):
+                    shapes[meta.name] = value.shape
+            except Exception:
+                pass
+        return True
+
+    def execute(stream):
+        runs.append(path.name)
+        for meta, value in zip(session.get_outputs(), session.run(None, feeds())):
+            shapes[meta.name] = value.shape
+            raw = np.ascontiguousarray(value.astype(spec[meta.name][1][1])).view(np.uint8).reshape(-1)
+            cuda.device[addresses[meta.name]][:raw.size] = raw
+        return True
+
+    context.set_input_shape.side_effect = set_input_shape
+    context.get_tensor_shape.side_effect = lambda n: shapes[n]
+    context.set_tensor_address.side_effect = lambda n, a: addresses.__setitem__(n, a)
+    context.execute_async_v3.side_effect = execute
+    engine.create_execution_context.return_value = context
+    return engine
+
+
 def main(out_dir: str) -> int:
     out = Path(out_dir)
     results = {"version": trt.__version__}

@@ -129,3 +129,11 @@ def test_engine_runner_moves_the_right_bytes_and_sets_dla_before_deserializing(r
     assert got["max_batch"] == 4 and got["chunks"] == 2  # 6 clips over a max batch of 4
     assert got["deserialize_saw"][0] == ["dla", 1, True]
     assert got["cuda_closed"]
+
+
+def test_videotext_zero_shot_runs_on_the_engines_and_new_prompts_use_the_text_engine(release):
+    _, results = release
+    got = value(results, "videotext_runner")
+    assert got["graphs_run"] == ["model.onnx", "text.onnx"]  # new prompts: encoded by the text engine
+    assert got["labels"] == ["a red shape", "a blue square", "the green shape moving left"]
+    assert got["max_error"] < 1e-5 and got["top1"] == [0, 1]  # same scores as ONNX Runtime: red clip, blue clip
