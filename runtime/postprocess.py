@@ -23,12 +23,20 @@ class PostprocessError(ValueError):
     """A post-processing setting is out of range."""
 
 
+class NonFiniteScores(ValueError):
+    """A window's scores are not finite numbers (the logits held NaN/Inf): it must not be published."""
+
+
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Numerically stable softmax over the last axis, after dividing by the temperature."""
-    scaled = np.asarray(logits, dtype=np.float64) / float(temperature)
-    scaled -= scaled.max(axis=-1, keepdims=True)
-    exp = np.exp(scaled)
-    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+    """Numerically stable softmax over the last axis, after dividing by the temperature.
+
+    The maximum is subtracted before dividing: every scaled value is then <= 0, so a temperature near
+    0 gives -inf (probability 0) instead of inf - inf = NaN, and finite logits always give finite scores."""
+    logits = np.asarray(logits, dtype=np.float64)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        scaled = (logits - logits.max(axis=-1, keepdims=True)) / float(temperature)
+        exp = np.exp(scaled)
+        return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def top_k(scores: np.ndarray, labels: list[str], k: int = 5) -> list[tuple[str, float]]:
@@ -161,12 +169,20 @@ class PostProcessor:
     def __init__(self, labels: list[str], config: PostprocessConfig | None = None):
         self.config = (config or PostprocessConfig()).check()
         self.labels = list(labels)
+        unknown = [b for b in self.config.background if b not in self.labels]
+        if unknown:
+            # A misspelt background label would make "nothing happening" an action with events.
+            raise PostprocessError(f"background label(s) {unknown} not among the labels: "
+                                   f"{', '.join(map(repr, self.labels))}")
         c = self.config
         self.smoother = Smoother(c.smoothing, c.ema_alpha, c.mean_windows)
         self.hysteresis = Hysteresis(self.labels, c.on_threshold, c.off_threshold, tuple(c.background))
 
     def __call__(self, logits: np.ndarray, window: int = 0, timestamp: float = 0.0) -> Decision:
+        """Raises NonFiniteScores (and leaves the smoothing history untouched) for NaN/Inf scores."""
         raw = softmax(logits, self.config.temperature)
+        if not np.all(np.isfinite(raw)):
+            raise NonFiniteScores(f"window {window}: scores are not finite (logits {np.asarray(logits).tolist()[:8]})")
         raw_best = int(np.argmax(raw))
         smooth = self.smoother(raw)
         ranked = top_k(smooth, self.labels, self.config.top_k)

@@ -24,7 +24,7 @@ from runtime.artifact import Artifact
 from runtime.backends import Backend, TransientBackendError
 from runtime.clips import MAX_TARGET_FPS, Clip, ClipBuffer, FrameSampler
 from runtime.framecache import frame_cache_for
-from runtime.postprocess import Event, PostprocessConfig, PostProcessor
+from runtime.postprocess import Event, NonFiniteScores, PostprocessConfig, PostProcessor
 from runtime.preprocess import FrameError, Preprocessor
 from runtime.sources.base import Frame
 
@@ -138,6 +138,7 @@ class Recognizer:
         self.artifact, self.backend, self.manifest = artifact, backend, m
         self.preprocess = Preprocessor(m.preprocessing)
         self.frame_stride, self.target_fps, self.window_stride = _sampling(self.config, m)
+        PostProcessor(m.labels, self._post_config())  # its checks (e.g. background labels) now, not per stream
         self.input_name, self.output_name = m.input.name, m.outputs[0]
         self.max_batch, self.fixed_batch = _batch_limits(artifact, backend, self.config.max_batch)
         self.frame_cache = frame_cache_for(backend, m) if self.config.frame_cache else None
@@ -265,8 +266,12 @@ class Recognizer:
         if not np.all(np.isfinite(logits)):
             stats.nonfinite += 1  # nothing published; the smoother never sees it, the next clean clip recovers
             return None
-        with state.lock:
-            decision = state.post(logits, clip.window_index, clip.newest_timestamp)
+        try:
+            with state.lock:
+                decision = state.post(logits, clip.window_index, clip.newest_timestamp)
+        except NonFiniteScores:
+            stats.nonfinite += 1  # finite logits, but no finite scores: never published either
+            return None
         emitted = time.monotonic()
         clock, since = "arrival", item.arrived_at
         if state.live and 0 <= emitted - clip.newest_timestamp < 3600:

@@ -23,7 +23,7 @@ class JsonLinesSink(Sink):
         self.lines = 0
 
     def on_result(self, result) -> None:
-        line = json.dumps(result.as_dict())
+        line = json.dumps(result.as_dict(), allow_nan=False)  # NaN is not JSON: fail loudly, never write it
         with self._lock:
             self._file.write(line + "\n")
             self._file.flush()

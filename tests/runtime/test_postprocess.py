@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from runtime.postprocess import (UNKNOWN, Hysteresis, PostprocessConfig, PostprocessError, PostProcessor, Smoother,
-                                 softmax, top_k)
+from runtime.postprocess import (UNKNOWN, Hysteresis, NonFiniteScores, PostprocessConfig, PostprocessError,
+                                 PostProcessor, Smoother, softmax, top_k)
 
 LABELS = ["walk", "wave", "no action"]
 
@@ -93,3 +93,29 @@ def test_manifest_temperature_is_applied():
 def test_bad_settings_raise(bad):
     with pytest.raises(PostprocessError):
         PostProcessor(LABELS, PostprocessConfig(**bad))
+
+
+@pytest.mark.parametrize("temperature", [1e-300, 5e-324, 1e-30, 1e300, 1.7e308])
+@pytest.mark.parametrize("logits", [[2.0, 1.0, 0.0], [3e38, -3e38, 0.0], [0.0, 0.0, 0.0], [1.0, 1.0, -1.0]])
+def test_extreme_temperatures_give_finite_scores(temperature, logits):
+    p = softmax(np.array(logits, np.float32), temperature)
+    assert np.all(np.isfinite(p)) and p.sum() == pytest.approx(1.0, abs=1e-6)
+    if temperature < 1e-20:  # the limit towards 0: all weight on the best logits, shared by ties
+        best = np.flatnonzero(np.asarray(logits) == max(logits))
+        np.testing.assert_allclose(p[best], 1.0 / len(best), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])  # (-inf is a probability of 0, which is finite)
+def test_nonfinite_scores_raise_and_leave_the_smoothing_history_alone(bad):
+    post = PostProcessor(LABELS, PostprocessConfig(smoothing="ema"))
+    first = post(_logits_for([0.7, 0.2, 0.1]))
+    with pytest.raises(NonFiniteScores):
+        post(np.array([bad, 0.0, 0.0]))
+    again = post(_logits_for([0.7, 0.2, 0.1]))
+    assert again.score == pytest.approx(first.score)  # no NaN got into the EMA
+
+
+def test_a_background_label_not_among_the_labels_is_refused_naming_them():
+    with pytest.raises(PostprocessError, match=r"background label\(s\) \['no-action'\] not among the labels: "
+                                               r"'walk', 'wave', 'no action'"):
+        PostProcessor(LABELS, PostprocessConfig(background=("no-action",)))

@@ -119,6 +119,8 @@ def test_live_synthetic_stops_on_time_and_ctrl_c_prints_the_summary(tmp_path):
      "off_threshold <= on_threshold"),
     (["--source", "synthetic", "--artifact", "{art}", "--overlay", "{tmp}/x.gif"], "extension"),
     (["--source", "synthetic", "--artifact", "{art}", "--max-batch", "64"], "batch profile"),
+    (["--source", "synthetic", "--artifact", "{art}", "--background", "stil"],
+     "background label(s) ['stil'] not among the labels: 'left', 'right', 'still'"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     art = make_onnx_artifact(tmp_path / "art")
@@ -206,3 +208,18 @@ def test_recognize_counts_the_results_a_slow_caller_never_read(tmp_path):
     assert first.newest_index == 3 and 256 <= total < windows
     assert any("not reading results" in m for m in messages)
     assert any(f"{dropped} results were dropped in all" in m for m in messages), messages
+
+
+def test_extreme_temperatures_write_valid_json_with_finite_scores(tmp_path):
+    artifact = make_onnx_artifact(tmp_path / "art")
+    video = moving_square_video(tmp_path / "clip.avi", frames=12)
+
+    def strict(text):  # NaN/Infinity are not JSON
+        raise ValueError(f"{text} in the JSON lines")
+
+    for temperature in ("5e-324", "1e-300", "1e300"):
+        run = _run("--artifact", artifact, "--source", video, "--jsonl", "-", "--temperature", temperature)
+        assert run.returncode == 0, run.stderr
+        rows = [json.loads(line, parse_constant=strict) for line in run.stdout.splitlines()]
+        assert len(rows) == 5 and all(0.0 <= r["score"] <= 1.0 for r in rows)
+        assert all(0.0 <= s <= 1.0 for r in rows for _, s in r["top_k"])
