@@ -67,7 +67,8 @@ class StreamRunner:
     def __init__(self, artifact: Artifact | str, sources: Sequence, backend: str = "auto", threads: int | None = None,
                  mode: str = "auto", config: RecognizerConfig | None = None, sinks: Sequence[Sink] = (),
                  limits: RunLimits | None = None, source_options: dict | None = None, backend_object=None,
-                 precision: str = "fp32", prompts: Sequence[str] | None = None, device: str | None = None):
+                 precision: str = "fp32", prompts: Sequence[str] | None = None, device: str | None = None,
+                 build_engine: bool = False):
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} unknown; choose auto, live or offline")
         self.artifact = load_artifact(artifact) if isinstance(artifact, (str, bytes)) or hasattr(artifact, "__fspath__") else artifact
@@ -79,6 +80,11 @@ class StreamRunner:
         if prompts is not None and backend_object is not None:
             raise ValueError("prompts apply when the runner opens the artifact itself; with backend_object, "
                              "set them on that backend (runtime.engine.Engine.set_prompts)")
+        if build_engine and backend_object is None:
+            # Engines are built where they run: on the first launch here, reused on the next ones.
+            from runtime.engine_build import build_on_first_launch
+
+            self.artifact = build_on_first_launch(self.artifact, precision, log=lambda line: print(line, file=sys.stderr))
         if backend_object is None:
             # Video-text artifacts run zero-shot over their prompts (the prompts become the labels).
             engine = open_engine(self.artifact, backend, threads=threads, precision=precision, prompts=prompts,

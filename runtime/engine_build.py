@@ -238,6 +238,10 @@ def ensure_engines(folder: str | os.PathLike, opts: BuildOptions | None = None,
     if existing:
         log(f"reusing the engines built for this machine: {', '.join(existing)}")
         return existing
+    from runtime.backends.trt_build import new_builder
+
+    trt = import_tensorrt()
+    new_builder(trt, trt.Logger(trt.Logger.ERROR))  # no TensorRT or no GPU: say so before promising a build
     log(f"no {opts.precision} engine for this machine in {folder}: building it now (once; later launches reuse it)")
     return add_engines(folder, opts, log)
 
@@ -258,3 +262,18 @@ def usable_engines(artifact, precision: str) -> list[str]:
     if all(check_compatibility(manifest.files[n].details, machine).ok for n in engines):
         return sorted(engines)
     return []
+
+
+def build_on_first_launch(artifact, precision: str = "fp16", log: Callable[[str], None] = print):
+    """The stream CLI's and StreamRunner's `build_engine` option: engines for this machine, built on the
+    first launch and reused on the next ones. Where none can be built here (no TensorRT, no GPU) it
+    says why in one line and returns the artifact as it was: the run goes on without an engine."""
+    from runtime.backends.base import BackendError
+
+    opts = BuildOptions(precision="int8" if precision == "int8" else "fp16")
+    try:
+        ensure_engines(artifact.folder, opts, log)
+    except (EngineBuildError, BackendError) as exc:
+        log(f"no engine built: {exc}")
+        return artifact
+    return load_artifact(artifact.folder)

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--backend triton: seconds any call to the server may take (default 5)")
     g.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16", "int8"),
                    help="which model of the artifact (bf16: OpenVINO, on CPUs that report BF16)")
+    g.add_argument("--build-engine", action="store_true",
+                   help="build the TensorRT engine(s) for this machine on the first launch (minutes; needs TensorRT "
+                        "and a GPU) and reuse them on the next ones; without TensorRT it says why and goes on")
     g.add_argument("--threads", type=int, default=None, help="ONNX Runtime / OpenVINO inference threads")
     g.add_argument("--device", default=None, metavar="NAME",
                    help="OpenVINO device: CPU (default), GPU, GPU.1, NPU (with --backend openvino or auto)")
@@ -230,7 +233,7 @@ def run(args) -> int:
     try:
         runner = StreamRunner(artifact, args.source, backend=args.backend, threads=args.threads, mode=args.mode,
                               config=config, sinks=sinks, limits=limits, precision=args.precision, prompts=prompts,
-                              backend_object=remote, device=args.device)
+                              backend_object=remote, device=args.device, build_engine=args.build_engine)
     except BaseException:
         if remote is not None:
             remote.close()

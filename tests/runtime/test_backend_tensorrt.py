@@ -127,3 +127,27 @@ def test_hardware_compatible_engine_is_refused_on_jetson_and_platforms_do_not_mi
     assert any("built on x86_64, this machine is jetson" in r for r in verdict.reasons)
     assert check_compatibility({**BUILT_ON_ORIN, "platform": "jetson"}, jetson).ok
 
+
+
+def test_build_engine_without_tensorrt_says_why_and_leaves_the_artifact(onnx_artifact, monkeypatch):
+    from runtime.engine_build import build_on_first_launch
+    from runtime.stream import build_parser
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    artifact = load_artifact(onnx_artifact)
+    before = sorted(p.name for p in onnx_artifact.iterdir())
+    lines = []
+    assert build_on_first_launch(artifact, "fp16", lines.append) is artifact
+    assert len(lines) == 1 and lines[0].startswith("no engine built: TensorRT is not importable here")
+    assert sorted(p.name for p in onnx_artifact.iterdir()) == before
+    args = build_parser().parse_args(["--artifact", str(onnx_artifact), "--source", "synthetic", "--build-engine"])
+    assert args.build_engine is True
+
+
+def test_stream_runner_with_build_engine_runs_on_a_cpu_backend_without_tensorrt(onnx_artifact, monkeypatch, capsys):
+    from runtime.api import StreamRunner
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with StreamRunner(onnx_artifact, ["synthetic"], build_engine=True) as runner:
+        assert runner.backend.name in ("onnxruntime", "openvino")  # auto's CPU choice
+    assert "no engine built" in capsys.readouterr().err

@@ -258,6 +258,29 @@ def _fake_engine(gpu):
 
 
 @scenario
+def first_launch(root):
+    """build_engine on a first launch builds; the next launch finds the engine fits this machine and reuses it."""
+    from runtime.artifact import load_artifact
+    from runtime.backends.cuda_memory import DeviceInfo
+    from runtime.engine_build import build_on_first_launch
+
+    folder = artifact(root)
+    gpu = fake_trt.FakeGpu(trt, VIDEO_INPUT)
+    lines = []
+    with contextlib.ExitStack() as stack:
+        gpu.install(stack)
+        stack.enter_context(mock.patch("runtime.backends.trt_build._device", return_value=DeviceInfo("Fake GPU", "8.7")))
+        stack.enter_context(mock.patch("runtime.backends.cuda_memory.open_cuda", return_value=fake_trt.FakeCuda()))
+        first = build_on_first_launch(load_artifact(folder), "fp32", lines.append)
+        builds_after_first = gpu.builder.build_serialized_network.call_count
+        second = build_on_first_launch(load_artifact(folder), "fp32", lines.append)
+    return {"engines": sorted(n for n, e in first.manifest.files.items() if e.kind == "engine"),
+            "builds": [builds_after_first, gpu.builder.build_serialized_network.call_count],
+            "second_engines": sorted(n for n, e in second.manifest.files.items() if e.kind == "engine"),
+            "log": lines}
+
+
+@scenario
 def videotext_runner(root):
     """Zero-shot over a video-text artifact's engines: new prompts go through the text engine."""
     from runtime.artifact import describe_file, read_manifest, write_manifest

@@ -137,3 +137,11 @@ def test_videotext_zero_shot_runs_on_the_engines_and_new_prompts_use_the_text_en
     assert got["graphs_run"] == ["model.onnx", "text.onnx"]  # new prompts: encoded by the text engine
     assert got["labels"] == ["a red shape", "a blue square", "the green shape moving left"]
     assert got["max_error"] < 1e-5 and got["top1"] == [0, 1]  # same scores as ONNX Runtime: red clip, blue clip
+
+
+def test_first_launch_builds_the_engine_and_the_next_reuses_it(release):
+    _, results = release
+    got = value(results, "first_launch")
+    assert got["engines"] == got["second_engines"] == ["model.fp16.engine"]
+    assert got["builds"] == [1, 1]  # built once, then reused
+    assert got["log"][0].startswith("no fp16 engine for this machine") and got["log"][-1].startswith("reusing")
