@@ -1,0 +1,94 @@
+"""Memory over a live run on a CPU engine: the bundled model, a live synthetic camera, RSS every second.
+
+    nice -n 10 python bench/bench_cpu_rss.py --backend openvino --minutes 10 --json rss-openvino.json
+
+Exports models/videomae-motion into a temporary folder (or uses --artifact), then streams a live
+640x480 synthetic camera at 15 fps through StreamRunner with the given backend. Reports RSS after
+the first minute (warm-up: the engine's arenas, the first compiled shapes) and at the end, the
+least-squares slope over the rest, and the windows published and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from runtime.api import RunLimits, StreamRunner  # noqa: E402
+from runtime.outputs.base import Sink  # noqa: E402
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class RssSampler(Sink):
+    """on_stats comes about once a second from the runner's thread: sample RSS there."""
+
+    def __init__(self):
+        self.samples: list[tuple[float, float]] = []
+        self.published = 0
+
+    def on_result(self, result) -> None:
+        self.published += 1
+
+    def on_stats(self, streams, sources) -> None:
+        self.samples.append((time.monotonic(), rss_mb()))
+
+
+def export_bundled(out: Path) -> Path:
+    from export.pipeline import ExportOptions, build_artifact
+
+    return build_artifact(ExportOptions(model=str(ROOT / "models" / "videomae-motion"), output=out), log=lambda _: None)
+
+
+def live_rss(artifact, backend: str, precision: str, threads: int, seconds: float) -> dict:
+    sampler = RssSampler()
+    runner = StreamRunner(artifact, ["synthetic://?width=640&height=480&fps=15"], backend=backend, threads=threads,
+                          mode="live", sinks=[sampler], limits=RunLimits(seconds=seconds), precision=precision)
+    with runner:
+        name = runner.backend.name
+        report = runner.run()
+    t0 = sampler.samples[0][0]
+    tail = [(t - t0, mb) for t, mb in sampler.samples if t - t0 >= min(60.0, 0.2 * seconds)]
+    slope = float(np.polyfit([t for t, _ in tail], [mb for _, mb in tail], 1)[0]) * 3600 if len(tail) > 3 else None
+    s = report.summaries[0]
+    return {"backend": name, "precision": precision, "threads": threads, "seconds": round(report.elapsed_s, 1),
+            "windows": s.windows, "published": sampler.published, "dropped_windows": s.dropped_windows,
+            "inference_p50_ms": s.inference_p50_ms, "rss_first_mb": sampler.samples[0][1],
+            "rss_after_warmup_mb": tail[0][1] if tail else None, "rss_end_mb": tail[-1][1] if tail else None,
+            "rss_max_mb": max(mb for _, mb in sampler.samples), "rss_slope_mb_per_hour": slope}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--artifact", help="an exported artifact (default: export the bundled model to a tmp folder)")
+    p.add_argument("--backend", default="openvino")
+    p.add_argument("--precision", default="fp32")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--json", help="also write the figures to this file")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tubelet-rss-") as tmp:
+        artifact = args.artifact or export_bundled(Path(tmp) / "videomae-motion")
+        out = live_rss(artifact, args.backend, args.precision, args.threads, args.minutes * 60)
+    print(json.dumps(out, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
