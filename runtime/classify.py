@@ -62,12 +62,15 @@ class _Timeline:
 
 
 def why_no_window(path: str, recognizer: Recognizer, timeline: _Timeline) -> str:
-    """The reason a file gave no window, with the numbers: only "shorter than one clip" when it is."""
-    stats = _stats(recognizer)
+    """Why a file gave no window: the stream summary's reason (frames refused, clip restarts, or too
+    short for one clip at the model's sampling rate), with the file's numbers beside it."""
+    from runtime.outputs.summary import summarize, why_no_windows
+
+    summaries = summarize({sid: state.stats for sid, state in recognizer.streams.items()})
+    reason = why_no_windows(summaries[0]) if summaries else None
+    if reason is None:
+        return f"{path}: no frame reached the model: no window to classify"
     clip = recognizer.manifest.input.frames
-    if stats is not None and stats.bad_frames and stats.bad_frames >= timeline.count:
-        return f"{path}: all {timeline.count} frames were refused by preprocessing: no window to classify"
-    usable = timeline.count - (stats.bad_frames if stats else 0)
     if recognizer.target_fps is not None:
         rate = f"{clip} frames sampled at {recognizer.target_fps:g} fps"
         video_fps = timeline.fps
@@ -76,18 +79,8 @@ def why_no_window(path: str, recognizer: Recognizer, timeline: _Timeline) -> str
         rate = f"{clip} frames taken every {recognizer.frame_stride} frame(s)"
         needed = (clip - 1) * recognizer.frame_stride + 1
     span = f" over {timeline.last - timeline.first:.2f} s" if timeline.count > 1 else ""
-    if needed is not None and usable < needed:
-        return (f"{path} is shorter than one clip: it has {usable} usable frame(s){span}; one clip is {rate}, "
-                f"{needed} frames of this video: no window to classify")
-    restarts = f"; the clip restarted {stats.restarts} time(s) at gaps or backward steps in the timestamps" \
-        if stats and stats.restarts else ""
-    refused = f"; {stats.bad_frames} frame(s) refused by preprocessing" if stats and stats.bad_frames else ""
-    return (f"{path}: no window formed from {timeline.count} frame(s){span} (one clip is {rate}){restarts}{refused}")
-
-
-def _stats(recognizer: Recognizer):
-    """The counters of the one stream a file run opened (None if no frame ever arrived)."""
-    return next(iter(recognizer.streams.values())).stats if recognizer.streams else None
+    numbers = f"one clip is {rate}" + (f", {needed} frames of this video" if needed is not None else "")
+    return f"{path}: {reason}; the file has {timeline.count} frame(s){span}, {numbers}"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -72,7 +72,7 @@ CLASSIFY_KNOWN = {  # cases whose right answer this suite pins down (issue class
     "classify--backend=tensorrt": r"holds no TensorRT engine; .* use --backend onnxruntime$",
     "classify--precision=fp16": r"--precision fp16 needs a TensorRT FP16 engine.*\(e\.g\. --precision fp32\)",
     "classify--precision=int8": r"holds no int8 ONNX model; precisions this artifact offers: fp16, fp32",
-    "classify--video={in}/short.avi": r"shorter than one clip: it has 3 usable frame\(s\)",
+    "classify--video={in}/short.avi": r"3 frames were sampled and a window needs 4: the stream is shorter than one clip",
 }
 for case in CLASSIFY_CASES:
     case.message = CLASSIFY_KNOWN.get(case.id, case.message)

@@ -79,8 +79,9 @@ def test_shorter_than_one_clip_gives_the_numbers(tmp_path):
     artifact = make_onnx_artifact(tmp_path / "art")
     run = _classify("--artifact", artifact, "--video", moving_square_video(tmp_path / "short.avi", frames=3, fps=10))
     assert run.returncode == 0 and run.stdout == ""
-    assert ("short.avi is shorter than one clip: it has 3 usable frame(s) over 0.20 s; one clip is 4 frames taken "
-            "every 1 frame(s), 4 frames of this video") in run.stderr
+    assert ("short.avi: no windows: 3 frames were sampled and a window needs 4: the stream is shorter than one clip "
+            "at the model's sampling rate; the file has 3 frame(s) over 0.20 s, one clip is 4 frames taken every "
+            "1 frame(s), 4 frames of this video") in run.stderr
 
 
 def test_shorter_than_one_clip_at_the_models_sampling_rate(tmp_path):
@@ -92,7 +93,8 @@ def test_shorter_than_one_clip_at_the_models_sampling_rate(tmp_path):
     path.write_text(json.dumps(data))
     run = _classify("--artifact", artifact, "--video", moving_square_video(tmp_path / "v.avi", frames=12, fps=10))
     assert run.returncode == 0 and run.stdout == ""
-    assert "has 12 usable frame(s) over 1.10 s; one clip is 4 frames sampled at 2 fps, 16 frames of this video" in run.stderr
+    assert "3 frames were sampled and a window needs 4: the stream is shorter than one clip" in run.stderr
+    assert "the file has 12 frame(s) over 1.10 s, one clip is 4 frames sampled at 2 fps, 16 frames of this video" in run.stderr
 
 
 def test_no_window_for_another_reason_does_not_claim_too_short(tmp_path):
@@ -114,7 +116,7 @@ def test_no_window_for_another_reason_does_not_claim_too_short(tmp_path):
         assert list(classify_frames(artifact, backend, timeline, recognizer=recognizer)) == []
         reason = why_no_window("gaps", recognizer, timeline)
     assert "shorter than one clip" not in reason
-    assert "no window formed from 12 frame(s) over 30.20 s" in reason and "restarted 3 time(s)" in reason
+    assert "the clip restarted 3 times (3 x gap)" in reason and "the file has 12 frame(s) over 30.20 s" in reason
 
 
 def test_cli_hints_use_cli_syntax(tmp_path):
