@@ -1,4 +1,5 @@
-"""Fuzz target: the ROS image converter (ros_bridge.convert.image_to_array + compressed_to_array).
+"""Fuzz target: the ROS image decoder (runtime.sources.ros_image: image_to_array + compressed_to_array),
+which rosbag replay and the ROS bridge both use.
 
 The input bytes build one message: a sensor_msgs/Image (an encoding from the supported list or a
 garbage string, height/width/step from small to huge and negative, is_bigendian 0/1/other, a data
@@ -84,8 +85,7 @@ def _dimension(p: Provider):
 
 
 def _pixel_bytes(encoding) -> int:
-    from ros_bridge.convert import BAYER
-    from runtime.sources.rosbag import ENCODINGS
+    from runtime.sources.ros_image import BAYER, ENCODINGS
 
     if isinstance(encoding, str) and encoding in ENCODINGS:
         dtype, channels, _ = ENCODINGS[encoding]
@@ -127,7 +127,7 @@ def _data(p: Provider, length: int):
 
 
 def image_message(p: Provider) -> SimpleNamespace:
-    from ros_bridge.convert import SUPPORTED
+    from runtime.sources.ros_image import SUPPORTED
 
     kind = p.byte() % 16
     if kind < 11:
@@ -205,8 +205,7 @@ def compressed_message(p: Provider) -> SimpleNamespace:
 
 
 def check_image(msg) -> None:
-    from ros_bridge.convert import BAYER, ImageError, ImageLimits, image_to_array
-    from runtime.sources.rosbag import ENCODINGS
+    from runtime.sources.ros_image import BAYER, ENCODINGS, ImageError, ImageLimits, image_to_array
 
     try:
         out = image_to_array(msg, ImageLimits())
@@ -235,7 +234,7 @@ def check_image(msg) -> None:
 
 
 def check_compressed(msg) -> None:
-    from ros_bridge.convert import ImageError, ImageLimits, compressed_to_array
+    from runtime.sources.ros_image import ImageError, ImageLimits, compressed_to_array
 
     limits = ImageLimits()
     try:

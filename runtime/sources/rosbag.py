@@ -4,10 +4,11 @@ Reads ROS 2 bags (sqlite3 .db3 or .mcap, a bag folder or the file itself) and RO
 with the pure-Python `rosbags` package (`pip install 'tubelet[ros]'`), so a recording made on the
 robot replays on a laptop with no ROS installed. Offline: every frame is delivered in bag order.
 
-Each image is decoded to what OpenCV sources give: rgb8 → BGR, rgba8 → BGRA, bgr8/bgra8/mono8 as
-they are, mono16 as uint16 (byte-swapped when is_bigendian); rows are cut from `step`, so padded
-rows (step > width · bytes per pixel) are handled. CompressedImage goes through cv2.imdecode.
-A message that fails validation (bad step or size, unknown encoding, undecodable JPEG) is skipped
+Each image goes through the runtime's one validated decoder (runtime.sources.ros_image, shared with
+the ROS bridge and fuzzed): what OpenCV sources give (rgb8 → BGR, Bayer demosaiced, mono16 as
+uint16, padded rows cut), with size limits checked before anything is allocated, a compressed
+image's declared size included. A message that fails validation (bad step or size, unknown
+encoding, undecodable or oversized JPEG) is skipped
 and counted in `stats.dropped`, with the reason in `stats.last_error`: one bad message must not end
 a replay. Timestamps are the header stamps (seconds), or the bag's receive time when a stamp is 0.
 """
@@ -21,56 +22,23 @@ from typing import Iterator
 
 import numpy as np
 
-from runtime.cv import cv2
 from runtime.sources import Source, SourceError
 from runtime.sources.base import Frame
+from runtime.sources.ros_image import ImageError, ImageLimits, compressed_to_array, image_to_array
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
-
-# encoding → (dtype, channels, conversion to OpenCV order or None)
-ENCODINGS = {
-    "bgr8": (np.uint8, 3, None), "8UC3": (np.uint8, 3, None),
-    "rgb8": (np.uint8, 3, cv2.COLOR_RGB2BGR),
-    "bgra8": (np.uint8, 4, None), "8UC4": (np.uint8, 4, None),
-    "rgba8": (np.uint8, 4, cv2.COLOR_RGBA2BGRA),
-    "mono8": (np.uint8, 1, None), "8UC1": (np.uint8, 1, None),
-    "mono16": (np.uint16, 1, None), "16UC1": (np.uint16, 1, None),
-}
-
 
 class MessageError(ValueError):
     """One message cannot be turned into an image (the replay skips it and counts it)."""
 
 
-def decode_image(msg) -> np.ndarray:
-    """sensor_msgs/Image → HxW, HxWx3 (BGR) or HxWx4 (BGRA) array; validates step and size like cv_bridge."""
-    encoding = str(msg.encoding)
-    if encoding not in ENCODINGS:
-        raise MessageError(f"image encoding {encoding!r} unsupported; supported: {', '.join(sorted(ENCODINGS))}")
-    dtype, channels, conversion = ENCODINGS[encoding]
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    row_bytes = width * channels * np.dtype(dtype).itemsize
-    data = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
-    if height <= 0 or width <= 0:
-        raise MessageError(f"image size {width}x{height} is empty")
-    if step < row_bytes:
-        raise MessageError(f"step {step} < width {width} x {channels * np.dtype(dtype).itemsize} bytes per pixel")
-    if data.size != height * step:
-        raise MessageError(f"data holds {data.size} bytes, expected height {height} x step {step} = {height * step}")
-    rows = data.reshape(height, step)[:, :row_bytes]  # drop row padding
-    wire = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
-    pixels = np.ascontiguousarray(rows).view(wire).astype(dtype, copy=False)
-    image = pixels.reshape((height, width, channels) if channels > 1 else (height, width))
-    return cv2.cvtColor(image, conversion) if conversion is not None else image
-
-
-def decode_compressed(msg) -> np.ndarray:
-    """sensor_msgs/CompressedImage (jpeg, png, ...) → array, unchanged channels and depth."""
-    data = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise MessageError(f"cannot decode CompressedImage (format {str(msg.format)!r}, {data.size} bytes)")
-    return image
+def decode_message(msg, msgtype: str, limits: ImageLimits = ImageLimits()) -> np.ndarray:
+    """An Image or CompressedImage message → array, through the runtime's one validated decoder."""
+    convert = compressed_to_array if msgtype.endswith("CompressedImage") else image_to_array
+    try:
+        return convert(msg, limits)
+    except ImageError as exc:
+        raise MessageError(f"{exc} ({exc.reason})") from exc
 
 
 def _stamp(msg, bag_ns: int, use_header: bool = True) -> float:
@@ -155,7 +123,6 @@ class RosbagSource(Source):
         return self.count
 
     def __iter__(self) -> Iterator[Frame]:
-        decode = decode_compressed if self.msgtype.endswith("CompressedImage") else decode_image
         reader = self._reader()
         reader.open()
         index = 0
@@ -167,7 +134,7 @@ class RosbagSource(Source):
                     return
                 try:
                     msg = reader.deserialize(raw, connection.msgtype)
-                    image = decode(msg)
+                    image = decode_message(msg, self.msgtype)
                 except Exception as exc:  # MessageError, or a corrupt CDR payload
                     with self._stats_lock:
                         self._stats.dropped += 1

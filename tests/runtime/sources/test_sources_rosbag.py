@@ -168,3 +168,47 @@ def test_missing_rosbags_names_the_extra(monkeypatch, bag):
     monkeypatch.setitem(sys.modules, "rosbags.highlevel", None)  # as if the package were not installed
     with pytest.raises(MissingDependencyError, match=r"tubelet\[ros\]"):
         open_source(f"rosbag://{bag}?topic=/camera/bgr")
+
+
+def _png_claiming(width: int, height: int) -> np.ndarray:
+    """A real 8x8 PNG whose IHDR is patched to declare width x height (CRC fixed, so decoders read on)."""
+    import zlib
+
+    png = bytearray(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    png[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    png[29:33] = zlib.crc32(bytes(png[12:29])).to_bytes(4, "big")
+    return np.frombuffer(bytes(png), np.uint8).copy()
+
+
+def test_replay_decodes_with_the_bridges_validated_decoder(tmp_path):
+    # Bayer (which the replay's old decoder refused), a PNG whose header claims 60000 x 60000 pixels
+    # (refused from its header, before OpenCV allocates anything), and an empty CompressedImage.
+    from ros_bridge.convert import image_to_array as bridge_decode
+
+    mosaic = RNG.integers(0, 256, (6, 8), dtype=np.uint8)
+    bayer = image_msg(mosaic, "bayer_rggb8", 1.0, pad=2)
+    huge = CompressedImage(header=header(2.0), format="png", data=_png_claiming(60000, 60000))
+    empty = CompressedImage(header=header(3.0), format="jpeg", data=np.zeros(0, np.uint8))
+    good = CompressedImage(header=header(4.0), format="png", data=cv2.imencode(".png", BGR[0])[1].reshape(-1))
+    path = write_bag(tmp_path / "hostile", {"/cam/bayer": [(1, bayer)],
+                                            "/cam/compressed": [(2, huge), (3, empty), (4, good)]})
+    (frame,) = list(open_source(f"rosbag://{path}?topic=/cam/bayer"))
+    assert frame.image.shape == (6, 8, 3)
+    assert np.array_equal(frame.image, cv2.cvtColor(mosaic, cv2.COLOR_BayerRGGB2BGR))
+    assert np.array_equal(frame.image, bridge_decode(bayer))  # one decoder: the replay and a live topic agree
+    with RosbagSource(path, topic="/cam/compressed") as source:
+        frames = list(source)
+        stats = source.stats
+    assert len(frames) == 1 and np.array_equal(frames[0].image, BGR[0])
+    assert stats.dropped == 2 and "has no data (empty)" in stats.last_error
+
+
+def test_a_header_claiming_gigapixels_is_refused_with_the_limit(tmp_path):
+    huge = CompressedImage(header=header(2.0), format="png", data=_png_claiming(60000, 60000))
+    ok = CompressedImage(header=header(3.0), format="png", data=cv2.imencode(".png", BGR[1])[1].reshape(-1))
+    path = write_bag(tmp_path / "huge", {"/cam": [(2, huge), (3, ok)]})
+    with RosbagSource(path) as source:
+        frames = list(source)
+        stats = source.stats
+    assert len(frames) == 1 and stats.dropped == 1
+    assert "60000x60000 (its header's size) would exceed the limit 8192x8192" in stats.last_error
