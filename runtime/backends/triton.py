@@ -13,6 +13,7 @@ resumes. `stats` keeps the counts for the summary.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -78,7 +79,10 @@ class TritonBackend(Backend):
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._backoff = backoff_s[0]
-        self._client = self._connect()
+        # The HTTP client runs on gevent, whose connections belong to the thread that made them: each
+        # thread (the caller's at open, the recognizer's worker later) gets its own client.
+        self._local = threading.local()
+        self._clients: list = []
         try:
             self._check_model(first=True)
         except BaseException:
@@ -95,7 +99,14 @@ class TritonBackend(Backend):
     def _call(self, method: str, *args, **kwargs):
         if self.scheme == "grpc":
             kwargs["client_timeout"] = self.timeout_s  # the HTTP client's timeouts are set when it is made
-        return getattr(self._client, method)(*args, **kwargs)
+        return getattr(self._client(), method)(*args, **kwargs)
+
+    def _client(self):
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._connect()
+            self._clients.append(client)
+        return client
 
     def _check_model(self, first: bool) -> None:
         """Reachable, the model ready, and its metadata and config those of the artifact."""
@@ -200,8 +211,7 @@ class TritonBackend(Backend):
             raise ServerUnavailableError(f"the Triton server at {self.url} is down ({self.stats.last_error}); "
                                          f"retrying in {self._retry_at - time.monotonic():.1f} s")
         try:
-            self._close_client()
-            self._client = self._connect()
+            self._close_client()  # a fresh connection: the old one may sit in its own reconnect backoff
             self._check_model(first=False)
         except ServerMismatchError:
             raise  # a different model came back: not something a retry fixes
@@ -228,8 +238,11 @@ class TritonBackend(Backend):
         self._down_since, self._backoff = None, self.backoff_s[0]
 
     def _close_client(self) -> None:
-        client, self._client = getattr(self, "_client", None), None
+        """Close this thread's client; the next call makes a new one."""
+        client = getattr(self._local, "client", None)
+        self._local.client = None
         if client is not None:
+            self._clients.remove(client)
             try:
                 client.close()
             except Exception:  # noqa: BLE001 - closing a dead connection must not hide the outcome
@@ -240,7 +253,14 @@ class TritonBackend(Backend):
         return self._as_dict(self._call("get_inference_statistics", self.model, **self._json()))
 
     def close(self) -> None:
-        self._close_client()
+        for client in list(getattr(self, "_clients", [])):
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - another thread's gevent client may refuse; it goes with its thread
+                pass
+        self._clients = []
+        if hasattr(self, "_local"):
+            self._local.client = None
 
 
 def _ints(values) -> list[int]:

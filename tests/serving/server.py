@@ -122,8 +122,12 @@ class TritonServer:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
     def kill(self) -> None:
-        """Crash the server: SIGKILL to its whole process group, no chance to clean up."""
+        """Crash the server: SIGKILL to its whole process group, no chance to clean up; then remove the
+        shared memory its processes held (PyTriton's psm_* blocks), found through /proc before the kill."""
+        held = _shared_memory_of_group(self.process.pid) if self.process is not None else set()
         self._signal_group(signal.SIGKILL, wait=10.0)
+        for path in held:
+            Path(path).unlink(missing_ok=True)
 
     def stop(self) -> None:
         """SIGTERM (serve_entry.py exits through PyTriton, which stops tritonserver), SIGKILL if that hangs."""
@@ -163,3 +167,22 @@ class TritonServer:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _shared_memory_of_group(pgid: int) -> set[str]:
+    """/dev/shm files mapped or open in any process of the group."""
+    held = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(proc.name)) != pgid:
+                continue
+            held |= {line.split()[-1] for line in (proc / "maps").read_text().splitlines() if "/dev/shm/" in line}
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("/dev/shm/"):
+                    held.add(target)
+        except OSError:  # the process ended meanwhile, or is not ours to read
+            continue
+    return {path for path in held if path.startswith("/dev/shm/")}

@@ -103,17 +103,18 @@ def _stream_cli(*args, timeout=240):
 
 def test_stream_cli_through_triton_and_its_one_line_refusal(server, bundled_artifact_dir, tmp_path):
     summary = tmp_path / "summary.json"
-    run = _stream_cli("--artifact", bundled_artifact_dir, "--backend", "triton", "--server", server.grpc_url,
+    # HTTP here (from the inference thread); the other streaming tests use gRPC.
+    run = _stream_cli("--artifact", bundled_artifact_dir, "--backend", "triton", "--server", server.http_url,
                       "--source", SYNTHETIC, "--source", SYNTHETIC, "--max-frames", "40", "--quiet",
                       "--summary-json", summary)
     assert run.returncode == 0, run.stderr[-3000:]
     data = json.loads(summary.read_text())
     assert all(s["published"] == s["windows"] > 0 and s["failed_windows"] == 0 for s in data["streams"])
     assert data["triton"]["failed_calls"] == 0 and data["triton"]["calls"] > 0
-    wrong = _stream_cli("--artifact", bundled_artifact_dir, "--backend", "triton", "--server", server.http_url,
+    wrong = _stream_cli("--artifact", bundled_artifact_dir, "--backend", "triton", "--server", server.grpc_url,
                         "--server-model", "wrong-labels", "--source", SYNTHETIC, "--max-frames", "10")
     assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
-    assert wrong.stderr.strip().splitlines()[-1].startswith("error: the Triton server at http://")
+    assert wrong.stderr.strip().splitlines()[-1].startswith("error: the Triton server at grpc://")
 
 
 def test_windows_of_several_streams_go_out_in_one_request(server, bundled_artifact_dir):
@@ -215,3 +216,43 @@ def test_killing_the_server_mid_stream_counts_failures_and_results_resume(reposi
     resumed = [r for r in results if r.newest_index > feed.kill_at + 10]
     assert len(resumed) >= 5 and remote.stats.reconnects >= 1
     assert remote.stats.failed_windows == summary.failed_windows
+
+
+def test_a_hung_server_costs_one_timeout_per_call_and_calls_resume_when_it_wakes(repository, bundled_artifact_dir,
+                                                                                 tmp_path):
+    import os
+    import signal
+
+    from runtime.backends.triton import ServerUnavailableError
+
+    art = load_artifact(bundled_artifact_dir)
+    clips = _clips(art, 1, seed=3)[:2]
+    server = TritonServer([repository / "videomae-motion"], tmp_path / "server").start()
+    try:
+        backends = [open_remote(art, url, timeout_s=1.0) for url in (server.grpc_url, server.http_url)]
+        for backend in backends:
+            backend.backoff_s = (0.1, 0.5)
+            backend.infer({"pixel_values": clips})
+        os.killpg(server.process.pid, signal.SIGSTOP)  # alive but silent: only the timeouts end the calls
+        try:
+            for backend in backends:
+                started = time.monotonic()
+                with pytest.raises(ServerUnavailableError):
+                    backend.infer({"pixel_values": clips})
+                assert time.monotonic() - started < 5.0  # bounded by the 1 s timeout, not hung
+                with pytest.raises(ServerUnavailableError, match="is down"):
+                    backend.infer({"pixel_values": clips})  # inside the backoff: fails at once
+        finally:
+            os.killpg(server.process.pid, signal.SIGCONT)
+        for backend in backends:
+            deadline, answer = time.monotonic() + 30.0, None
+            while answer is None and time.monotonic() < deadline:
+                try:
+                    answer = backend.infer({"pixel_values": clips})["logits"]
+                except ServerUnavailableError:
+                    time.sleep(0.1)
+            assert answer is not None and answer.shape == (2, len(art.manifest.labels))
+            assert backend.stats.failed_windows >= 4 and backend.stats.reconnects == 1
+            backend.close()
+    finally:
+        server.stop()
