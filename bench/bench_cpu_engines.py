@@ -185,7 +185,15 @@ def run(args) -> dict:
     cfg = CONFIGS[args.model]
     bf16 = "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     with tempfile.TemporaryDirectory(prefix="tubelet-cpu-") as tmp:
-        artifact, torch_model = export(args.model, Path(tmp), args.int8, log)
+        work = Path(args.workdir) / args.model if args.workdir else Path(tmp)
+        if (work / "artifact" / "manifest.json").is_file() and (not args.int8 or (work / "artifact" / "model.int8.onnx").is_file()):
+            import transformers
+
+            log(f"reusing {work}")  # the same random weights: saved beside the artifact by an earlier run
+            artifact = work / "artifact"
+            torch_model = transformers.VideoMAEForVideoClassification.from_pretrained(work / "ckpt").eval()
+        else:
+            artifact, torch_model = export(args.model, work, args.int8, log)
         log("opening engines")
         runners = engines(artifact, torch_model, args.threads, args.int8, bf16)
         rng = np.random.default_rng(1)
@@ -243,6 +251,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--clips", type=int, default=3, help="distinct random clips (cosine and top-1 over these)")
     p.add_argument("--no-int8", dest="int8", action="store_false", help="skip calibration and the INT8 engines")
+    p.add_argument("--workdir", help="keep the exported model here and reuse it on the next run (default: a tmp folder)")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args()
     result = run(args)

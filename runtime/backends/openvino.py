@@ -99,8 +99,12 @@ class OpenVINOBackend(Backend):
         self.precision = precision
         config = {"INFERENCE_PRECISION_HINT": check_precision(self.core, self.device, precision),
                   "PERFORMANCE_HINT": "LATENCY"}
-        if threads and self.device == "CPU":
-            config["INFERENCE_NUM_THREADS"] = int(threads)
+        if self.device == "CPU":
+            # Pinned inference threads wait for their core when a camera driver, ROS nodes or another
+            # job runs there: 5x slower per window on a shared 2-core machine (docs/CPU.md).
+            config["ENABLE_CPU_PINNING"] = False
+            if threads:
+                config["INFERENCE_NUM_THREADS"] = int(threads)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         if self.cache_dir is not None:
             self.core.set_property({"CACHE_DIR": str(self.cache_dir)})

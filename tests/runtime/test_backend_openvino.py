@@ -346,3 +346,10 @@ def test_model_that_does_not_match_its_manifest_is_refused_at_open(tmp_path, cac
     write_manifest(folder, manifest)
     with pytest.raises(ModelMismatchError, match="gives 6 scores per window but the manifest has 4 labels"):
         open_backend(load_artifact(folder), "openvino")
+
+
+def test_cpu_threads_are_not_pinned_and_follow_the_threads_option(mlp, cache_root):
+    # Pinned threads wait for their core whenever another process runs there (docs/CPU.md).
+    with open_openvino(load_artifact(mlp), "fp32", threads=1) as backend:
+        assert backend.compiled.get_property("ENABLE_CPU_PINNING") is False
+        assert backend.compiled.get_property("INFERENCE_NUM_THREADS") == 1
