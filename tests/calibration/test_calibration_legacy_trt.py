@@ -1,4 +1,5 @@
-"""The legacy TensorRT calibrator: its cache key logic here; the calibrator itself where TensorRT is."""
+"""The legacy TensorRT calibrator: its cache key logic here; the calibrator itself where TensorRT 8.6 is
+(and against the real bindings of every release in tests/tensorrt_api)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def test_clip_digest_changes_with_any_clip_byte():
 def test_entropy_calibrator_feeds_tensorrt(tmp_path):
     trt = pytest.importorskip("tensorrt", reason="needs TensorRT (pip install 'tubelet[trt]') and a GPU")
     pytest.importorskip("cuda", reason="needs cuda-python for device buffers")
+    if int(trt.__version__.split(".")[0]) >= 10:
+        pytest.skip(f"the legacy calibrator serves TensorRT 8.6 targets; this is TensorRT {trt.__version__} "
+                    "(its refusal there is tested in tests/tensorrt_api)")
     from calibration.legacy_trt import calibrator_for
 
     samples = [ClipSample(np.full((4,), i, np.float32), None, f"s{i}", 0, 0, 0) for i in range(4)]

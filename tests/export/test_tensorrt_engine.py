@@ -23,13 +23,18 @@ def trt_ready():
 
 
 def test_fp16_engine_matches_onnxruntime_and_serves_dynamic_batch(trt_ready, onnx_artifact):
-    from export.tensorrt import BuildOptions, add_engine
+    from export.fp16_graph import add_fp16_graph
     from runtime.artifact import load_artifact, read_manifest, write_manifest
     from runtime.backends import open_backend
+    from runtime.backends.trt_build import BuildOptions
+    from runtime.engine_build import add_engines
 
-    manifest = read_manifest(onnx_artifact)
-    name = add_engine(onnx_artifact, manifest, BuildOptions(precision="fp16", batch=(1, 2, 4)), log=lambda _: None)
+    manifest = read_manifest(onnx_artifact)  # the FP16 graph a strongly typed build (TensorRT >= 10) reads
+    feeds = [{"pixel_values": np.random.default_rng(1).standard_normal(manifest.input.shape(2)).astype(np.float32)}]
+    add_fp16_graph(onnx_artifact, manifest, "model.onnx", feeds, scores=True, log=lambda _: None)
     write_manifest(onnx_artifact, manifest)
+    names = add_engines(onnx_artifact, BuildOptions(precision="fp16", batch=(1, 2, 4)), log=lambda _: None)
+    name = names[0]
     assert name == "model.fp16.engine" and (onnx_artifact / "model.fp16.timing.cache").stat().st_size > 0
     artifact = load_artifact(onnx_artifact)
     details = artifact.manifest.files[name].details
