@@ -23,7 +23,6 @@ import json
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
