@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-frames", type=int, default=None, help="stop each stream after this many frames")
     g.add_argument("--summary-json", metavar="PATH", help="also write the summary (and accuracy) as JSON")
     g.add_argument("--quiet", action="store_true", help="no per-result lines (the summary is still printed)")
+    g.add_argument("--verbose", action="store_true", help="also show OpenCV's and FFmpeg's own log lines")
     return p
 
 
@@ -314,6 +315,10 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(args, parser)
+    if not args.verbose:
+        from runtime.quiet import quiet_third_party_logs
+
+        quiet_third_party_logs()
     start = time.monotonic()
     try:
         # After parsing, so --help and argument errors work before OpenCV or ONNX Runtime is installed.

@@ -297,11 +297,16 @@ class _World:
         frames[...] = mixed.reshape(frames.shape)
 
 
-def _check_args(fps: float, **counts: tuple[int, int]) -> None:
-    """Raise ValueError naming the first bad argument; counts are name=(value, minimum)."""
-    for name, (value, low) in counts.items():
+MAX_SIDE = 8192  # pixels: an 8K frame; a larger world is a typo that would ask for gigabytes
+
+
+def _check_args(fps: float, **counts: tuple) -> None:
+    """Raise ValueError naming the first bad argument; counts are name=(value, minimum[, maximum])."""
+    for name, (value, low, *high) in counts.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if high and value > high[0]:
+            raise ValueError(f"{name} must be at most {high[0]}, got {value}")
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < math.inf:
         raise ValueError(f"fps must be a positive number, got {fps!r}")
 
@@ -327,7 +332,7 @@ def render_clip(action: str, num_frames: int = 16, height: int = 64, width: int 
                 seed: int = 0, fps: float = 15.0, *, _clean: bool = False) -> np.ndarray:
     """One clip of `action`: uint8 (num_frames, height, width, 3) BGR, determined by the args."""
     _check_action(action)
-    _check_args(fps, num_frames=(num_frames, 1), height=(height, 8), width=(width, 8),
+    _check_args(fps, num_frames=(num_frames, 1), height=(height, 8, MAX_SIDE), width=(width, 8, MAX_SIDE),
                 seed=(seed, 0))
     return _render(action, num_frames, height, width, fps, seed, _clean)
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from runtime.sources.base import Frame
 from runtime.sources.synthetic import (
-    _GROW, _SPEED, _SPIN, ACTIONS, Segment, _Actor, _check_args, _continue, _fits, _sample_actor,
+    _GROW, _SPEED, _SPIN, ACTIONS, MAX_SIDE, Segment, _Actor, _check_args, _continue, _fits, _sample_actor,
     _trajectory, _World, action_of)
 
 __all__ = ["SyntheticStream", "main"]
@@ -41,7 +41,7 @@ class SyntheticStream:
                  min_action_s: float = 1.5, max_action_s: float = 4.0,
                  stream_id: str = "synthetic"):
         _check_args(fps, num_frames=(0 if num_frames is None else num_frames, 0),
-                    height=(height, 8), width=(width, 8), seed=(seed, 0))
+                    height=(height, 8, MAX_SIDE), width=(width, 8, MAX_SIDE), seed=(seed, 0))
         if not 0 < min_action_s <= max_action_s < math.inf:
             raise ValueError("need 0 < min_action_s <= max_action_s, got "
                              f"min_action_s={min_action_s!r}, max_action_s={max_action_s!r}")

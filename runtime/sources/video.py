@@ -21,8 +21,14 @@ __all__ = ["SourceError", "VideoFileSource", "read_video_file", "open_video"]
 
 
 def _open_capture(path: str):
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise SourceError(f"video file {path} does not exist")
+    if os.path.isdir(path):
+        raise SourceError(f"{path} is a folder, not a video file")
+    if not os.path.isfile(path):
+        raise SourceError(f"{path} is not a regular file (a device, FIFO or socket); give a video file")
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"video file {path} cannot be read (permission denied)")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise SourceError(f"OpenCV cannot open {path} as a video (unsupported codec or not a video file)")

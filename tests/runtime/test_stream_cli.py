@@ -121,10 +121,18 @@ def test_live_synthetic_stops_on_time_and_ctrl_c_prints_the_summary(tmp_path):
     (["--source", "synthetic", "--artifact", "{art}", "--max-batch", "64"], "batch profile"),
     (["--source", "synthetic", "--artifact", "{art}", "--background", "stil"],
      "background label(s) ['stil'] not among the labels: 'left', 'right', 'still'"),
+    (["--source", "synthetic://?width=100000&height=100000", "--artifact", "{art}"], "must be at most 8192, got 100000"),
+    (["--source", "{tmp}/fifo.mp4", "--artifact", "{art}"], "fifo.mp4 is not a regular file"),
+    (["--source", "synthetic", "--artifact", "{art}", "--summary-json", "{tmp}/no/such/folder/s.json"],
+     "folder {tmp}/no/such/folder does not exist"),
+    (["--source", "synthetic", "--artifact", "{art}", "--summary-json", "{tmp}"], "is a folder; give a file path"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     art = make_onnx_artifact(tmp_path / "art")
+    os.mkfifo(tmp_path / "fifo.mp4")
+    message = message.format(tmp=tmp_path)
     run = _run(*[a.format(tmp=tmp_path, art=art) for a in args], timeout=60)
+    assert "streaming" not in run.stderr  # refused before any work
     assert run.returncode == 1, run.stderr
     assert message in run.stderr and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith("error: ")
@@ -223,3 +231,24 @@ def test_extreme_temperatures_write_valid_json_with_finite_scores(tmp_path):
         rows = [json.loads(line, parse_constant=strict) for line in run.stdout.splitlines()]
         assert len(rows) == 5 and all(0.0 <= r["score"] <= 1.0 for r in rows)
         assert all(0.0 <= s <= 1.0 for r in rows for _, s in r["top_k"])
+
+
+def test_library_noise_stays_out_of_the_way_unless_verbose(tmp_path):
+    artifact = make_onnx_artifact(tmp_path / "art")
+    args = ("--artifact", artifact, "--source", "rtsp://127.0.0.1:9/none", "--quiet")  # port 9: refused at once
+    run = _run(*args, timeout=60)
+    assert run.returncode == 1 and run.stderr.strip().splitlines() == [
+        "error: OpenCV cannot open rtsp://127.0.0.1:9/none (no such device, unreachable host, or no backend for "
+        "it; waited at most 5 s)"], run.stderr
+    verbose = _run(*args, "--verbose", timeout=60)
+    assert verbose.returncode == 1 and len(verbose.stderr.strip().splitlines()) > 1  # FFmpeg's and OpenCV's own
+
+
+def test_a_folder_given_as_a_video_file_says_so(tmp_path):
+    from runtime.sources import SourceError
+    from runtime.sources.video import read_video_file
+
+    with pytest.raises(SourceError, match="is a folder, not a video file"):
+        list(read_video_file(tmp_path))
+    with pytest.raises(SourceError, match="does not exist"):
+        list(read_video_file(tmp_path / "missing.mp4"))
