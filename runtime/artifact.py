@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from runtime.manifest_check import type_and_range_problems
+from runtime.manifest_check import type_and_range_problems, video_text_problems
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -135,27 +135,7 @@ class VideoTextSpec:
                 "head_graph": self.head_graph, "frame_graph": self.frame_graph, "embeddings": self.embeddings}
 
     def problems(self, files: dict) -> list[str]:
-        from runtime.manifest_check import MAX_LOGIT_SCALE, MAX_TEXT_LENGTH, is_int, is_number
-
-        problems = []
-        for role, name in self.files().items():
-            required = role in ("video_graph", "text_graph", "tokenizer")
-            if name is None and not required:
-                continue
-            if not isinstance(name, str) or name not in files:
-                problems.append(f"video_text.{role} must name a file listed in files, got {name!r}")
-        if not is_int(self.max_length) or not 1 <= self.max_length <= MAX_TEXT_LENGTH:
-            problems.append(f"video_text.max_length must be an integer in 1..{MAX_TEXT_LENGTH}, got {self.max_length!r}")
-        if not is_int(self.pad_id) or self.pad_id < 0:
-            problems.append(f"video_text.pad_id must be a non-negative integer, got {self.pad_id!r}")
-        if not is_number(self.logit_scale) or not 0 < self.logit_scale <= MAX_LOGIT_SCALE:
-            problems.append(f"video_text.logit_scale must be a finite number in (0, {MAX_LOGIT_SCALE:g}], "
-                            f"got {self.logit_scale!r}")
-        if self.embed_dim is not None and not (is_int(self.embed_dim) and self.embed_dim > 0):
-            problems.append(f"video_text.embed_dim must be a positive integer or null, got {self.embed_dim!r}")
-        if not isinstance(self.text_normalized, bool) or not isinstance(self.video_pooling, (str, type(None))):
-            problems.append("video_text.text_normalized must be true/false and video_pooling a string or null")
-        return problems
+        return video_text_problems(self, files)
 
 
 @dataclass

@@ -104,6 +104,29 @@ def _preprocessing_problems(problems: list[str], pre) -> None:
             problems.append(f"preprocessing.{where} must be a string, got {getattr(pre, where)!r}")
 
 
+def video_text_problems(spec, files: dict) -> list[str]:
+    """The video_text section: every file it names is listed, sizes and scales in range."""
+    problems = []
+    for role, name in spec.files().items():
+        required = role in ("video_graph", "text_graph", "tokenizer")
+        if name is None and not required:
+            continue
+        if not isinstance(name, str) or name not in files:
+            problems.append(f"video_text.{role} must name a file listed in files, got {name!r}")
+    if not is_int(spec.max_length) or not 1 <= spec.max_length <= MAX_TEXT_LENGTH:
+        problems.append(f"video_text.max_length must be an integer in 1..{MAX_TEXT_LENGTH}, got {spec.max_length!r}")
+    if not is_int(spec.pad_id) or spec.pad_id < 0:
+        problems.append(f"video_text.pad_id must be a non-negative integer, got {spec.pad_id!r}")
+    if not is_number(spec.logit_scale) or not 0 < spec.logit_scale <= MAX_LOGIT_SCALE:
+        problems.append(f"video_text.logit_scale must be a finite number in (0, {MAX_LOGIT_SCALE:g}], "
+                        f"got {spec.logit_scale!r}")
+    if spec.embed_dim is not None and not (is_int(spec.embed_dim) and spec.embed_dim > 0):
+        problems.append(f"video_text.embed_dim must be a positive integer or null, got {spec.embed_dim!r}")
+    if not isinstance(spec.text_normalized, bool) or not isinstance(spec.video_pooling, (str, type(None))):
+        problems.append("video_text.text_normalized must be true/false and video_pooling a string or null")
+    return problems
+
+
 def _file_problems(problems: list[str], name: str, entry) -> None:
     if not isinstance(entry.sha256, str) or len(entry.sha256) != 64 or not is_int(entry.size) or entry.size < 0:
         problems.append(f"files.{name} needs a 64-character sha256 and a byte size, got {_short(entry.sha256)}, "
