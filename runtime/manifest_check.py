@@ -53,10 +53,7 @@ def type_and_range_problems(m) -> list[str]:
     problems: list[str] = []
     _input_problems(problems, m.input)
     _preprocessing_problems(problems, m.preprocessing)
-    sampling = m.sampling
-    _int_in(problems, "sampling.frame_stride", sampling.frame_stride, 1, MAX_STRIDE)
-    _int_in(problems, "sampling.window_stride", sampling.window_stride, 1, MAX_STRIDE)
-    _number_in(problems, "sampling.target_fps", sampling.target_fps, MAX_TARGET_FPS, optional=True)
+    problems.extend(sampling_problems(m.sampling))
     _number_in(problems, "temperature", m.temperature, MAX_TEMPERATURE)
     for where, names in (("labels", m.labels), ("outputs", m.outputs)):
         if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
@@ -71,6 +68,15 @@ def type_and_range_problems(m) -> list[str]:
             problems.append(f"{where} must be an object, got {_short(getattr(m, where))}")
     for name, entry in m.files.items():
         _file_problems(problems, name, entry)
+    return problems
+
+
+def sampling_problems(sampling) -> list[str]:
+    """A Sampling's strides and target fps out of range: usable by a writer before its long work."""
+    problems: list[str] = []
+    _int_in(problems, "sampling.frame_stride", sampling.frame_stride, 1, MAX_STRIDE)
+    _int_in(problems, "sampling.window_stride", sampling.window_stride, 1, MAX_STRIDE)
+    _number_in(problems, "sampling.target_fps", sampling.target_fps, MAX_TARGET_FPS, optional=True)
     return problems
 
 

@@ -149,3 +149,13 @@ def test_manifest_that_is_a_folder_says_so(onnx_artifact):
     (onnx_artifact / "manifest.json").mkdir()
     with pytest.raises(NotAFileError, match="manifest.json is what makes .* a Tubelet artifact folder but is a folder"):
         read_manifest(onnx_artifact)
+
+
+def test_sampling_bounds_can_be_checked_before_a_manifest_exists():
+    from runtime.artifact import Sampling
+    from runtime.manifest_check import sampling_problems
+
+    assert sampling_problems(Sampling(frame_stride=1, target_fps=8.0, window_stride=4)) == []
+    assert sampling_problems(Sampling(target_fps=1e20)) == [
+        "sampling.target_fps must be a finite number in (0, 1000] or null, got 1e+20"]
+    assert "sampling.window_stride must be an integer in 1..10000" in sampling_problems(Sampling(window_stride=0))[0]
