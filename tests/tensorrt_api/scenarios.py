@@ -258,6 +258,34 @@ def _fake_engine(gpu):
 
 
 @scenario
+def failed_builds_leave_the_artifact(root):
+    """A build TensorRT refuses, and Ctrl-C in the middle of one: the artifact is byte for byte as it was."""
+    from runtime.backends.cuda_memory import DeviceInfo
+    from runtime.backends.trt_build import BuildOptions, EngineBuildError
+    from runtime.engine_build import add_engines
+
+    outcomes = {}
+    for case, effect in (("refused", None), ("interrupted", KeyboardInterrupt())):
+        folder = artifact(root / case)
+        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+        gpu = fake_trt.FakeGpu(trt, VIDEO_INPUT)
+        if effect is None:
+            gpu.builder.build_serialized_network.return_value = None
+        else:
+            gpu.builder.build_serialized_network.side_effect = effect
+        with contextlib.ExitStack() as stack:
+            gpu.install(stack)
+            stack.enter_context(mock.patch("runtime.backends.trt_build._device", return_value=DeviceInfo("GPU", "8.7")))
+            try:
+                add_engines(folder, BuildOptions(), log=lambda _: None)
+                outcomes[case] = "built"
+            except (EngineBuildError, KeyboardInterrupt) as exc:
+                outcomes[case] = type(exc).__name__
+        outcomes[case + "_unchanged"] = {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    return outcomes
+
+
+@scenario
 def first_launch(root):
     """build_engine on a first launch builds; the next launch finds the engine fits this machine and reuses it."""
     from runtime.artifact import load_artifact

@@ -145,3 +145,10 @@ def test_first_launch_builds_the_engine_and_the_next_reuses_it(release):
     assert got["engines"] == got["second_engines"] == ["model.fp16.engine"]
     assert got["builds"] == [1, 1]  # built once, then reused
     assert got["log"][0].startswith("no fp16 engine for this machine") and got["log"][-1].startswith("reusing")
+
+
+def test_a_refused_or_interrupted_build_leaves_the_artifact_as_it_was(release):
+    _, results = release
+    got = value(results, "failed_builds_leave_the_artifact")
+    assert got == {"refused": "EngineBuildError", "refused_unchanged": True,
+                   "interrupted": "KeyboardInterrupt", "interrupted_unchanged": True}
