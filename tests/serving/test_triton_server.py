@@ -256,3 +256,49 @@ def test_a_hung_server_costs_one_timeout_per_call_and_calls_resume_when_it_wakes
             backend.close()
     finally:
         server.stop()
+
+
+def _jsonl_windows(path) -> list[int]:
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    return [json.loads(line)["newest_index"] for line in lines[:-1] or []]  # the last line may be half written
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_stream_cli_survives_a_server_restart_and_still_writes_its_summary(repository, bundled_artifact_dir,
+                                                                             tmp_path):
+    import signal
+
+    server = TritonServer([repository / "videomae-motion"], tmp_path / "server").start()
+    results, summary = tmp_path / "results.jsonl", tmp_path / "summary.json"
+    proc = subprocess.Popen([sys.executable, "-m", "runtime.stream", "--artifact", str(bundled_artifact_dir),
+                             "--backend", "triton", "--server", server.grpc_url, "--server-timeout", "2",
+                             "--source", "synthetic://?width=128&height=96&seed=4", "--jsonl", str(results),
+                             "--summary-json", str(summary), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: len(_jsonl_windows(results)) >= 3, 120, "first results")  # live camera, results flow
+        server.kill()
+        time.sleep(2.0)  # windows keep falling due while nothing answers
+        killed_after = max(_jsonl_windows(results))
+        server.start()
+        _wait_for(lambda: max(_jsonl_windows(results)) > killed_after + 20, 120, "results after the restart")
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the summary must still be written
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.stop()
+    assert proc.returncode == 0, err[-3000:]
+    assert "Traceback" not in err and "failed (backend unavailable)" in err
+    data = json.loads(summary.read_text())
+    [stream] = data["streams"]
+    assert stream["failed_windows"] > 0 and stream["published"] > 0
+    assert data["triton"]["reconnects"] >= 1 and data["triton"]["failed_windows"] == stream["failed_windows"]
