@@ -128,12 +128,14 @@ def main(argv=None) -> int:
     from calibration.errors import CalibrationError
     from runtime.artifact import ArtifactError
     from runtime.backends.base import BackendError
+    from runtime.hints import command_line
 
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "int8":
-            return run_int8(args.artifact, args)
-        return run_temperature(args)
+        with command_line():  # messages name settings as options (--backend x), not keywords
+            if args.command == "int8":
+                return run_int8(args.artifact, args)
+            return run_temperature(args)
     except (CalibrationError, ArtifactError, BackendError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -153,7 +153,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        return _checked_main(args)
+        from runtime.hints import command_line
+
+        with command_line():  # messages name settings as options (--backend x), not keywords
+            return _checked_main(args)
     except KeyboardInterrupt:
         print(f"interrupted: nothing was written to {args.output} (an artifact already there is unchanged)",
               file=sys.stderr)
