@@ -50,8 +50,9 @@ def import_cudart():
         return cudart
     except ImportError as exc:
         raise MissingDependencyError(
-            f"the TensorRT backend needs cuda-python ({exc}); install it with: pip install 'tubelet[trt]' "
-            "(or pycuda: pip install 'tubelet[trt-pycuda]')") from exc
+            f"the TensorRT backend needs cuda-python ({exc}); install it with: pip install 'tubelet[trt-cu12]' "
+            "(CUDA 12) or 'tubelet[trt-cu13]' (CUDA 13); on JetPack pip install 'cuda-python>=12.6,<13' (JetPack 6) "
+            "beside the system TensorRT; or pycuda: pip install 'tubelet[trt-pycuda]'") from exc
 
 
 def open_cuda(prefer: str = "cuda-python"):
@@ -65,7 +66,8 @@ def open_cuda(prefer: str = "cuda-python"):
             errors.append(str(exc))
     raise MissingDependencyError(
         "the TensorRT backend needs cuda-python or pycuda for GPU buffers; install one with: "
-        "pip install 'tubelet[trt]' (cuda-python) or pip install 'tubelet[trt-pycuda]'; details: " + " | ".join(errors))
+        "pip install 'tubelet[trt-cu12]' or 'tubelet[trt-cu13]' (cuda-python of the driver's CUDA major) or "
+        "pip install 'tubelet[trt-pycuda]'; details: " + " | ".join(errors))
 
 
 class CudaPython:

@@ -145,3 +145,20 @@ def test_engine_cli_usage_errors_exit_2(onnx_artifact, capsys):
         main(["--artifact", str(onnx_artifact), "--batch", "4,2,1"])
     assert caught.value.code == 2
     assert main(["--artifact", str(onnx_artifact), "--dla-core", "0", "--hardware-compat", "ampere+"]) == 2
+
+
+def test_engine_cli_runs_as_a_module_without_torch_or_onnx():
+    import subprocess
+
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None\n"
+            "import runtime.engine_cli, runtime.engine_build, runtime.backends.trt_build, runtime.backends.trtexec\n"
+            "sys.argv = ['tubelet-engine', '--help']\n"
+            "runtime.engine_cli.main()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=str(Path(__file__).resolve().parents[2]))
+    assert proc.returncode == 0, proc.stderr
+    assert "tubelet-engine" in proc.stdout and "--precision" in proc.stdout and "--texts" in proc.stdout
+    setup = (Path(__file__).resolve().parents[2] / "setup.py").read_text(encoding="utf-8")
+    assert "tubelet-engine=runtime.engine_cli:main" in setup
+    assert '"trt-cu12": ["tensorrt-cu12>=10.3", "cuda-python>=12.6,<13"]' in setup
+    assert '"trt-cu13": ["tensorrt-cu13>=10.13", "cuda-python>=13,<14"]' in setup
