@@ -67,8 +67,12 @@ class TritonBackend(Backend):
         self.url, self.model = server, model or artifact.folder.resolve().name
         self.timeout_s, self.backoff_s = float(timeout_s), backoff_s
         self._tc = require(f"tritonclient.{self.scheme}", "triton", "the triton backend")
-        self._utils = require("tritonclient.utils", "triton", "the triton backend")
         m = artifact.manifest
+        if m.task != "classification":
+            raise BackendError(f"the triton backend serves classification artifacts; {artifact.folder} is {m.task} "
+                               "(run it in-process)")
+        if not self.timeout_s > 0:
+            raise BackendError(f"timeout_s must be > 0 seconds, got {timeout_s}")
         self._manifest_sha256 = manifest_sha256(artifact)
         self._labels = len(m.labels)
         self.inputs = [TensorMeta(m.input.name, (None, *m.input.shape(1)[1:]), np.dtype(m.input.dtype))]

@@ -302,3 +302,26 @@ def test_stream_cli_survives_a_server_restart_and_still_writes_its_summary(repos
     [stream] = data["streams"]
     assert stream["failed_windows"] > 0 and stream["published"] > 0
     assert data["triton"]["reconnects"] >= 1 and data["triton"]["failed_windows"] == stream["failed_windows"]
+
+
+def test_a_torch_free_artifact_through_triton_equals_onnx_runtime(tmp_path):
+    """No torch needed (the Python 3.10 job runs this one): a small ONNX artifact, served and streamed."""
+    from runtime.api import StreamRunner
+    from runtime.sources.synthetic_stream import SyntheticStream
+
+    art = load_artifact(make_onnx_artifact(tmp_path / "small", frames=4, height=32, width=32))
+    [entry] = write_repository(art, tmp_path / "repo", RepositoryOptions(name="small"), log=lambda _: None)
+    clips = np.random.default_rng(0).standard_normal((5, *art.manifest.input.shape(1)[1:])).astype(np.float32)
+    with open_backend(art, "cpu", threads=1) as local:
+        expected = local.infer({"pixel_values": clips})["logits"]
+    server = TritonServer([entry], tmp_path / "server").start()
+    try:
+        for url in (server.grpc_url, server.http_url):
+            with open_remote(art, url, "small") as remote:
+                np.testing.assert_allclose(remote.infer({"pixel_values": clips})["logits"], expected, rtol=0, atol=1e-5)
+                source = SyntheticStream(seed=2, height=48, width=64, num_frames=30, stream_id="cam")
+                with StreamRunner(art, [source], mode="offline", backend_object=remote) as runner:
+                    [summary] = runner.run().summaries
+                assert summary.published == summary.windows > 0 and summary.failed_windows == 0
+    finally:
+        server.stop()
