@@ -19,8 +19,15 @@ data specs: synthetic[:clips=N,seed=S,fps=F,size=HxW] | synthetic-stream[:frames
 """
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line naming the option and the fix (exit 2); the full usage stays in --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m calibration", description=__doc__, epilog=EXAMPLES,
+    parser = OneLineParser(prog="python -m calibration", description=__doc__, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     int8 = sub.add_parser("int8", help="write model.int8.onnx (Q/DQ) into the artifact, gated against FP32",

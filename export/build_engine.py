@@ -6,8 +6,12 @@ Run as `python export/build_engine.py ...` (or `python -m export.build_engine`).
 from __future__ import annotations
 
 import argparse
+import logging
+import math
+import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -16,6 +20,7 @@ if __package__ in (None, ""):
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 REPO = Path(__file__).resolve().parent.parent
+MAX_TARGET_FPS = 1000.0  # the manifest's bound (runtime/manifest_check.py)
 BUNDLED_MODEL = REPO / "models" / "videomae-motion"
 
 EXAMPLES = """examples:
@@ -33,7 +38,9 @@ EXAMPLES = """examples:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    from calibration.__main__ import OneLineParser, add_int8_arguments
+
+    parser = OneLineParser(
         prog="build_engine.py", description=__doc__, epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a transformers save_pretrained folder (safetensors) or a hub id "
@@ -59,9 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="model family (default: from config.json's model_type); video-text families: docs/VIDEO_TEXT.md")
     parser.add_argument("--prompts", type=Path, help="video-text: label prompts, one per line, encoded into text_embeddings.npy")
     parser.add_argument("--frames", type=int, help="clip-meanpool: frames per window (CLIP has no clip length; default 8)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show the libraries' own warnings and progress bars (torch, transformers)")
     _engine_arguments(parser)
-    from calibration.__main__ import add_int8_arguments
-
     add_int8_arguments(parser, required=False)  # --calib-data SPEC and the gate's options
     args = parser.parse_args(argv)
     if (args.precision == "int8") != (args.calib_data is not None):
@@ -77,6 +84,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.output = str(REPO / "build" / Path(args.model.rstrip("/")).name)
     if any(v is not None and v < 1 for v in (args.frame_stride, args.window_stride)):
         parser.error("--frame-stride and --window-stride must be >= 1")
+    if args.target_fps is not None and not (math.isfinite(args.target_fps) and 0 < args.target_fps <= MAX_TARGET_FPS):
+        parser.error(f"--target-fps {args.target_fps:g}: expected a rate in (0, {MAX_TARGET_FPS:g}] frames per second")
+    if args.frames is not None and args.frames < 1:
+        parser.error(f"--frames {args.frames}: expected a number of frames >= 1")
     return args
 
 
@@ -151,6 +162,7 @@ class Terminated(BaseException):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    _library_output(args.verbose)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         from runtime.hints import command_line
@@ -173,23 +185,81 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+class _LevelColonMessage(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def _library_output(verbose: bool) -> None:
+    """Our warnings as one `warning:` line each on stderr; the libraries' own noise only with --verbose.
+
+    Without this an export prints four "torchvision is not installed" lines, transformers' progress
+    bars (which an error line then lands in the middle of) and exporter warnings before what matters.
+    Set before torch and transformers are imported: both read these at import time.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LevelColonMessage())
+    ours = logging.getLogger("tubelet")
+    if not any(getattr(h, "tubelet_cli", False) for h in ours.handlers):
+        handler.tubelet_cli = True
+        ours.addHandler(handler)
+        ours.propagate = False
+    for name in ("torch", "transformers", "onnxscript", "onnx_ir", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.ERROR)
+    if verbose:
+        return
+    os.environ.setdefault("TORCH_LOGS", "-onnx,-export,-dynamo")  # torch resets its loggers' levels from this
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    for module in ("torch", "transformers", "onnx", "onnxscript", "onnx_ir", "onnxruntime", "huggingface_hub"):
+        warnings.filterwarnings("ignore", module=rf"{module}(\.|$)")
+    if sys.modules.get("transformers") is not None:  # imported already (main() called from Python): switch it directly
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+
+
 def _checked_main(args) -> int:
-    """Refuse an unsafe output before any work (no model is loaded yet), then export."""
+    """Refuse an unsafe output or unusable inputs before any work (no model is loaded yet), then export."""
+    from export.inputs import ExportInputError, check_model_folder, read_labels_file
     from export.output import OutputError, check_output
+    from export.videotext import cli_family
 
     try:
         check_output(args.output, args.model, args.overwrite)
-    except OutputError as exc:
+        check_model_folder(args.model)
+        family = cli_family(args)
+        misplaced = _misplaced_options(args, family)
+        if misplaced:
+            print(f"error: {misplaced}", file=sys.stderr)
+            return 2
+        labels = read_labels_file(args.labels, "--labels") if args.labels else None
+        prompts = read_labels_file(args.prompts, "--prompts", "prompts") if args.prompts else None
+    except (OutputError, ExportInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return _export(args)
+    if family != "videomae":
+        from export.videotext import cli_main
+
+        return cli_main(args, prompts)  # X-CLIP, CLIP mean-pool, the bundled video-text model
+    return _export(args, labels)
 
 
-def _export(args) -> int:
-    from export.videotext import cli_family, cli_main
+def _misplaced_options(args, family: str) -> str | None:
+    """An option the model's family has no use for is refused, not ignored."""
+    if family == "videomae" and args.prompts:
+        return (f"--prompts is for video-text models; {args.model} is a VideoMAE classifier: give its class names "
+                "with --labels FILE (or in config.json's id2label)")
+    if family != "videomae" and args.labels:
+        return (f"--labels is for VideoMAE classifiers; {args.model} is a {family} video-text model: give its "
+                "label prompts with --prompts FILE")
+    if family != "clip-meanpool" and args.frames is not None:
+        return f"--frames is for clip-meanpool models (CLIP has no clip length); {args.model} is {family}, whose config fixes it"
+    return None
 
-    if cli_family(args) != "videomae":
-        return cli_main(args)  # X-CLIP, CLIP mean-pool, the bundled video-text model
+
+def _export(args, labels: list[str] | None) -> int:
     from export.pipeline import ExportOptions, OutputError, build_artifact
     from export.models.videomae import CheckpointError
     from export.onnx import OnnxExportError
@@ -206,9 +276,6 @@ def _export(args) -> int:
     trt_note = _tensorrt_status()
     if trt_note and engine is not None:
         print(trt_note)
-    labels = None
-    if args.labels:
-        labels = [line.strip() for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
     opts = ExportOptions(model=args.model, output=Path(args.output), opset=args.opset, batch=args.batch,
                          precision=args.precision, atol=args.atol, strict=not args.allow_parity_failure,
                          overwrite=args.overwrite, labels=labels,

@@ -79,18 +79,31 @@ class VideoTextOptions:
     sampling: Sampling = field(default_factory=Sampling)
 
 
-def checked_config(model: str, model_types: tuple[str, ...]):
+def checked_config(model: str, model_types: tuple[str, ...], model_class=None):
+    """The transformers config, once the folder's files read cleanly and (given `model_class`) its sizes
+    match the weights' shapes: all before any weight is loaded."""
     from transformers import AutoConfig
 
+    from export.inputs import ExportInputError, check_model_folder, check_weight_shapes
+
     folder = Path(model)
+    try:
+        check_model_folder(model)
+    except ExportInputError as exc:
+        raise VideoTextExportError(str(exc)) from None
     if folder.exists() and not list(folder.glob("*.safetensors")):
         raise VideoTextExportError(f"{folder} has no .safetensors weights (pickled weights are refused)")
     try:
         config = AutoConfig.from_pretrained(model)
     except (OSError, ValueError) as exc:
-        raise VideoTextExportError(f"{model}: cannot read a transformers config ({exc})") from None
+        raise VideoTextExportError(f"{model}: cannot read a transformers config ({' '.join(str(exc).split())})") from None
     if config.model_type not in model_types:
         raise VideoTextExportError(f"{model} is a {config.model_type!r} checkpoint, expected model_type {model_types}")
+    if model_class is not None and folder.exists():
+        try:
+            check_weight_shapes(model_class, config, folder)
+        except ExportInputError as exc:
+            raise VideoTextExportError(str(exc)) from None
     return config
 
 
@@ -127,17 +140,22 @@ def load_bundle(family: str, model: str, frames: int | None = None) -> VideoText
 
 def build_videotext_artifact(opts: VideoTextOptions, log: Callable[[str], None] = print) -> Path:
     from export.onnx import export_onnx
+    from export.inputs import check_unique
     from export.output import check_output, discard_staging
     from export.pipeline import _stepper, new_staging, publish
     from runtime.artifact import describe_file
     from runtime.tokenizer import TextTokenizer
 
     output = check_output(opts.output, opts.model, opts.overwrite)  # before loading the model; new_staging checks again
+    if opts.prompts is not None:
+        check_unique(list(opts.prompts), "the label prompts", "prompts")
     family = opts.family or detect_family(opts.model)
     step = _stepper(log)
     step(f"loading {opts.model} as {family}")
     bundle = load_bundle(family, opts.model, opts.frames)
     prompts = list(opts.prompts if opts.prompts is not None else bundle.prompts)
+    if opts.prompts is None:
+        check_unique(prompts, f"{opts.model}: the default prompts", "prompts")
     staging = new_staging(output, opts.overwrite, opts.model, log)
     try:
         shutil.copyfile(bundle.tokenizer_json, staging / "tokenizer.json")
@@ -257,7 +275,7 @@ def cli_family(args) -> str:
         return "videomae"  # hub ids and folders without config.json keep the VideoMAE path and its errors
 
 
-def cli_main(args) -> int:
+def cli_main(args, prompts: list[str] | None = None) -> int:
     """build_engine.py for video-text models: ONNX graphs + tokenizer + prompt embeddings."""
     import sys
 
@@ -270,10 +288,7 @@ def cli_main(args) -> int:
         print("error: --precision int8 is not available for video-text models (no calibration for them yet): "
               "export with --precision fp16 for an FP16 engine per graph", file=sys.stderr)
         return 2
-    prompts = None
     try:
-        if args.prompts:
-            prompts = [line.strip() for line in args.prompts.read_text(encoding="utf-8").splitlines() if line.strip()]
         opts = VideoTextOptions(model=args.model, output=Path(args.output), family=cli_family(args), prompts=prompts,
                                 frames=args.frames, opset=args.opset, batch=args.batch, atol=args.atol,
                                 strict=not args.allow_parity_failure, overwrite=args.overwrite,

@@ -21,6 +21,8 @@ FAMILY = "clip-meanpool"
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 DEFAULT_FRAMES = 8
+# A tokenizer saved by save_pretrained leaves at least one of these (fast, BPE, WordPiece, SentencePiece).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
 
 
 def gather_last(hidden, attention_mask):
@@ -33,29 +35,54 @@ def gather_last(hidden, attention_mask):
 
 def input_spec_and_preprocessing(model: str, frames: int, size: int, layout: str):
     """The clip input and the image processor's steps (preprocessor_config.json, else CLIP's defaults)."""
-    from export.models.videomae import _from_processor_config
+    from export.models.videomae import _from_processor_config, warn_default_preprocessing
     from runtime.artifact import InputSpec, Preprocessing
 
     spec = InputSpec(name="pixel_values", layout=layout, frames=frames, height=size, width=size)
     path = Path(model) / "preprocessor_config.json"
     if path.is_file():
-        return spec, _from_processor_config(json.loads(path.read_text(encoding="utf-8")), spec)
-    return spec, Preprocessing(resize_shortest_edge=size, resize_height=None, resize_width=None, crop_height=size,
-                               crop_width=size, mean=list(CLIP_MEAN), std=list(CLIP_STD), interpolation="bicubic")
+        return spec, _from_processor_config(_processor_config(path), spec)
+    pre = Preprocessing(resize_shortest_edge=size, resize_height=None, resize_width=None, crop_height=size,
+                        crop_width=size, mean=list(CLIP_MEAN), std=list(CLIP_STD), interpolation="bicubic")
+    warn_default_preprocessing(model, "CLIP image processor", pre)
+    return spec, pre
 
 
-def load_tokenizer(model: str, max_positions: int) -> tuple[Path, int, int]:
-    """(tokenizer.json path, max tokens per prompt, pad id) for the checkpoint's tokenizer."""
+def _processor_config(path: Path) -> dict:
     from export.videotext import VideoTextExportError
 
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VideoTextExportError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise VideoTextExportError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def load_tokenizer(model: str, max_positions: int, vocab_size: int | None = None) -> tuple[Path, int, int]:
+    """(tokenizer.json path, max tokens per prompt, pad id) for the checkpoint's tokenizer.
+
+    Checked against the text model before any weight is loaded: without tokenizer files transformers
+    builds a stand-in of a couple of tokens, whose prompts then fail the text parity gate with a
+    message that seems to blame ONNX Runtime.
+    """
+    from export.videotext import VideoTextExportError
+
+    save_hint = "the runtime encodes prompts with it, so save it beside the model (tokenizer.save_pretrained(folder))"
+    folder = Path(model)
+    if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise VideoTextExportError(f"{model} has no tokenizer files (none of {', '.join(TOKENIZER_FILES)}); {save_hint}")
     try:
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError, TypeError) as exc:
+        raise VideoTextExportError(f"{model}: no usable tokenizer ({' '.join(str(exc).split())}); {save_hint}") from None
+    if vocab_size and not vocab_size // 2 <= len(tok) <= vocab_size:
         raise VideoTextExportError(
-            f"{model}: no usable tokenizer ({exc}); the runtime encodes new prompts with it, so save it beside "
-            "the model (tokenizer.save_pretrained(folder))") from None
+            f"{model}: the tokenizer has {len(tok)} tokens but the text model's vocab_size is {vocab_size}: it is not "
+            f"the tokenizer these weights were trained with (a degenerate or foreign one); {save_hint}")
     out = Path(tempfile.mkdtemp(prefix="tubelet-tok-"))
     tok.save_pretrained(str(out))
     if not (out / "tokenizer.json").is_file():
@@ -71,10 +98,12 @@ def load(model: str, frames: int | None = None):
 
     from export.videotext import Graph, VideoTextBundle, checked_config
 
-    config = checked_config(model, ("clip",))
-    net = CLIPModel.from_pretrained(model, use_safetensors=True, attn_implementation="eager").eval()
+    config = checked_config(model, ("clip",), CLIPModel)
+    tokenizer_json, max_length, pad_id = load_tokenizer(model, int(config.text_config.max_position_embeddings),
+                                                        int(config.text_config.vocab_size))
     frames = int(frames or DEFAULT_FRAMES)
     spec, pre = input_spec_and_preprocessing(model, frames, int(config.vision_config.image_size), "NTCHW")
+    net = CLIPModel.from_pretrained(model, use_safetensors=True, attn_implementation="eager").eval()
 
     def image_features(pixel_values):
         out = net.get_image_features(pixel_values=pixel_values)
@@ -124,7 +153,6 @@ def load(model: str, frames: int | None = None):
               ["input_ids", "attention_mask"], ["text_embeds"],
               {"input_ids": {0: "texts", 1: "tokens"}, "attention_mask": {0: "texts", 1: "tokens"}}, reference=text_reference),
     ]
-    tokenizer_json, max_length, pad_id = load_tokenizer(model, int(config.text_config.max_position_embeddings))
     return VideoTextBundle(
         family=FAMILY, input=spec, preprocessing=pre, graphs=graphs, tokenizer_json=tokenizer_json, max_length=max_length,
         pad_id=pad_id, embed_dim=int(config.projection_dim), logit_scale=float(net.logit_scale.exp().item()),

@@ -31,32 +31,54 @@ class LoadedModel:
     sampling: dict  # Sampling fields: the checkpoint's sampling.json, else defaults
 
 def load(model: str, labels: list[str] | None = None) -> LoadedModel:
-    """Load from a local save_pretrained folder or, when online, a hub id. Safetensors only."""
+    """Load from a local save_pretrained folder or, when online, a hub id. Safetensors only.
+
+    Every check that reads only small files (config, labels, sampling, preprocessing, the weights'
+    shapes) runs before the weights are loaded.
+    """
     from transformers import AutoConfig, VideoMAEForVideoClassification
 
+    from export.inputs import ExportInputError, check_model_folder, check_unique, check_weight_shapes
+
     local = Path(model)
-    if local.exists():
-        _check_local_folder(local)
+    try:
+        check_model_folder(model)
+        if local.exists():
+            _check_local_folder(local)
+    except ExportInputError as exc:
+        raise CheckpointError(str(exc)) from None
     try:
         config = AutoConfig.from_pretrained(model)
     except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{model}: cannot read a transformers config ({exc})") from None
+        raise CheckpointError(f"{model}: cannot read a transformers config ({_one_line(exc)})") from None
     if config.model_type != "videomae":
         raise CheckpointError(f"{model} is a {config.model_type!r} checkpoint, not VideoMAE (model_type 'videomae')")
+    if labels is not None and not labels:
+        raise CheckpointError(f"the labels list for {model} is empty: give one label per class, or None to read id2label")
     labels = labels or _labels_from_config(config, model)
     if len(labels) != config.num_labels:
         raise CheckpointError(f"{len(labels)} labels given but the classifier has {config.num_labels} outputs")
-    # use_safetensors=True: never fall back to a pickled pytorch_model.bin.
-    net = VideoMAEForVideoClassification.from_pretrained(model, use_safetensors=True).eval()
     spec = InputSpec(name="pixel_values", layout="NTCHW", frames=int(config.num_frames),
                      height=int(config.image_size), width=int(config.image_size))
+    try:
+        check_unique(labels, f"{model}: the labels")
+        if local.exists():
+            check_weight_shapes(VideoMAEForVideoClassification, config, local)
+    except ExportInputError as exc:
+        raise CheckpointError(str(exc)) from None
     pre, pre_source = _preprocessing(model, local, spec)
+    sampling = _sampling(local, spec)
+    # use_safetensors=True: never fall back to a pickled pytorch_model.bin.
+    net = VideoMAEForVideoClassification.from_pretrained(model, use_safetensors=True).eval()
     source = {"model": str(model), "local": local.exists(), "preprocessing_from": pre_source,
               "tubelet_size": int(config.tubelet_size), "patch_size": int(config.patch_size),
               "hidden_size": int(config.hidden_size), "layers": int(config.num_hidden_layers)}
-    sampling = _sampling(local, spec)
     source["sampling_from"] = "sampling.json" if (local / "sampling.json").is_file() else "defaults"
     return LoadedModel(logits_module(net), spec, pre, labels, ["logits"], source, sampling)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def logits_module(net):
@@ -80,6 +102,8 @@ def _sampling(local: Path, spec: InputSpec) -> dict:
     `sampling.json` is Tubelet's own small file beside a checkpoint ({"target_fps": 7.5,
     "window_stride": 2}); without it, every frame is taken and four windows fall due per clip span.
     """
+    from export.inputs import ExportInputError, check_sampling
+
     defaults = {"frame_stride": 1, "target_fps": None, "window_stride": max(1, spec.frames // 4)}
     path = local / "sampling.json"
     if not path.is_file():
@@ -91,6 +115,10 @@ def _sampling(local: Path, spec: InputSpec) -> dict:
     unknown = set(data) - set(defaults) if isinstance(data, dict) else {"<not an object>"}
     if unknown:
         raise CheckpointError(f"{path}: unknown keys {sorted(unknown)}; allowed {sorted(defaults)}")
+    try:
+        check_sampling(data, str(path))
+    except ExportInputError as exc:
+        raise CheckpointError(str(exc)) from None
     return {**defaults, **data}
 
 
@@ -123,7 +151,12 @@ def _preprocessing(model: str, local: Path, spec: InputSpec) -> tuple[Preprocess
     if local.exists():
         path = local / "preprocessor_config.json"
         if path.is_file():
-            data = json.loads(path.read_text(encoding="utf-8"))
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise CheckpointError(f"{path} must hold a JSON object, got {type(data).__name__}")
     else:
         try:  # hub id: the processor config is a small JSON file next to the weights
             from huggingface_hub import hf_hub_download
@@ -132,10 +165,23 @@ def _preprocessing(model: str, local: Path, spec: InputSpec) -> tuple[Preprocess
         except Exception:  # no processor config published: fall back to defaults, reported in the manifest
             data = None
     if data is None:
-        return Preprocessing(resize_shortest_edge=spec.height, resize_height=None, resize_width=None,
-                             crop_height=spec.height, crop_width=spec.width,
-                             mean=list(DEFAULT_MEAN), std=list(DEFAULT_STD)), "defaults"
+        pre = Preprocessing(resize_shortest_edge=spec.height, resize_height=None, resize_width=None,
+                            crop_height=spec.height, crop_width=spec.width,
+                            mean=list(DEFAULT_MEAN), std=list(DEFAULT_STD))
+        warn_default_preprocessing(model, "VideoMAE image processor", pre)
+        return pre, "defaults"
     return _from_processor_config(data, spec), "preprocessor_config.json"
+
+
+def warn_default_preprocessing(model: str, whose: str, pre: Preprocessing) -> None:
+    """One warning line: the checkpoint has no preprocessor_config.json, so these steps are assumed."""
+    import logging
+
+    logging.getLogger("tubelet.export").warning(
+        f"{model} has no preprocessor_config.json: using the {whose} defaults (resize shortest edge "
+        f"{pre.resize_shortest_edge}, center crop {pre.crop_height}x{pre.crop_width}, mean {pre.mean}, std {pre.std}, "
+        f"{pre.interpolation}); the manifest records them as defaults. Save the model's image processor beside it "
+        "if it was trained otherwise")
 
 
 def _from_processor_config(data: dict, spec: InputSpec) -> Preprocessing:

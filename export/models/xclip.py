@@ -28,10 +28,12 @@ def load(model: str):
     from export.models.clip_meanpool import gather_last, input_spec_and_preprocessing, load_tokenizer
     from export.videotext import Graph, VideoTextBundle, checked_config
 
-    config = checked_config(model, ("xclip",))
-    net = XCLIPModel.from_pretrained(model, use_safetensors=True, attn_implementation="eager").eval()
+    config = checked_config(model, ("xclip",), XCLIPModel)
+    tokenizer_json, max_length, pad_id = load_tokenizer(model, int(config.text_config.max_position_embeddings),
+                                                        int(config.text_config.vocab_size))
     frames = int(config.vision_config.num_frames)
     spec, pre = input_spec_and_preprocessing(model, frames, int(config.vision_config.image_size), "NTCHW")
+    net = XCLIPModel.from_pretrained(model, use_safetensors=True, attn_implementation="eager").eval()
 
     class Video(torch.nn.Module):
         def __init__(self):
@@ -89,7 +91,6 @@ def load(model: str):
         Graph("head", "head.onnx", Head().eval(), head_example, ["video_embeds", "img_features", "text_embeds"],
               ["similarity"], {"video_embeds": {0: "batch"}, "img_features": {0: "batch"}, "text_embeds": {0: "texts"}}),
     ]
-    tokenizer_json, max_length, pad_id = load_tokenizer(model, int(config.text_config.max_position_embeddings))
     return VideoTextBundle(
         family=FAMILY, input=spec, preprocessing=pre, graphs=graphs, tokenizer_json=tokenizer_json,
         max_length=max_length, pad_id=pad_id, embed_dim=dim, logit_scale=logit_scale, text_normalized=False,

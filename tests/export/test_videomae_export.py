@@ -124,7 +124,7 @@ def test_refusals(tmp_path, tiny_checkpoint):
     other = tmp_path / "other"
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    (other / "model.safetensors").write_bytes(b"")
+    (other / "model.safetensors").write_bytes(len(b"{}").to_bytes(8, "little") + b"{}")  # valid, holds nothing
     with pytest.raises(CheckpointError, match="not VideoMAE"):
         build_artifact(ExportOptions(model=str(other), output=tmp_path / "o2"), log=lambda _: None)
     pickled = tmp_path / "pickled"
