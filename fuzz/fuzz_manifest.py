@@ -104,7 +104,8 @@ def both(data: bytes) -> None:
 def main(argv: list[str]) -> None:
     from fuzz_common import run
 
-    run(argv, both, instrument=["runtime.artifact"], seeds=Path(__file__).parent / "corpus" / "manifest")
+    run(argv, both, instrument=["runtime.artifact", "runtime.manifest_check"],
+        seeds=Path(__file__).parent / "corpus" / "manifest")
 
 
 if __name__ == "__main__":
