@@ -20,3 +20,7 @@ class GateError(CalibrationError):
     def __init__(self, message: str, report=None):
         super().__init__(message)
         self.report = report
+
+
+class NothingQuantizedError(GateError):
+    """The quantized model would hold no INT8 op: it would run as FP32 under an INT8 name."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from calibration.errors import CalibrationError
-from calibration.quantize import QuantizationReport, QuantizeOptions, quantize_with_gate
+from calibration.quantize import QuantizationReport, QuantizeOptions, check_op_types, quantize_with_gate
 from calibration.reader import ClipReader, sample_clips
 from runtime.artifact import describe_file, load_artifact, read_manifest, write_manifest
 
@@ -60,6 +60,7 @@ def quantize_artifact(folder: str | os.PathLike, spec: str, options: QuantizeOpt
     if manifest.file_of_kind("onnx_data") is not None:
         raise CalibrationError(f"{folder}/{fp32} keeps its weights as external data (> 2 GB); INT8 calibration of "
                                "such models is not supported yet")
+    check_op_types(artifact.path(fp32), options.op_types)  # before reading clips, the first long step
     calib, heldout = read_calibration_sets(manifest, spec, clips, holdout, eval_spec, window_stride, progress)
     staging = folder / f".{INT8_NAME}.tmp-{os.getpid()}"
     try:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import inspect
 import math
 import tempfile
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from calibration.errors import CalibrationError, GateError
+from calibration.errors import CalibrationError, GateError, NothingQuantizedError
 from calibration.gate import GateResult, census_line, compare, damage, int8_census, run_logits
 from calibration.reader import ClipReader
 from runtime.backends.base import require
@@ -119,6 +120,22 @@ def prepare(fp32_path: str | Path, out_path: str | Path) -> Path:
     return out_path
 
 
+def check_op_types(model_path: str | Path, op_types) -> None:
+    """Every op type asked for is an ONNX operator, and at least one of them is in the graph."""
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    present = Counter(node.op_type for node in model.graph.node)
+    unknown = [op for op in op_types if not onnx.defs.has(op)]
+    if unknown:
+        raise CalibrationError(f"--quantize-ops {','.join(op_types)}: {', '.join(unknown)} is not an ONNX operator "
+                               f"(names are case-sensitive: MatMul, Gemm, Conv)")
+    if not any(op in present for op in op_types):
+        weighted = ", ".join(f"{op} ({present[op]})" for op in sorted(present) if op in ("MatMul", "Gemm", "Conv"))
+        raise CalibrationError(f"--quantize-ops {','.join(op_types)}: the graph has none of these ops, so nothing would "
+                               f"be quantized; it has {weighted or 'no MatMul, Gemm or Conv'}")
+
+
 def quantizable_nodes(model_path: str | Path, op_types) -> list[str]:
     import onnx
 
@@ -166,6 +183,7 @@ def quantize_with_gate(fp32_path: str | Path, out_path: str | Path, calib: ClipR
     with tempfile.TemporaryDirectory(prefix="tubelet-int8-") as work:
         work = Path(work)
         prepared = prepare(fp32_path, work / "prepared.onnx")
+        check_op_types(prepared, options.op_types)  # before the calibration pass, which is the long work
         cache = work / "ranges.json"
         reference = run_logits(prepared, heldout, options.threads)
         report = QuantizationReport(options.method, options.quant_format, list(options.op_types),
@@ -183,6 +201,13 @@ def quantize_with_gate(fp32_path: str | Path, out_path: str | Path, calib: ClipR
                 if report.gate.passed:
                     break
         report.census = int8_census(out_path, options.op_types)
+    if not any(counts["int8"] for counts in report.census.values()):
+        out_path.unlink(missing_ok=True)
+        raise NothingQuantizedError(
+            f"the quantized model has no op in INT8 ({census_line(report.census)}; quantized op types "
+            f"{', '.join(options.op_types)}, {len(report.excluded)} layers kept in float): it would run as FP32 under "
+            "an INT8 name, so nothing was written; quantize op types the graph has (--quantize-ops, default "
+            "MatMul,Gemm,Conv)", report)
     if not report.gate.passed:
         out_path.unlink(missing_ok=True)
         tried = (f" after keeping the {len(report.excluded)} most damaging layers in float"

@@ -367,8 +367,10 @@ class _NoBar:
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return _NoBar()
+    import sys
+
+    if not enabled or not sys.stderr.isatty():
+        return _NoBar()  # a bar in a log file or pipe is only noise in front of the line that matters
     try:
         from tqdm import tqdm
     except ImportError:  # progress bars are a nicety; never fail calibration for want of one
