@@ -298,6 +298,7 @@ class _World:
 
 
 MAX_SIDE = 8192  # pixels: an 8K frame; a larger world is a typo that would ask for gigabytes
+MIN_FPS, MAX_FPS = 0.01, 1000.0  # a frame every 100 s .. a high-speed camera; beyond, timing means nothing
 
 
 def _check_args(fps: float, **counts: tuple) -> None:
@@ -307,8 +308,8 @@ def _check_args(fps: float, **counts: tuple) -> None:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if high and value > high[0]:
             raise ValueError(f"{name} must be at most {high[0]}, got {value}")
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < math.inf:
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not MIN_FPS <= fps <= MAX_FPS:
+        raise ValueError(f"fps must be a number from {MIN_FPS:g} to {MAX_FPS:g}, got {fps!r}")
 
 
 def _render(action: str, num_frames: int, height: int, width: int, fps: float, entropy,

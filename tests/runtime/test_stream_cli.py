@@ -123,6 +123,8 @@ def test_live_synthetic_stops_on_time_and_ctrl_c_prints_the_summary(tmp_path):
      "background label(s) ['stil'] not among the labels: 'left', 'right', 'still'"),
     (["--source", "synthetic://?width=100000&height=100000", "--artifact", "{art}"], "must be at most 8192, got 100000"),
     (["--source", "{tmp}/fifo.mp4", "--artifact", "{art}"], "fifo.mp4 is not a regular file"),
+    (["--source", "synthetic://?fps=1e20&realtime=false", "--artifact", "{art}"], "fps must be a number from 0.01 to 1000"),
+    (["--source", "synthetic://?fps=1e-300", "--artifact", "{art}"], "fps must be a number from 0.01 to 1000"),
     (["--source", "synthetic", "--artifact", "{art}", "--summary-json", "{tmp}/no/such/folder/s.json"],
      "folder {tmp}/no/such/folder does not exist"),
     (["--source", "synthetic", "--artifact", "{art}", "--summary-json", "{tmp}"], "is a folder; give a file path"),
