@@ -37,8 +37,9 @@ def add_builder_arguments(parser: argparse.ArgumentParser, batch: bool = True) -
     """The builder options, shared by tubelet-engine and export/build_engine.py."""
     group = parser.add_argument_group("TensorRT engine (see docs/TENSORRT.md)")
     if batch:
-        group.add_argument("--batch", default=(1, 1, 8), type=_triple, metavar="MIN,OPT,MAX",
-                           help="batch sizes the engine serves (default 1,1,8; within the ONNX's batch profile)")
+        group.add_argument("--batch", default=None, type=_triple, metavar="MIN,OPT,MAX",
+                           help="batch sizes the engine serves (default: the batch profile the artifact was "
+                                "exported with, else 1,1,8)")
     group.add_argument("--texts", default=(1, 8, 64), type=_triple, metavar="MIN,OPT,MAX",
                        help="video-text: prompts per text/head call (default 1,8,64)")
     group.add_argument("--workspace", type=int, metavar="MIB", help="builder workspace limit in MiB (default: TensorRT's)")
@@ -60,12 +61,25 @@ def add_builder_arguments(parser: argparse.ArgumentParser, batch: bool = True) -
 def builder_options(args, precision: str):
     from runtime.backends.trt_build import BuildOptions
 
-    opts = BuildOptions(precision=precision, batch=tuple(args.batch), texts=tuple(args.texts),
+    batch = tuple(args.batch) if args.batch else _exported_batch(getattr(args, "artifact", None))
+    opts = BuildOptions(precision=precision, batch=batch, texts=tuple(args.texts),
                         workspace_mib=args.workspace, opt_level=args.opt_level, keep_fp32=list(args.keep_fp32),
                         version_compatible=args.version_compatible, hardware_compat=args.hardware_compat,
                         dla_core=args.dla_core, gpu_fallback=not args.no_gpu_fallback, timing_cache=args.timing_cache)
     opts.check()
     return opts
+
+
+def _exported_batch(folder) -> tuple[int, int, int]:
+    """The batch profile the artifact's FP32 graph was exported for (its manifest says), else 1,1,8."""
+    from runtime.artifact import ArtifactError, read_manifest
+
+    try:
+        manifest = read_manifest(folder)
+        entry = manifest.files[manifest.file_of_kind("onnx", "fp32")]
+    except (ArtifactError, KeyError, TypeError):
+        return (1, 1, 8)  # the build reports an unreadable artifact itself
+    return tuple(entry.batch_profile or (1, 1, 8))
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -162,3 +162,18 @@ def test_engine_cli_runs_as_a_module_without_torch_or_onnx():
     assert "tubelet-engine=runtime.engine_cli:main" in setup
     assert '"trt-cu12": ["tensorrt-cu12>=10.3", "cuda-python>=12.6,<13"]' in setup
     assert '"trt-cu13": ["tensorrt-cu13>=10.13", "cuda-python>=13,<14"]' in setup
+
+
+def test_engine_cli_batch_defaults_to_the_exported_profile(onnx_artifact, monkeypatch, capsys):
+    from runtime.engine_cli import main
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    folder = _with_fp16(onnx_artifact)
+    manifest = read_manifest(folder)
+    manifest.files["model.onnx"].details["batch_profile"] = [1, 2, 4]
+    write_manifest(folder, manifest)
+    assert main(["--artifact", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "--optShapes=pixel_values:2x4x3x32x32" in out and "--maxShapes=pixel_values:4x4x3x32x32" in out
+    assert main(["--artifact", str(folder), "--batch", "1,1,2"]) == 1
+    assert "--maxShapes=pixel_values:2x4x3x32x32" in capsys.readouterr().out
