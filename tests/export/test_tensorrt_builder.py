@@ -177,3 +177,14 @@ def test_engine_cli_batch_defaults_to_the_exported_profile(onnx_artifact, monkey
     assert "--optShapes=pixel_values:2x4x3x32x32" in out and "--maxShapes=pixel_values:4x4x3x32x32" in out
     assert main(["--artifact", str(folder), "--batch", "1,1,2"]) == 1
     assert "--maxShapes=pixel_values:2x4x3x32x32" in capsys.readouterr().out
+
+
+def test_hardware_compatibility_is_refused_when_building_on_a_jetson(monkeypatch):
+    from runtime.backends import trt_build
+
+    monkeypatch.setattr(trt_build, "this_platform", lambda: "jetson")
+    with pytest.raises(EngineBuildError, match="does not exist on JetPack"):
+        trt_build._check_platform(BuildOptions(hardware_compat="ampere+"))
+    trt_build._check_platform(BuildOptions())  # a plain Jetson engine is fine
+    monkeypatch.setattr(trt_build, "this_platform", lambda: "x86_64")
+    trt_build._check_platform(BuildOptions(hardware_compat="ampere+"))
