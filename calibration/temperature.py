@@ -116,6 +116,15 @@ def reliability_diagram(before: np.ndarray, after: np.ndarray, labels: np.ndarra
     return path
 
 
+def _check_plotting() -> None:
+    from runtime.backends.base import MissingDependencyError, require
+
+    try:
+        require("matplotlib", "calibration", "the reliability diagram")
+    except MissingDependencyError as exc:
+        raise CalibrationError(f"{exc}; or pass --no-diagram to fit the temperature without it") from None
+
+
 def calibrate_artifact(folder: str | os.PathLike, spec: str, clips: int = 256, precision: str = "fp32",
                        diagram: str | os.PathLike | None = "reliability.png", window_stride: int | None = None,
                        threads: int | None = None, log: Callable[[str], None] = lambda _: None,
@@ -129,6 +138,8 @@ def calibrate_artifact(folder: str | os.PathLike, spec: str, clips: int = 256, p
     model = m.file_of_kind("onnx", precision)
     if model is None:
         raise CalibrationError(f"{folder} holds no {precision} ONNX model; run the int8 calibration first or use fp32")
+    if diagram is not None:
+        _check_plotting()  # before the clips are read and the fit runs, not after
     reader = ClipReader(sample_clips(m, spec, clips, window_stride, labelled=True, progress=progress), m.input.name)
     labels = _label_indices(reader.labels, m.labels, spec)
     log(f"fitting the temperature on {len(labels)} labelled clips ({precision} model)")
