@@ -122,8 +122,10 @@ class IterableSource(Source):
 
     def __init__(self, frames: Iterable, name: str, stream_id: str | None = None, fps: float = 30.0):
         super().__init__(name, stream_id)
-        if not (isinstance(fps, (int, float)) and 0 < fps < float("inf")):
-            raise SourceError(f"fps for {name} must be a finite number > 0, got {fps!r}")
+        from runtime.sources.timestamps import MAX_FPS, MIN_FPS, frame_period
+
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or frame_period(fps) is None:
+            raise SourceError(f"fps for {name} must be a number from {MIN_FPS:g} to {MAX_FPS:g}, got {fps!r}")
         shape = getattr(frames, "shape", None)
         if shape is not None and len(shape) == 3 and shape[-1] in (3, 4):
             raise SourceError(f"{name}: an array of shape {tuple(shape)} is one image, not a sequence of frames; "

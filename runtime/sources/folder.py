@@ -13,6 +13,7 @@ from typing import Iterator
 from runtime.cv import cv2
 from runtime.sources import Source, SourceError
 from runtime.sources.base import Frame
+from runtime.sources.timestamps import MAX_FPS, MIN_FPS, frame_period
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm")
 
@@ -38,8 +39,9 @@ class ImageFolderSource(Source):
 
     def __init__(self, folder: str | os.PathLike, fps: float = 30.0, stream_id: str | None = None):
         folder = os.fspath(folder)
-        if not (isinstance(fps, (int, float)) and fps > 0):
-            raise SourceError(f"fps for image folder {folder} must be > 0, got {fps!r}")
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or frame_period(fps) is None:
+            raise SourceError(f"fps for image folder {folder} must be a number from {MIN_FPS:g} to {MAX_FPS:g}, "
+                              f"got {fps!r}")
         super().__init__(folder, stream_id)
         self.fps = float(fps)
         self.paths = list_images(folder)

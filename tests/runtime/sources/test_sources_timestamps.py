@@ -140,3 +140,15 @@ def test_a_half_fps_video_is_not_a_gap_at_every_frame(tmp_path):
         report = runner.run()
     (summary,) = report.summaries
     assert (summary.restarts, summary.windows) == (0, 5)
+
+
+@pytest.mark.parametrize("fps", [0, -1, 1e-300, 1e300, float("nan"), True, "30"])
+def test_a_folder_or_an_in_memory_source_refuses_a_frame_rate_outside_its_range(tmp_path, fps):
+    from runtime.sources import IterableSource, SourceError
+    from runtime.sources.folder import ImageFolderSource
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(SourceError, match="must be a number from 0.01 to 1000"):
+        ImageFolderSource(tmp_path, fps=fps)
+    with pytest.raises(SourceError, match="must be a number from 0.01 to 1000"):
+        IterableSource([], "frames", fps=fps)
