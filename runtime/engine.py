@@ -58,11 +58,16 @@ def _with_labels(artifact: Artifact, labels: list[str], zeroshot) -> Artifact:
 
 
 def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | None = None,
-                prompts: Sequence[str] | None = None, precision: str = "fp32", device: str | None = None) -> Engine:
+                prompts: Sequence[str] | None = None, precision: str = "fp32", device: str | None = None,
+                server: str | None = None, server_model: str | None = None, server_timeout: float = 5.0) -> Engine:
     """Open an artifact (hash-checked) with the best usable backend, zero-shot when it is video-text.
 
-    device: the OpenVINO device (CPU, GPU, NPU) for classification artifacts."""
+    device: the OpenVINO device (CPU, GPU, NPU) for classification artifacts. backend 'triton': the
+    artifact's model served by the Triton server at `server` (as `server_model`, default the folder's name)."""
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    if backend == "triton" or server is not None:
+        return _open_remote(art, backend, server, server_model, server_timeout,
+                            threads=threads, prompts=prompts, precision=precision, device=device)
     if art.manifest.task != "video_text":
         if prompts is not None:
             raise EngineError(f"prompts given, but {art.folder} is a {art.manifest.task} artifact; "
@@ -90,3 +95,21 @@ def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | 
         model.close()
         raise
     return Engine(_with_labels(art, zeroshot.labels, zeroshot), zeroshot, zeroshot)
+
+
+def _open_remote(art: Artifact, backend: str, server: str | None, server_model: str | None, timeout_s: float,
+                 **local) -> Engine:
+    """backend='triton' with its server: classification artifacts only; the in-process options do not apply."""
+    from runtime.backends import open_remote
+
+    if backend != "triton" or server is None:
+        raise EngineError(f"{setting('backend', 'triton')} and {setting('server', 'URL')} go together "
+                          "(the URL as grpc://HOST:8001 or http://HOST:8000)")
+    if art.manifest.task != "classification":
+        raise EngineError(f"{setting('backend', 'triton')} serves classification artifacts; {art.folder} is "
+                          f"{art.manifest.task} (run it in-process instead)")
+    given = [name for name, value in local.items() if value not in (None, "fp32")]
+    if given:
+        raise EngineError(f"{', '.join(setting(n) for n in given)} apply to in-process backends, not to "
+                          f"{setting('backend', 'triton')} (the server decides threads, precision and device)")
+    return Engine(art, open_remote(art, server, server_model, timeout_s=timeout_s))

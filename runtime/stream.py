@@ -240,20 +240,20 @@ def run(args) -> int:
             remote.close()
         raise
     with runner, (remote or contextlib.nullcontext()):
-        print(f"streaming {len(ids)} source(s) through {runner.backend.name} "
-              f"({', '.join(getattr(runner.backend, 'providers', []) or [])}); Ctrl-C stops", file=sys.stderr)
+        _say(f"streaming {len(ids)} source(s) through {runner.backend.name} "
+             f"({', '.join(getattr(runner.backend, 'providers', []) or [])}); Ctrl-C stops")
         report = runner.run(tick=window.pump if window is not None else None)
         summary = format_summary(report.summaries, report.elapsed_s)
         if report.interrupted:
             summary = "interrupted; " + summary
-        print(summary, file=sys.stderr)
+        _say(summary)
         if remote is not None:
             stats = remote.stats
-            print(f"triton: {stats.calls} calls answered, {stats.failed_calls} failed ({stats.failed_windows} windows), "
-                  f"{stats.reconnects} reconnects", file=sys.stderr)
+            _say(f"triton: {stats.calls} calls answered, {stats.failed_calls} failed ({stats.failed_windows} windows), "
+                 f"{stats.reconnects} reconnects")
         scores, text, goal = _ground_truth(runner, recorder, config.postprocess.background, runner.recognizer)
         if text:
-            print(text, file=sys.stderr)
+            _say(text)
     closed_pipe = is_broken_pipe(report.failure)
     failure = None if report.failure is None or closed_pipe else inference_failed(report.failure, report.failure_stage)
     if args.summary_json:
@@ -284,12 +284,18 @@ def _open_remote(args, artifact):
     """--backend triton: the served model, checked against the artifact; None for the in-process backends."""
     if args.backend != "triton":
         return None
-    from runtime.backends import open_remote
+    from runtime.engine import open_engine
 
-    if artifact.manifest.task != "classification":
-        raise ValueError(f"--backend triton serves classification artifacts; {args.artifact} is {artifact.manifest.task} "
-                         "(run it in-process: drop --backend triton)")
-    return open_remote(artifact, args.server, args.server_model, timeout_s=args.server_timeout)
+    return open_engine(artifact, "triton", server=args.server, server_model=args.server_model,
+                       server_timeout=args.server_timeout).backend
+
+
+def _say(text: str) -> None:
+    """A line on stderr; a reader that closed it (`2>&1 | head -1`) must not cost the summary JSON."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        pass
 
 
 def check_writable(path: str, option: str) -> None:
