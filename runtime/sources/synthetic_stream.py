@@ -142,6 +142,24 @@ class SyntheticStream:
         x, y, scale, _, alpha = poses[index - self.timeline[at].start]
         return None if alpha <= 0 else (float(x), float(y), float(self._recipes[at][1].size * scale))
 
+    def motion_at(self, index: int) -> dict | None:
+        """How the actor looks and how fast it does the action holding frame `index`: shape, colour
+        (BGR), radius at scale 1 and the speed in each action's own unit (short sides, degrees and
+        natural log of the scale per second), or None on an empty scene. For analysing failures."""
+        self.label_at(index)
+        at = bisect.bisect_right(self.timeline, index, key=lambda segment: segment.start) - 1
+        actor = self._recipes[at][1]
+        if actor is None:
+            return None
+        return {"shape": actor.shape, "color": actor.color, "size": actor.size, "speed": actor.speed,
+                "spin": actor.spin, "grow": actor.grow}
+
+    def scene(self) -> dict:
+        """What the scene holds besides the actor, for the whole stream: the number of distractor
+        shapes, the sensor-noise std in grey levels and the camera shake in pixels."""
+        return {"distractors": len(self._world.distractors), "noise": self._world.noise,
+                "shake": self._world.shake}
+
     def __iter__(self) -> Iterator[Frame]:
         rng = np.random.default_rng(self._frame_seq)  # every pass replays the same video
         segment, poses, t0, index = -1, None, None, 0
