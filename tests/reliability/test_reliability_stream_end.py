@@ -150,6 +150,22 @@ def test_a_reader_that_stops_after_one_line_ends_the_stream_quietly(artifact):
             assert noise not in err, err
 
 
+def test_a_reader_of_both_streams_that_stops_after_one_line_keeps_the_summary_file(artifact, tmp_path):
+    # `2>&1 | head -1`: the summary lines to stderr fail too; the --summary-json file must not.
+    for attempt in range(4):
+        summary = tmp_path / f"summary{attempt}.json"
+        stream = subprocess.Popen([sys.executable, "-m", "runtime.stream", "--artifact", str(artifact),
+                                   "--source", SYNTHETIC_FAST, "--max-frames", "4000", "--summary-json", str(summary)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        head = subprocess.Popen(["head", "-1"], stdin=stream.stdout, stdout=subprocess.PIPE, text=True)
+        stream.stdout.close()
+        line, _ = head.communicate(timeout=60)
+        stream.wait(timeout=60)
+        assert "Ctrl-C stops" in line and stream.returncode == 141
+        data = json.loads(summary.read_text())
+        assert data["output_closed"] and data["failure"] is None and data["streams"][0]["published"] >= 1
+
+
 @pytest.mark.parametrize("frames, wait_s, windows", [
     (60, 1.0, 29),  # mid-run: the source is still waiting for queue room
     (40, 3.0, 19),  # the source has ended; the 16 queued windows are draining
