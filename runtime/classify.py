@@ -88,9 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifact", required=True, help="artifact folder written by export/build_engine.py")
     parser.add_argument("--video", required=True, nargs="+", help="video file(s) to classify")
-    parser.add_argument("--backend", default="auto", help="auto | tensorrt | onnxruntime | cpu | cuda | tensorrt-ep (default auto)")
+    parser.add_argument("--backend", default="auto",
+                        help="auto | tensorrt | openvino | onnxruntime | cpu | cuda | tensorrt-ep | triton (default auto)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="which model of the artifact")
     parser.add_argument("--threads", type=_positive, default=None, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--server", default=None, help="--backend triton: the Triton server, grpc://HOST:PORT or http://HOST:PORT")
+    parser.add_argument("--server-model", default=None, help="--backend triton: the model's name on the server "
+                                                             "(default: the artifact folder's name)")
+    parser.add_argument("--server-timeout", type=float, default=5.0, help="--backend triton: seconds per call (default 5)")
     parser.add_argument("--top-k", type=_positive, default=5)
     parser.add_argument("--window-stride", type=_positive, default=None, help="override the manifest's window stride")
     return parser
@@ -110,7 +115,10 @@ def run(args) -> int:
     from runtime.engine import open_engine
     from runtime.sources.video import read_video_file
 
-    engine = open_engine(args.artifact, args.backend, threads=args.threads, precision=args.precision)
+    if not args.server_timeout > 0:  # also refuses NaN
+        raise ValueError(f"--server-timeout must be > 0, got {args.server_timeout}")
+    engine = open_engine(args.artifact, args.backend, threads=args.threads, precision=args.precision,
+                         server=args.server, server_model=args.server_model, server_timeout=args.server_timeout)
     try:
         for path in args.video:
             recognizer = engine.recognizer(_config(args.top_k, args.window_stride))
