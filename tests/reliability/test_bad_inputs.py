@@ -46,39 +46,53 @@ def _with(argv: list[str], option: str, value: str | None) -> list[str]:
     return argv if value is None else argv + [option, value]
 
 
-def _table(cli: str, base: list[str], options: dict[str, list], timeout_s: float = 15.0, **known) -> list[Case]:
+def _table(cli: str, base: list[str], options: dict[str, list], timeout_s: float = 15.0,
+           known: dict[tuple[str, str], tuple[int, str]] | None = None) -> list[Case]:
+    """One case per (option, odd value) on top of a working base invocation; `known` pins the exit
+    status and the message (a regex on the last stderr line) of the cases whose right answer is known."""
+    known = dict(known or {})
     cases = [Case(f"{cli}-base", cli, base, timeout_s, exits=(0,))]
     for option, values in options.items():
         for value in values:
             shown = "DROPPED" if value is None else (value if len(value) <= 24 else f"{value[:8]}...{len(value)}chars")
             name = re.sub(r"[^\w.{}-]+", "_", f"{option}={shown}")
-            cases.append(Case(f"{cli}{name}", cli, _with(base, option, value), timeout_s, **known.get(name, {})))
+            code, message = known.pop((option, value), (None, None))
+            cases.append(Case(f"{cli}{name}", cli, _with(base, option, value), timeout_s,
+                              exits=(code,) if message else (0, 1, 2), message=message))
+    assert not known, f"known messages for cases not in the table: {sorted(known)}"
     return cases
 
 
+CLASSIFY_KNOWN = {  # cases whose right answer this suite pins down (issue classes 3 and 5)
+    ("--artifact", "{in}/art/model.onnx"): (1, r"is a file, not a folder"),
+    ("--artifact", "/dev/null"): (1, r"is a character device, not a folder"),
+    ("--artifact", "{in}/fifo"): (1, r"is a FIFO \(named pipe\), not a folder"),
+    ("--artifact", "{in}/empty-folder"): (1, r"manifest.json is what makes .* a Tubelet artifact folder but missing"),
+    ("--backend", "tensorrt"): (1, r"holds no TensorRT engine; .* use --backend onnxruntime$"),
+    ("--precision", "fp16"): (1, r"--precision fp16 needs a TensorRT FP16 engine.*\(e\.g\. --precision fp32\)"),
+    ("--precision", "int8"): (1, r"holds no int8 ONNX model"),
+    ("--backend", "triton"): (1, r"--backend triton and --server URL go together"),
+    ("--server", "grpc://127.0.0.1:9"): (1, r"--backend triton and --server URL go together"),
+    ("--video", "{in}/short.avi"): (0, r"3 frames were sampled and a window needs 4: the stream is shorter than one clip"),
+}
 CLASSIFY = ["--artifact", "{in}/art", "--video", "{in}/clip.avi", "--threads", "1"]
 CLASSIFY_CASES = _table("classify", CLASSIFY, {
     "--artifact": PATHS + ["{in}/vt", "{in}", None],
     "--video": PATHS + ["{in}/short.avi", "{in}/slow.avi", "{in}/art", None],
-    "--backend": ["tensorrt", "tpu", "", "cuda", "tensorrt-ep", "onnxruntime", "auto"],
+    "--backend": ["tensorrt", "tpu", "", "cuda", "tensorrt-ep", "onnxruntime", "auto", "triton", "openvino"],
     "--precision": ["fp16", "int8", "bf16", ""],
     "--threads": INTS, "--top-k": INTS, "--window-stride": INTS,
-})
-CLASSIFY_KNOWN = {  # cases whose right answer this suite pins down (issue classes 3 and 5)
-    "classify--artifact={in}/art/model.onnx": r"is a file, not a folder",
-    "classify--artifact=/dev/null": r"is a character device, not a folder",
-    "classify--artifact={in}/fifo": r"is a FIFO \(named pipe\), not a folder",
-    "classify--artifact={in}/empty-folder": r"manifest.json is what makes .* a Tubelet artifact folder but missing",
-    "classify--backend=tensorrt": r"holds no TensorRT engine; .* use --backend onnxruntime$",
-    "classify--precision=fp16": r"--precision fp16 needs a TensorRT FP16 engine.*\(e\.g\. --precision fp32\)",
-    "classify--precision=int8": r"holds no int8 ONNX model; precisions this artifact offers: fp16, fp32",
-    "classify--video={in}/short.avi": r"3 frames were sampled and a window needs 4: the stream is shorter than one clip",
-}
-for case in CLASSIFY_CASES:
-    case.message = CLASSIFY_KNOWN.get(case.id, case.message)
+    "--server": ["grpc://127.0.0.1:9", "nope"], "--server-timeout": ["0", "nan", "abc"],
+}, known=CLASSIFY_KNOWN)
 
 STREAM = ["--artifact", "{in}/art", "--source", "{in}/clip.avi", "--quiet", "--backend", "cpu", "--threads", "1",
           "--seconds", "8"]
+STREAM_KNOWN = {
+    ("--artifact", "{in}/art/model.onnx"): (1, r"is a file, not a folder"),
+    ("--artifact", "{in}/fifo"): (1, r"is a FIFO \(named pipe\), not a folder"),
+    ("--backend", "tensorrt"): (1, r"holds no TensorRT engine; .* use --backend onnxruntime$"),
+    ("--precision", "fp16"): (1, r"--precision fp16 needs a TensorRT FP16 engine.*\(e\.g\. --precision fp32\)"),
+}
 STREAM_CASES = _table("stream", STREAM, {
     "--artifact": PATHS + ["{in}/vt"],
     "--source": PATHS[:-1] + ["{in}/art", "synthetic://?width=100000&height=100000", "/dev/video99",
@@ -93,7 +107,7 @@ STREAM_CASES = _table("stream", STREAM, {
     "--jsonl": OUT_FILES + ["-"], "--summary-json": OUT_FILES, "--overlay": ["{out}/o.mp4", "{in}/empty-folder"],
     "--prompts": ["{in}/prompts.txt", "{in}/blank.txt", "{in}/missing", "{in}/empty-folder", "/dev/null"],
     "--prompt": ["", "x" * 5000],
-})
+}, known=STREAM_KNOWN)
 
 CALIBRATION_INT8 = ["int8", "--artifact", "{out}/art", "--calib-data", "{in}/clip.avi", "--clips", "2",
                     "--calib-threads", "1"]
