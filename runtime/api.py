@@ -27,7 +27,8 @@ from runtime.engine import open_engine
 from runtime.outputs.base import Sink, Sinks
 from runtime.outputs.summary import StreamSummary, summarize, why_no_windows
 from runtime.postprocess import PostprocessConfig
-from runtime.recognizer import Recognizer, RecognizerConfig, RecognizerError, Result, Scheduler, inference_failed
+from runtime.recognizer import Recognizer, RecognizerConfig, RecognizerError, Result, inference_failed
+from runtime.scheduler import Scheduler
 from runtime.sources import IterableSource, Source
 
 MODES = ("auto", "live", "offline")

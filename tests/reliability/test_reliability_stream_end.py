@@ -18,7 +18,8 @@ import pytest
 from runtime.api import RunLimits, StreamRunner
 from runtime.artifact import load_artifact
 from runtime.backends import open_backend
-from runtime.recognizer import Recognizer, RecognizerConfig, RecognizerError, Scheduler
+from runtime.recognizer import Recognizer, RecognizerConfig, RecognizerError
+from runtime.scheduler import Scheduler
 from runtime.sources import open_source
 from tests.conftest import make_onnx_artifact
 from tests.reliability.stream_faults import FAULT, FaultyBackend

@@ -7,7 +7,8 @@ import pytest
 
 from runtime.artifact import describe_file, load_artifact, read_manifest, write_manifest
 from runtime.backends import open_backend
-from runtime.recognizer import Recognizer, RecognizerConfig, RecognizerError, Scheduler
+from runtime.recognizer import Recognizer, RecognizerConfig, RecognizerError
+from runtime.scheduler import Scheduler
 from runtime.sources.base import Frame
 from tests.conftest import make_onnx_artifact
 
