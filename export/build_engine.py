@@ -169,14 +169,14 @@ def main(argv=None) -> int:
 
         with command_line():  # messages name settings as options (--backend x), not keywords
             return _checked_main(args)
-    except KeyboardInterrupt:
-        print(f"interrupted: nothing was written to {args.output} (an artifact already there is unchanged)",
-              file=sys.stderr)
-        return 130
-    except Terminated:
-        print(f"terminated: nothing was written to {args.output} (an artifact already there is unchanged)",
-              file=sys.stderr)
-        return 143
+    except (KeyboardInterrupt, Terminated) as stop:
+        word, code = ("interrupted", 130) if isinstance(stop, KeyboardInterrupt) else ("terminated", 143)
+        if getattr(args, "published", None):  # stopped during INT8 calibration, after the FP32 artifact
+            print(f"{word}: the FP32 artifact in {args.published} is complete; no INT8 model was added", file=sys.stderr)
+        else:
+            print(f"{word}: nothing was written to {args.output} (an artifact already there is unchanged)",
+                  file=sys.stderr)
+        return code
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -284,6 +284,7 @@ def _export(args, labels: list[str] | None) -> int:
         opts.engine = None  # the INT8 engine is built from model.int8.onnx, which calibration writes first
     try:
         out = build_artifact(opts)
+        args.published = out
         if args.precision == "int8":
             _calibrate_int8(out, args, engine)
     except (OutputError, CheckpointError, OnnxExportError, ParityError, ArtifactError, EngineBuildError) as exc:

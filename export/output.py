@@ -49,9 +49,23 @@ def check_output(output: str | os.PathLike, model: str | None, overwrite: bool) 
     cwd = Path.cwd().resolve()
     if cwd.is_relative_to(target):
         raise UnsafeOutputError(f"--output {where} is or contains the current directory; choose a new folder")
-    if target.is_symlink() or target.exists() or os.path.lexists(target):
+    if os.path.lexists(target):
         _check_replaceable(target, where, overwrite)
+    else:
+        _check_creatable(target, where)
     return target
+
+
+def _check_creatable(target: Path, where: str) -> None:
+    """The nearest existing folder above a new output must be a writable folder (not a file)."""
+    above = target.parent
+    while not os.path.lexists(above) and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise UnsafeOutputError(f"--output {where} lies under {above}, which is a file, not a folder")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise UnsafeOutputError(f"--output {where}: cannot create folders in {above} (permission denied); "
+                                "choose a folder you can write to")
 
 
 def _local_model(model: str | None) -> Path | None:

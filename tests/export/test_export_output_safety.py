@@ -227,3 +227,25 @@ def test_api_refuses_the_model_folder_too(tmp_path, tiny_checkpoint):
         build_artifact(ExportOptions(model=str(model), output=model, overwrite=True), log=lambda _: None)
     assert tree_digest(model) == before
     json.loads((model / "config.json").read_text())
+
+
+def test_an_output_under_a_file_is_refused_before_work(workspace):
+    root, model, _, plain = workspace
+    line = refuse(["--model", str(model), "--output", "plain.txt/artifact"], root, [model.parent, plain])
+    assert "which is a file, not a folder" in line
+
+
+def test_an_output_in_an_unwritable_folder_is_refused_before_work(workspace):
+    import stat
+
+    root, model, _, _ = workspace
+    locked = root / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user whom permissions do not stop (root)")
+        line = refuse(["--model", str(model), "--output", "locked/new/artifact"], root, [model.parent])
+        assert "permission denied" in line
+    finally:
+        locked.chmod(stat.S_IRWXU)
