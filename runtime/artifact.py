@@ -321,10 +321,11 @@ class Artifact:
     manifest: Manifest
 
     def path(self, name: str, verify: bool = True) -> Path:
-        """The path of a file the manifest names, hash-checked unless told otherwise."""
+        """The path of a regular file the manifest names, reached without links; hash-checked unless told
+        otherwise (a caller that hashes the bytes it reads itself, as the TensorRT backend does)."""
         if name not in self.manifest.files:
             raise MissingFileError(f"{name!r} is not listed in {self.folder / MANIFEST_NAME}")
-        path = self.folder / _safe_relative(name)
+        path = _check_plain_file(self.folder, _safe_relative(name), "named in the manifest")
         if verify:
             verify_file(self.folder, name, self.manifest.files[name])
             if self.manifest.files[name].kind == "onnx":

@@ -159,3 +159,14 @@ def test_sampling_bounds_can_be_checked_before_a_manifest_exists():
     assert sampling_problems(Sampling(target_fps=1e20)) == [
         "sampling.target_fps must be a finite number in (0, 1000] or null, got 1e+20"]
     assert "sampling.window_stride must be an integer in 1..10000" in sampling_problems(Sampling(window_stride=0))[0]
+
+
+def test_unhashed_paths_are_refused_through_a_symlinked_folder_too(onnx_artifact, tmp_path):
+    """path(verify=False) (the TensorRT backend hashes what it reads itself) still walks real folders only."""
+    artifact = load_artifact(onnx_artifact)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (onnx_artifact / "model.onnx").rename(elsewhere / "model.onnx")
+    (onnx_artifact / "model.onnx").symlink_to(elsewhere / "model.onnx")
+    with pytest.raises(UnsafePathError, match="symbolic link"):
+        artifact.path("model.onnx", verify=False)
