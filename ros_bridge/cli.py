@@ -141,8 +141,11 @@ def main(argv=None) -> int:
     from runtime.artifact import ArtifactError
     from runtime.backends.base import BackendError
 
+    from runtime.hints import command_line
+
     try:
-        return run(args)
+        with command_line():  # messages name settings as options (--backend x), not keywords
+            return run(args)
     except (CliError, ParameterError, EngineError, ArtifactError, BackendError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
