@@ -152,7 +152,8 @@ def _tensorrt_status() -> str | None:
     try:
         import tensorrt  # noqa: F401
     except ImportError:
-        return "TensorRT is not importable here: writing the ONNX artifact only (pip install 'tubelet[trt]' on the target)"
+        return ("TensorRT is not importable here: writing the ONNX artifact only (on the target: pip install "
+                "'tubelet[trt-cu12]' (CUDA 12) or 'tubelet[trt-cu13]' (CUDA 13); on JetPack the system's TensorRT)")
     return None
 
 

@@ -36,7 +36,7 @@ class ExportOptions:
     sampling: dict = field(default_factory=dict)  # overrides of the checkpoint's own sampling
     external_data_threshold: int | None = None
     engine: object | None = None  # export.tensorrt.BuildOptions: build an engine (fp16/int8 precision)
-    calibrator: object | None = None  # legacy TensorRT INT8 calibrator (TensorRT < 10.1 only)
+    calibrator: object | None = None  # legacy TensorRT INT8 calibrator (TensorRT 8.6 targets only)
 
 
 def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> Path:

@@ -31,6 +31,12 @@ class TransientBackendError(BackendError):
     batch's windows as failed and the stream goes on; the backend itself retries on later calls."""
 
 
+# Extras whose install differs by machine: TensorRT has one extra per CUDA major, and on JetPack it is
+# the system's (pip has no TensorRT for JetPack 6).
+INSTALL_HINTS = {"trt": "pip install 'tubelet[trt-cu12]' (CUDA 12) or 'tubelet[trt-cu13]' (CUDA 13); on JetPack the "
+                        "system's TensorRT (sudo apt install python3-libnvinfer) and pip install 'cuda-python>=12.6,<13'"}
+
+
 def require(module: str, extra: str | None, purpose: str):
     """Import an optional module or raise an error that says how to install it."""
     import importlib
@@ -40,8 +46,15 @@ def require(module: str, extra: str | None, purpose: str):
     except ImportError as exc:
         raise MissingDependencyError(
             f"{purpose} requires the '{module}' module, which is not importable ({exc}); "
-            + (f"install it with: pip install 'tubelet[{extra}]'" if extra else "install it with: pip install tubelet")
+            + f"install it with: {install_hint(extra)}"
         ) from exc
+
+
+def install_hint(extra: str | None) -> str:
+    """The pip command (or the machine's own route) that installs an extra."""
+    if extra in INSTALL_HINTS:
+        return INSTALL_HINTS[extra]
+    return f"pip install 'tubelet[{extra}]'" if extra else "pip install tubelet"
 
 
 @dataclass(frozen=True)

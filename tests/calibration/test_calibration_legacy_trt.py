@@ -45,7 +45,7 @@ def test_clip_digest_changes_with_any_clip_byte():
 @pytest.mark.tensorrt
 @pytest.mark.gpu
 def test_entropy_calibrator_feeds_tensorrt(tmp_path):
-    trt = pytest.importorskip("tensorrt", reason="needs TensorRT (pip install 'tubelet[trt]') and a GPU")
+    trt = pytest.importorskip("tensorrt", reason="needs TensorRT 8.6 (JetPack 6.0's system TensorRT) and a GPU")
     pytest.importorskip("cuda", reason="needs cuda-python for device buffers")
     if int(trt.__version__.split(".")[0]) >= 10:
         pytest.skip(f"the legacy calibrator serves TensorRT 8.6 targets; this is TensorRT {trt.__version__} "

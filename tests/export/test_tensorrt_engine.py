@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.tensorrt, pytest.mark.gpu]
 
 @pytest.fixture
 def trt_ready():
-    pytest.importorskip("tensorrt", reason="needs TensorRT (pip install 'tubelet[trt]' on a CUDA machine)")
+    pytest.importorskip("tensorrt", reason="needs TensorRT (pip install 'tubelet[trt-cu12]' or 'tubelet[trt-cu13]' on a CUDA machine; JetPack: the system's TensorRT)")
     try:
         from runtime.backends.cuda_memory import open_cuda
 
