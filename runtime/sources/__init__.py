@@ -153,7 +153,8 @@ class IterableSource(Source):
         if isinstance(item, Frame):
             return item if item.stream_id == self.stream_id else Frame(item.image, item.timestamp, item.index,
                                                                        self.stream_id)
-        if hasattr(item, "shape") and hasattr(item, "dtype"):  # a bare image; the preprocessor checks it
+        if item is None or (hasattr(item, "shape") and hasattr(item, "dtype")):  # an image (None: a lost one)
+            # The recognizer checks it, and refuses and counts a bad one like any camera's.
             return Frame(item, index / self.fps, index, self.stream_id)
         raise SourceError(f"{self.name}: item {index} is a {type(item).__name__}; expected a numpy image "
                           "(HxWx3 uint8 BGR, HxW gray) or a runtime.sources.Frame")

@@ -49,6 +49,7 @@ UNUSABLE = [
     (np.zeros((48, 64, 2), np.uint8), "frame shape (48, 64, 2) unsupported"),
     (np.zeros((2, 48, 64, 3), np.uint8), "frame shape (2, 48, 64, 3) unsupported"),
     (np.zeros((0, 64, 3), np.uint8), "empty frame"),
+    (None, "empty frame"),  # a driver that lost the image
 ]
 
 
