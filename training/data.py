@@ -1,17 +1,18 @@
-"""Clips of the synthetic world, turned into pixel values exactly as the saved processor would.
+"""Clips of the synthetic world, turned into pixel values exactly as the robot's runtime would.
 
-The bundled model ships a `VideoMAEImageProcessor` config; the runtime and anyone using
-transformers will preprocess with it. So training feeds pixel values made the same way:
-BGR -> RGB (the world renders in OpenCV order), resize the shortest edge to `size`, center crop
-`size` x `size`, rescale by 1/255, normalize with ImageNet mean/std. ImageNet statistics are
-also what `VideoMAEForPreTraining` assumes when it un-normalizes frames to build its targets.
+The bundled model ships a `VideoMAEImageProcessor` config; export reads it into the artifact's
+manifest and the runtime preprocesses every camera frame with `runtime.preprocess.Preprocessor`.
+Training calls that same Preprocessor on the same settings: BGR -> RGB (the world renders in
+OpenCV order), resize the shortest edge to `size` (OpenCV, area filter when shrinking), center crop
+`size` x `size`, rescale by 1/255, normalize with ImageNet mean/std. ImageNet statistics are also
+what `VideoMAEForPreTraining` assumes when it un-normalizes frames to build its targets.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Iterator
 
-import cv2
 import numpy as np
 import torch
 
@@ -31,15 +32,21 @@ def make_processor(size: int):
         do_normalize=True, image_mean=list(IMAGE_MEAN), image_std=list(IMAGE_STD))
 
 
-def _resize_crop(frame: np.ndarray, size: int) -> np.ndarray:
-    height, width = frame.shape[:2]
-    if min(height, width) != size:
-        scale = size / min(height, width)
-        new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-        frame = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-        height, width = new_h, new_w
-    top, left = (height - size) // 2, (width - size) // 2
-    return frame[top:top + size, left:left + size]
+def runtime_preprocessing(size: int):
+    """The `runtime.artifact.Preprocessing` export writes for `make_processor(size)`'s config."""
+    from runtime.artifact import Preprocessing
+
+    return Preprocessing(resize_shortest_edge=size, resize_height=None, resize_width=None, crop_height=size,
+                         crop_width=size, mean=list(IMAGE_MEAN), std=list(IMAGE_STD), rescale=1 / 255,
+                         color="RGB", interpolation="bilinear")
+
+
+@functools.lru_cache(maxsize=8)
+def preprocessor(size: int):
+    """The runtime's own frame preprocessor, as the robot runs it for a model of input `size`."""
+    from runtime.preprocess import Preprocessor
+
+    return Preprocessor(runtime_preprocessing(size))
 
 
 def pixel_values(clips_bgr: np.ndarray, size: int) -> torch.Tensor:
@@ -47,14 +54,12 @@ def pixel_values(clips_bgr: np.ndarray, size: int) -> torch.Tensor:
     if clips_bgr.dtype != np.uint8 or clips_bgr.ndim != 5 or clips_bgr.shape[-1] != 3:
         raise ValueError(f"expected uint8 (N, T, H, W, 3) BGR clips, got {clips_bgr.dtype} "
                          f"{clips_bgr.shape}")
-    if clips_bgr.shape[2] != size or clips_bgr.shape[3] != size:
-        clips_bgr = np.stack([np.stack([_resize_crop(f, size) for f in clip]) for clip in clips_bgr])
-    rgb = torch.from_numpy(np.ascontiguousarray(clips_bgr[..., ::-1]))
-    # Rescale then normalize, in that order and in float32, as the processor does.
-    values = rgb.permute(0, 1, 4, 2, 3).float() * (1 / 255)
-    mean = torch.tensor(IMAGE_MEAN).view(1, 1, 3, 1, 1)
-    std = torch.tensor(IMAGE_STD).view(1, 1, 3, 1, 1)
-    return (values - mean) / std
+    pre = preprocessor(size)
+    out = np.empty((*clips_bgr.shape[:2], 3, size, size), np.float32)
+    for n, clip in enumerate(clips_bgr):
+        for t, frame in enumerate(clip):
+            out[n, t] = pre(frame)
+    return torch.from_numpy(out)
 
 
 def world_clips(n_per_class: int, num_frames: int, size: int, seed: int,
@@ -98,7 +103,8 @@ def with_reversed(clips: np.ndarray, labels: np.ndarray, twin_of: dict[int, int]
 def batches(clips: np.ndarray, labels: np.ndarray, batch_size: int, size: int,
             generator: torch.Generator | None = None, shuffle: bool = True, group: int = 1,
             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (pixel_values, labels) batches; clips stay uint8 until their batch is due.
+    """Yield (pixel_values, labels) batches; uint8 BGR clips stay uint8 until their batch is due, float32
+    (N, T, 3, size, size) arrays are taken as pixel values already made.
 
     group=2 shuffles consecutive pairs as units (see `with_reversed`), so a pair shares a batch.
     """
@@ -110,4 +116,5 @@ def batches(clips: np.ndarray, labels: np.ndarray, batch_size: int, size: int,
                  else np.arange(len(clips)))
     for start in range(0, len(order), batch_size):
         index = np.sort(order[start:start + batch_size])
-        yield pixel_values(clips[index], size), torch.from_numpy(labels[index]).long()
+        values = (torch.from_numpy(clips[index]) if clips.dtype == np.float32 else pixel_values(clips[index], size))
+        yield values, torch.from_numpy(labels[index]).long()

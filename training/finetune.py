@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from training import checkpoint as checkpoint_store
 from training.config import ModelSpec
 from training.data import batches, make_processor, pixel_values
 from training.pretrain import warmup_cosine
@@ -38,20 +39,28 @@ def new_classifier(spec: ModelSpec, actions: tuple[str, ...], encoder=None, seed
 def finetune(model, spec: ModelSpec, epochs: int, data: Callable[[int], tuple[np.ndarray, np.ndarray]],
              batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
              label_smoothing: float = 0.1,
-             on_epoch: Callable[[int, object], str] | None = None, group: int = 1) -> list[float]:
-    """Train on `data(epoch)` -> (uint8 BGR clips, labels); a fresh draw per epoch augments.
+             on_epoch: Callable[[int, object], str] | None = None, group: int = 1,
+             checkpoint: Path | None = None, checkpoint_every: int = 10) -> list[float]:
+    """Train on `data(epoch)` -> (uint8 BGR clips or float32 pixel values, labels); a fresh draw per
+    epoch augments. Every epoch draws the same data for the same epoch, so with `checkpoint` (a
+    folder) a killed run resumes where its last checkpoint left it and ends as an unbroken one would
+    (up to the batch order, seeded per epoch).
 
     `on_epoch(epoch, model)` may return a line to print after each epoch (e.g. a validation
     accuracy), so a long run shows whether it is still improving.
     """
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator()
     clips, labels = data(0)
     steps_per_epoch = -(-len(clips) // batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
     schedule = warmup_cosine(optimizer, epochs * steps_per_epoch, steps_per_epoch)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    losses = []
-    for epoch in range(epochs):
+    losses, first = [], 0
+    if checkpoint_store.exists(checkpoint):
+        first, losses = checkpoint_store.load(checkpoint, model, optimizer, schedule)
+        tqdm.write(f"resumed from {checkpoint} at epoch {first + 1}/{epochs}")
+    for epoch in range(first, epochs):
+        generator.manual_seed(seed * 100_003 + epoch)
         if epoch:
             clips, labels = data(epoch)
         model.train()
@@ -69,13 +78,18 @@ def finetune(model, spec: ModelSpec, epochs: int, data: Callable[[int], tuple[np
         if on_epoch is not None:
             tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {np.mean(losses[-steps_per_epoch:]):.3f} "
                        f"{on_epoch(epoch, model)}")
+        if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
+            checkpoint_store.save(checkpoint, model, optimizer, schedule, epoch + 1, losses)
     return losses
 
 
 @torch.no_grad()
 def predict(model, clips: np.ndarray, size: int, batch_size: int = 64) -> np.ndarray:
     model.eval()
-    out = [model(pixel_values=pixel_values(clips[i:i + batch_size], size)).logits.argmax(-1)
+    def values(part: np.ndarray) -> torch.Tensor:  # uint8 BGR clips, or float32 pixel values already made
+        return torch.from_numpy(part) if part.dtype == np.float32 else pixel_values(part, size)
+
+    out = [model(pixel_values=values(clips[i:i + batch_size])).logits.argmax(-1)
            for i in range(0, len(clips), batch_size)]
     return torch.cat(out).numpy()
 

@@ -21,11 +21,15 @@ import torch
 
 from training.config import ModelSpec
 from training.data import pixel_values, with_reversed, world_clips
+from training.stream_data import stream_windows
 from training.finetune import evaluate, finetune, new_classifier, predict, save_bundle
 from training.onnx_timing import time_ort
 from training.pretrain import new_pretraining_model, pretrain
 
 HELDOUT_SEED = 990_001  # never used for training clips (those use seed * 1000 + k, k < 1000)
+# Training streams use seed STREAM_SEEDS + recipe seed * 10_000 + epoch; the validation stream + 9_999.
+# Far from the stream seeds tests and benchmarks use (0-11, 31-314, ...).
+STREAM_SEEDS = 3_000_000
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,14 @@ class Recipe:
     # Half the clips rendered, each paired with its reversal (twin label). Off: at 100 epochs it
     # did not teach rotation direction (80.9% vs 81.6% without); kept for the experiment.
     reversed_pairs: bool = False
+    # Windows of a fresh demo-camera stream every epoch (training.stream_data): the scales, crop
+    # positions and onsets the stream shows and clips do not. 0: clips only.
+    stream_frames: int = 0
+    stream_every: int = 3  # a window starts every this many stream frames
+    init: str = ""  # start from this save_pretrained folder's weights instead of random init
 
 
-def run(recipe: Recipe, spec: ModelSpec, out: Path) -> dict:
+def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = None) -> dict:
     from runtime.sources.synthetic import ACTIONS, REVERSED
 
     started = time.time()
@@ -63,6 +72,11 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path) -> dict:
         encoder = encoder_model.videomae
         del clips
     model = new_classifier(spec, ACTIONS, encoder=encoder, seed=recipe.seed)
+    if recipe.init:  # from_pretrained reads safetensors and maps saved key names; strict: same shape or an error
+        from transformers import VideoMAEForVideoClassification
+
+        model.load_state_dict(VideoMAEForVideoClassification.from_pretrained(recipe.init).state_dict(), strict=True)
+    stream_base = STREAM_SEEDS + recipe.seed * 10_000
 
     twin_of = {i: ACTIONS.index(REVERSED[name]) for i, name in enumerate(ACTIONS)}
 
@@ -72,18 +86,31 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path) -> dict:
         per_class = recipe.finetune_clips_per_class // (2 if recipe.reversed_pairs else 1)
         clips, labels = world_clips(per_class, spec.num_frames, spec.image_size,
                                     seed=base + 1 + epoch, fps=spec.fps, clean_fraction=clean)
-        return with_reversed(clips, labels, twin_of) if recipe.reversed_pairs else (clips, labels)
+        if recipe.reversed_pairs:
+            return with_reversed(clips, labels, twin_of)
+        if recipe.stream_frames <= 0:
+            return clips, labels
+        windows, window_labels = stream_windows(stream_base + epoch, spec.num_frames, spec.image_size, spec.fps,
+                                                recipe.stream_frames, recipe.stream_every)
+        return (np.concatenate([pixel_values(clips, spec.image_size).numpy(), windows]),
+                np.concatenate([labels, window_labels]))
 
     # validation clips: their own render seed, apart from both training and held-out clips
     val_clips, val_labels = world_clips(10, spec.num_frames, spec.image_size, seed=base + 999, fps=spec.fps)
 
+    val_windows = (stream_windows(stream_base + 9_999, spec.num_frames, spec.image_size, spec.fps, 600, 3)
+                   if recipe.stream_frames > 0 else None)
+
     def validate(epoch: int, model) -> str:
         accuracy = (predict(model, val_clips, spec.image_size) == val_labels).mean()
-        return f"validation accuracy {accuracy:.1%}"
+        text = f"validation accuracy {accuracy:.1%}"
+        if val_windows is not None:
+            text += f", stream windows {(predict(model, val_windows[0], spec.image_size) == val_windows[1]).mean():.1%}"
+        return text
 
     ft_losses = finetune(model, spec, recipe.finetune_epochs, data, recipe.finetune_batch,
                          recipe.finetune_lr, recipe.seed, on_epoch=validate,
-                         group=2 if recipe.reversed_pairs else 1)
+                         group=2 if recipe.reversed_pairs else 1, checkpoint=checkpoint)
     heldout, labels = world_clips(recipe.heldout_clips_per_class, spec.num_frames,
                                   spec.image_size, seed=HELDOUT_SEED, fps=spec.fps)
     metrics = evaluate(predict(model, heldout, spec.image_size), labels, ACTIONS, REVERSED)
@@ -187,16 +214,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=Recipe.finetune_lr, help="fine-tuning peak learning rate")
     parser.add_argument("--reversed-pairs", action="store_true",
                         help="pair every training clip with its reversal, labelled as its time-reversed twin")
+    parser.add_argument("--clips-per-class", type=int, default=Recipe.finetune_clips_per_class,
+                        help="fresh training clips per class per epoch")
+    parser.add_argument("--clean-until", type=float, default=Recipe.clean_until,
+                        help="share of the epochs over which clean clips fade out of the curriculum")
+    parser.add_argument("--stream-frames", type=int, default=Recipe.stream_frames,
+                        help="also train on the windows of a fresh demo-camera stream of this many frames per epoch")
+    parser.add_argument("--init", default=Recipe.init,
+                        help="start from this save_pretrained folder's weights (same configuration) instead of random init")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="folder for a checkpoint every 10 epochs; a rerun with the same arguments resumes from it")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     recipe = Recipe(seed=args.seed, pretrain_steps=args.pretrain_steps,
                     finetune_epochs=args.finetune_epochs, finetune_lr=args.lr,
-                    reversed_pairs=args.reversed_pairs)
+                    reversed_pairs=args.reversed_pairs, finetune_clips_per_class=args.clips_per_class,
+                    clean_until=args.clean_until, stream_frames=args.stream_frames, init=args.init)
     spec = ModelSpec(num_layers=args.num_layers, intermediate_size=args.intermediate_size,
                      hidden_size=args.hidden_size, patch_size=args.patch_size,
                      tubelet_size=args.tubelet_size)
-    result = run(recipe, spec, args.out)
+    if recipe.init and not (Path(recipe.init) / "model.safetensors").is_file():
+        parser.error(f"--init {recipe.init} holds no model.safetensors; name a save_pretrained folder")
+    result = run(recipe, spec, args.out, args.checkpoint)
     command = "python -m training.train_bundled " + " ".join(
         sys.argv[1:] if argv is None else argv)
     write_report(args.out, command.strip(), recipe, spec, result)

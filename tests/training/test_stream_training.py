@@ -1,0 +1,75 @@
+"""Training on the demo camera's own windows: labels by the action that fills most of a window,
+pixel values from the runtime's Preprocessor, and a fine-tuning run that resumes from its checkpoint
+and ends where an unbroken run ends."""
+
+import numpy as np
+import pytest
+import torch
+
+from runtime.preprocess import Preprocessor
+from runtime.sources.synthetic import ACTIONS, Segment, SyntheticStream
+from training.config import ModelSpec
+from training.data import pixel_values, runtime_preprocessing
+from training.finetune import finetune, new_classifier
+from training.stream_data import stream_windows, window_label
+
+TINY = ModelSpec(num_frames=4, image_size=16, patch_size=4, tubelet_size=2, hidden_size=32,
+                 num_layers=2, num_heads=2, intermediate_size=64, decoder_hidden_size=16,
+                 decoder_layers=1, decoder_heads=2)
+TIMELINE = [Segment(0, 10, "no action"), Segment(10, 20, "moving left"), Segment(20, 40, "appearing")]
+
+
+@pytest.mark.parametrize("frames, label", [
+    ([2, 4, 6, 8], "no action"),           # inside one segment
+    ([6, 8, 10, 12, 14], "moving left"),   # 3 of 5 frames hold the new action
+    ([4, 6, 8, 10, 12], "no action"),      # 3 of 5 still hold the old one
+    ([6, 8, 10, 12], "moving left"),       # a tie goes to the action at the newest frame
+    ([8, 12, 18, 24], "moving left"),      # two of three actions: the most frames wins
+])
+def test_window_label_is_the_action_filling_most_of_the_window(frames, label):
+    assert window_label(TIMELINE, np.array(frames)) == label
+
+
+def test_stream_windows_are_the_runtime_preprocessed_frames_at_the_clip_rate():
+    values, labels = stream_windows(5, TINY.num_frames, TINY.image_size, clip_fps=7.5, frames=60, every=5,
+                                    height=48, width=64)
+    stream = SyntheticStream(5, 48, 64, 15.0, num_frames=60)
+    pre = Preprocessor(runtime_preprocessing(TINY.image_size))
+    images = [frame.image for frame in stream]
+    assert values.shape == (len(labels), TINY.num_frames, 3, 16, 16) and values.dtype == np.float32
+    for window, start in ((0, 0), (3, 15)):
+        want = np.stack([pre(images[start + 2 * t]) for t in range(TINY.num_frames)])
+        np.testing.assert_array_equal(values[window], want)
+        assert ACTIONS[labels[window]] == window_label(stream.timeline, start + 2 * np.arange(TINY.num_frames))
+
+
+def test_pixel_values_of_a_wide_frame_equal_the_runtime_preprocessor():
+    rng = np.random.default_rng(3)
+    clips = rng.integers(0, 256, (1, 2, 24, 32, 3), dtype=np.uint8)
+    pre = Preprocessor(runtime_preprocessing(16))
+    got = pixel_values(clips, 16)
+    np.testing.assert_array_equal(got[0].numpy(), np.stack([pre(f) for f in clips[0]]))
+
+
+def _data(epoch):
+    rng = np.random.default_rng(epoch)
+    return rng.standard_normal((6, 4, 3, 16, 16)).astype(np.float32), np.array([0, 1, 2, 0, 1, 2])
+
+
+def test_finetune_resumes_from_its_checkpoint_and_ends_as_an_unbroken_run(tmp_path):
+    unbroken = new_classifier(TINY, ACTIONS[:3], seed=0)
+    finetune(unbroken, TINY, 3, _data, batch_size=4, checkpoint=tmp_path / "a", checkpoint_every=1)
+
+    def killed_after_one_epoch(epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return _data(epoch)
+
+    broken = new_classifier(TINY, ACTIONS[:3], seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(broken, TINY, 3, killed_after_one_epoch, batch_size=4, checkpoint=tmp_path / "b", checkpoint_every=1)
+    resumed = new_classifier(TINY, ACTIONS[:3], seed=1)  # other weights: the checkpoint must replace them
+    losses = finetune(resumed, TINY, 3, _data, batch_size=4, checkpoint=tmp_path / "b", checkpoint_every=1)
+    assert len(losses) == 3 * 2  # the first epoch's losses came back from the checkpoint
+    for (name, want), got in zip(unbroken.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(got, want, msg=name)
