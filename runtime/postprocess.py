@@ -140,6 +140,7 @@ class Hysteresis:
         self.labels, self.on, self.off = list(labels), on, off
         self._eligible = np.array([label not in background for label in self.labels], dtype=bool)
         self.active: int | None = None
+        self._active_score = 0.0  # the active label's score in its latest window, for the offset at close
 
     def update(self, scores: np.ndarray, window: int, timestamp: float) -> list[Event]:
         events = []
@@ -152,13 +153,15 @@ class Hysteresis:
             if candidates[best] >= self.on:
                 self.active = best
                 events.append(Event("onset", self.labels[best], window, timestamp, float(scores[best])))
+        if self.active is not None:
+            self._active_score = float(scores[self.active])
         return events
 
     def close(self, window: int, timestamp: float) -> list[Event]:
-        """End the action in progress (the stream ended or broke)."""
+        """End the action in progress (the stream ended or broke), with the score it last had."""
         if self.active is None:
             return []
-        event = Event("offset", self.labels[self.active], window, timestamp, float("nan"))
+        event = Event("offset", self.labels[self.active], window, timestamp, self._active_score)
         self.active = None
         return [event]
 

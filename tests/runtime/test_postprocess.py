@@ -52,6 +52,17 @@ def test_hysteresis_onset_offset_sequence():
     assert machine.close(8, 4.0) == []
 
 
+def test_closing_an_action_reports_its_last_score_not_nan():
+    # An offset published on a ROS topic or in JSON lines must carry a finite score: the one the
+    # action last had, since the stream ended before any window could lower it.
+    machine = Hysteresis(["a", "b"], on=0.6, off=0.4)
+    machine.update(np.array([0.7, 0.3]), 0, 0.0)
+    machine.update(np.array([0.55, 0.45]), 1, 0.5)
+    (offset,) = machine.close(2, 1.0)
+    assert (offset.kind, offset.label) == ("offset", "a")
+    assert offset.score == pytest.approx(0.55)
+
+
 def test_background_labels_never_start_an_action():
     post = PostProcessor(LABELS, PostprocessConfig(on_threshold=0.6, off_threshold=0.4, background=("no action",)))
     decision = post(_logits_for([0.1, 0.1, 0.8]))
