@@ -33,6 +33,7 @@ from runtime.artifact import load_artifact  # noqa: E402
 from runtime.outputs.accuracy import GroundTruthRecorder  # noqa: E402
 from runtime.postprocess import PostprocessConfig  # noqa: E402
 from runtime.recognizer import RecognizerConfig  # noqa: E402
+from runtime.sources.synthetic import REVERSED  # noqa: E402
 
 UNSEEN_SEEDS = (31, 42, 57, 63, 88, 123, 256, 314)
 # Each action's speed in thirds of the range clips draw it from (runtime.sources.synthetic):
@@ -113,6 +114,9 @@ def run_seed(artifact, seed: int, frames: int, threads: int, width: int = 320, h
             continue  # straddles a change
         truth = world.timeline[at - 1].label
         predicted = world.action_of(label) or label
+        if REVERSED.get(truth, truth) != truth:  # an action with a time-reversed twin
+            tallies[("twin", "predicted as its time-reversed twin")][0] += predicted == REVERSED[truth]
+            tallies[("twin", "predicted as its time-reversed twin")][1] += 1
         for factor, value in window_factors(world, first, newest, truth, box, pixels).items():
             tallies[(factor, value)][0] += predicted == truth
             tallies[(factor, value)][1] += 1
@@ -138,6 +142,15 @@ def _spread(values: list[float], unit: str = "%", scale: float = 100.0, digits: 
 _ORDER = ("action", "radius", "position", "speed", "shape", "distractors", "noise", "shake")
 
 
+def _pooled(runs: list[dict]) -> dict:
+    pooled = collections.defaultdict(lambda: [0, 0])
+    for r in runs:
+        for key, (right, total) in r["tallies"].items():
+            pooled[key][0] += right
+            pooled[key][1] += total
+    return pooled
+
+
 def markdown(runs: list[dict], frames: int, artifact: Path) -> str:
     goal = max(r["goal_s"] for r in runs)
     lines = [f"Artifact `{artifact}`; synthetic camera 320x240 at 15 fps, {frames} frames per seed, offline "
@@ -155,15 +168,13 @@ def markdown(runs: list[dict], frames: int, artifact: Path) -> str:
               f"- inside one action: {_spread([s.settled_accuracy for s in scores])}",
               f"- mean detection delay: {_spread([s.mean_delay_s for s in scores], ' s', 1.0, 2)}; "
               f"goal ≤ {goal:.2f} s (half the window span + one inference)",
-              f"- onsets detected: {sum(s.detected for s in scores)}/{sum(s.segments for s in scores)}", "",
+              f"- onsets detected: {sum(s.detected for s in scores)}/{sum(s.segments for s in scores)}",
+              "- twin confusion (windows inside one action of an action with a time-reversed twin, named as "
+              f"that twin): {_pct(_pooled(runs)[('twin', 'predicted as its time-reversed twin')])}", "",
               "Windows inside one action, pooled over the seeds, by what the world varies "
               "(radius and position at the newest frame; radius in model pixels):", "",
               "| factor | value | accuracy |", "|---|---|---|"]
-    pooled = collections.defaultdict(lambda: [0, 0])
-    for r in runs:
-        for key, (right, total) in r["tallies"].items():
-            pooled[key][0] += right
-            pooled[key][1] += total
+    pooled = _pooled(runs)
     for factor in _ORDER:
         for key in sorted(k for k in pooled if k[0] == factor):
             lines.append(f"| {factor} | {key[1]} | {_pct(pooled[key])} |")
