@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
@@ -58,10 +59,12 @@ def add_int8_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     group.add_argument("--method", default="minmax", choices=("minmax", "entropy", "percentile"),
                        help="activation range calibration (default minmax)")
     group.add_argument("--clips", type=_positive, default=64, help="calibration clips (default 64)")
-    group.add_argument("--holdout", type=float, default=0.25, help="fraction held out for the gate (default 0.25)")
-    group.add_argument("--min-agreement", type=float, default=0.99, help="gate: top-1 agreement with FP32 (default 0.99)")
-    group.add_argument("--min-cosine", type=float, default=0.99, help="gate: per-clip logit cosine with FP32 (default 0.99)")
-    group.add_argument("--max-excluded", type=int, default=8,
+    group.add_argument("--holdout", type=_fraction, default=0.25, help="fraction held out for the gate (default 0.25)")
+    group.add_argument("--min-agreement", type=_within(0.0, 1.0), default=0.99,
+                       help="gate: top-1 agreement with FP32 (default 0.99)")
+    group.add_argument("--min-cosine", type=_within(-1.0, 1.0), default=0.99,
+                       help="gate: per-clip logit cosine with FP32 (default 0.99)")
+    group.add_argument("--max-excluded", type=_non_negative, default=8,
                        help="layers the sensitivity search may keep in float when the gate fails (default 8; 0: off)")
     group.add_argument("--quantize-ops", default="MatMul,Gemm,Conv",
                        help="op types to quantize, comma-separated (default MatMul,Gemm,Conv)")
@@ -144,8 +147,45 @@ def main(argv=None) -> int:
                 return run_int8(args.artifact, args)
             return run_temperature(args)
     except (CalibrationError, ArtifactError, BackendError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever a library put in it
         return 1
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1 (exclusive), got {value:g}")
+    return value
+
+
+def _within(low: float, high: float):
+    def parse(text: str) -> float:
+        value = _number(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {value:g}")
+        return value
+
+    return parse
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def _positive(text: str) -> int:

@@ -76,6 +76,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                      "(e.g. --calib-data synthetic, or a folder of videos); see docs/CALIBRATION.md")
     if args.opset < 17:
         parser.error(f"--opset {args.opset}: use 17 or newer, so LayerNorm exports as one op that TensorRT keeps in FP32")
+    newest = _newest_opset()
+    if newest is not None and args.opset > newest:
+        parser.error(f"--opset {args.opset}: the installed onnx knows opsets up to {newest} (default 17, what TensorRT 8.6 parses)")
     if args.model is None:
         if not (BUNDLED_MODEL / "config.json").is_file():
             parser.error(f"--model is required: the bundled model {BUNDLED_MODEL} is not present in this checkout")
@@ -137,6 +140,14 @@ def _batch(text: str) -> tuple[int, int, int]:
     if len(values) != 3 or not (1 <= values[0] <= values[1] <= values[2]):
         raise argparse.ArgumentTypeError(f"--batch {text!r}: expected 1 <= MIN <= OPT <= MAX, e.g. 1,1,8")
     return values
+
+
+def _newest_opset() -> int | None:
+    try:
+        import onnx
+    except ImportError:  # the export itself names the missing extra
+        return None
+    return int(onnx.defs.onnx_opset_version())
 
 
 def _tolerance(text: str) -> float:
@@ -223,7 +234,7 @@ def _library_output(verbose: bool) -> None:
 
 def _checked_main(args) -> int:
     """Refuse an unsafe output or unusable inputs before any work (no model is loaded yet), then export."""
-    from export.inputs import ExportInputError, check_model_folder, read_labels_file
+    from export.inputs import ExportInputError, check_model_folder, one_line, read_labels_file
     from export.output import OutputError, check_output
     from export.videotext import cli_family
 
@@ -238,7 +249,7 @@ def _checked_main(args) -> int:
         labels = read_labels_file(args.labels, "--labels") if args.labels else None
         prompts = read_labels_file(args.prompts, "--prompts", "prompts") if args.prompts else None
     except (OutputError, ExportInputError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     if family != "videomae":
         from export.videotext import cli_main
@@ -261,6 +272,7 @@ def _misplaced_options(args, family: str) -> str | None:
 
 
 def _export(args, labels: list[str] | None) -> int:
+    from export.inputs import one_line
     from export.pipeline import ExportOptions, OutputError, build_artifact
     from export.models.videomae import CheckpointError
     from export.onnx import OnnxExportError
@@ -272,7 +284,7 @@ def _export(args, labels: list[str] | None) -> int:
     try:
         engine = engine_options(args)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     trt_note = _tensorrt_status()
     if trt_note and engine is not None:
@@ -289,14 +301,14 @@ def _export(args, labels: list[str] | None) -> int:
         if args.precision == "int8":
             _calibrate_int8(out, args, engine)
     except (OutputError, CheckpointError, OnnxExportError, ParityError, ArtifactError, EngineBuildError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # calibration's typed errors; imported lazily with the package
         from calibration.errors import CalibrationError
 
         if not isinstance(exc, CalibrationError):
             raise
-        print(f"error: {exc} (the FP32 artifact in {out} is complete; no INT8 model was added)", file=sys.stderr)
+        print(f"error: {one_line(exc)} (the FP32 artifact in {out} is complete; no INT8 model was added)", file=sys.stderr)
         return 1
     artifact = load_artifact(out)
     _summary(artifact)

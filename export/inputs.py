@@ -128,7 +128,7 @@ def check_weight_shapes(model_class, config, folder: Path) -> None:
             model = model_class(config)
     except (ValueError, TypeError, RuntimeError, AttributeError, ZeroDivisionError) as exc:
         raise ExportInputError(f"{folder}/config.json describes no buildable {model_class.__name__}: "
-                               f"{_one_line(exc)}") from None
+                               f"{one_line(exc, 400)}") from None
     prefix = getattr(model, "base_model_prefix", "") or ""
     for name, tensor in model.state_dict().items():
         candidates = (name, name[len(prefix) + 1:] if name.startswith(prefix + ".") else f"{prefix}.{name}")
@@ -180,5 +180,8 @@ def check_unique(entries: list[str], where: str, what: str = "labels") -> None:
                                "(a repeated one would split its score); remove the repeats")
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:400]
+def one_line(exc: BaseException | str, limit: int = 2000) -> str:
+    """An error's message on one line (library messages carry newlines and pages of context)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+

@@ -141,7 +141,7 @@ def _inspect(path: Path, exporter: str, notes: list[str]) -> ExportResult:
     try:
         onnx.checker.check_model(str(path), full_check=False)
     except onnx.checker.ValidationError as exc:
-        raise OnnxExportError(f"the exported graph {path} fails the ONNX checker: {exc}") from exc
+        raise OnnxExportError(f"the exported graph {path.name} fails the ONNX checker: {exc}") from exc
     graph = onnx.load(str(path), load_external_data=False)
     opset = next((o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")), 0)
     ops = sorted({node.op_type for node in graph.graph.node})

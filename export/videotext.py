@@ -279,6 +279,7 @@ def cli_main(args, prompts: list[str] | None = None) -> int:
     """build_engine.py for video-text models: ONNX graphs + tokenizer + prompt embeddings."""
     import sys
 
+    from export.inputs import one_line
     from export.onnx import OnnxExportError
     from export.pipeline import OutputError
     from export.validate import ParityError
@@ -296,7 +297,7 @@ def cli_main(args, prompts: list[str] | None = None) -> int:
                                                   window_stride=args.window_stride or 0))
         out = build_videotext_artifact(opts)
     except (OSError, ValueError, ImportError, OnnxExportError, ParityError, ArtifactError, OutputError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     if args.precision == "fp16":
         from export.tensorrt import EngineBuildError, engines_for_artifact
@@ -304,7 +305,7 @@ def cli_main(args, prompts: list[str] | None = None) -> int:
         try:
             engines_for_artifact(out, args)
         except (EngineBuildError, ArtifactError, ValueError) as exc:
-            print(f"error: {exc} (the ONNX artifact in {out} is complete; no engine was added)", file=sys.stderr)
+            print(f"error: {one_line(exc)} (the ONNX artifact in {out} is complete; no engine was added)", file=sys.stderr)
             return 1
     m = load_artifact(out).manifest
     print(f"\n{m.family} video_text: {m.input.frames}x{m.input.height}x{m.input.width} {m.input.layout}, "

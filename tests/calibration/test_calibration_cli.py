@@ -36,12 +36,19 @@ def test_bad_input_gets_one_line_errors(tmp_path, synth_artifact):
         (("int8", "--artifact", synth_artifact, "--calib-data", tmp_path / "none.mp4"), "does not exist"),
         (("int8", "--artifact", tmp_path / "no-artifact", "--calib-data", "synthetic"), "does not exist"),
         (("temperature", "--artifact", synth_artifact, "--data", tmp_path), "holds no"),
-        (("int8", "--artifact", synth_artifact, "--calib-data", "synthetic", "--min-agreement", "2"), "min_agreement"),
     ):
         done = _run(*args)
         assert done.returncode == 1, done.stdout
         assert "Traceback" not in done.stderr
         assert done.stderr.startswith("error: ") and expected in done.stderr and done.stderr.count("\n") == 1
+    for option, value, expected in (("--min-agreement", "2", "must be in [0, 1], got 2"),
+                                    ("--min-cosine", "nan", "must be a finite number"),
+                                    ("--holdout", "nan", "must be a finite number"),
+                                    ("--holdout", "1", "must be a fraction between 0 and 1"),
+                                    ("--max-excluded", "-1", "must be >= 0")):
+        done = _run("int8", "--artifact", synth_artifact, "--calib-data", "synthetic", option, value)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr  # usage: one line, before any work
+        assert f"argument {option}: {expected}" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_help_shows_examples():

@@ -223,3 +223,24 @@ def test_bad_videotext_input_is_one_line_before_any_work(tmp_path, videotext_che
     assert run.stderr.strip().splitlines() == [line for line in run.stderr.strip().splitlines() if "error:" in line]
     assert len(run.stderr.strip().splitlines()) == 1 and text in run.stderr, run.stderr
     assert "exporting" not in run.stdout and digest(model) == before and not (tmp_path / "out").exists()
+
+
+def test_an_opset_onnx_does_not_know_is_refused_before_work(tmp_path, tiny_checkpoint):
+    """It used to reach the ONNX checker, which answered with a page of context naming another opset."""
+    import onnx
+
+    run = subprocess.run([sys.executable, str(SCRIPT), "--model", str(tiny_checkpoint), "--output", str(tmp_path / "out"),
+                          "--opset", "99"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"build_engine.py: error: --opset 99: the installed onnx knows opsets up to {onnx.defs.onnx_opset_version()} "
+        "(default 17, what TensorRT 8.6 parses) (see --help)"]
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_a_library_error_with_newlines_is_printed_on_one_line(capsys):
+    from export.inputs import one_line
+
+    message = one_line(ValueError("No Op registered for Attention\n\n==> Context: Bad node spec\n  Name: x"))
+    assert message == "No Op registered for Attention ==> Context: Bad node spec Name: x"
+    assert one_line("x" * 3000).endswith(" ...") and len(one_line("x" * 3000)) == 2004
