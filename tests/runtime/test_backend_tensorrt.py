@@ -72,7 +72,7 @@ def _with_engine(folder, payload=b"not a real plan", **details):
 def test_tensorrt_backend_without_tensorrt_names_the_extra(onnx_artifact, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     artifact = _with_engine(onnx_artifact)
-    with pytest.raises(MissingDependencyError, match=r"tubelet\[trt\]"):
+    with pytest.raises(MissingDependencyError, match=r"tubelet\[trt-cu12\].*tubelet\[trt-cu13\].*python3-libnvinfer"):
         open_backend(artifact, backend="tensorrt")
 
 
