@@ -2,7 +2,9 @@
 
 The INT8 graph is written beside the artifact's files under a temporary name and renamed into
 place only after it passed the gate; the manifest is updated last, so a failed or interrupted
-calibration leaves the artifact exactly as it was.
+calibration leaves the artifact exactly as it was. Beside it goes model.int8.fp16.onnx, the same
+calibrated Q/DQ graph with FP16 compute where it is not quantized: what strongly typed TensorRT
+builds INT8 from (calibration/qdq_fp16.py), written only when it passes its own gate against FP32.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from calibration.errors import CalibrationError
+from calibration.qdq_fp16 import TRT_INT8_NAME, stage_fp16_qdq
 from calibration.quantize import QuantizationReport, QuantizeOptions, check_op_types, quantize_with_gate
 from calibration.reader import ClipReader, sample_clips
 from runtime.artifact import describe_file, load_artifact, read_manifest, write_manifest
@@ -63,17 +66,25 @@ def quantize_artifact(folder: str | os.PathLike, spec: str, options: QuantizeOpt
     check_op_types(artifact.path(fp32), options.op_types)  # before reading clips, the first long step
     calib, heldout = read_calibration_sets(manifest, spec, clips, holdout, eval_spec, window_stride, progress)
     staging = folder / f".{INT8_NAME}.tmp-{os.getpid()}"
+    trt_staging = folder / f".{TRT_INT8_NAME}.tmp-{os.getpid()}"
     try:
         report = quantize_with_gate(artifact.path(fp32), staging, calib, heldout, options, log, progress)
+        # Strongly typed TensorRT builds INT8 from the same Q/DQ graph in FP16 (calibration/qdq_fp16.py).
+        trt_details, trt_gate = stage_fp16_qdq(artifact.path(fp32), staging, trt_staging, heldout,
+                                               options.min_agreement, options.min_cosine, options.threads, log)
         os.replace(staging, folder / INT8_NAME)
+        if trt_gate["passed"]:
+            os.replace(trt_staging, folder / TRT_INT8_NAME)
     finally:
         staging.unlink(missing_ok=True)
+        trt_staging.unlink(missing_ok=True)
     digest = calib.digest()
-    _record(folder, report, spec, digest)
+    _record(folder, report, spec, digest, trt_details, trt_gate)
     return Int8Result(folder / INT8_NAME, report, digest)
 
 
-def _record(folder: Path, report: QuantizationReport, spec: str, digest: str) -> None:
+def _record(folder: Path, report: QuantizationReport, spec: str, digest: str, trt_details: dict | None = None,
+            trt_gate: dict | None = None) -> None:
     import onnx
 
     path = folder / INT8_NAME
@@ -89,4 +100,13 @@ def _record(folder: Path, report: QuantizationReport, spec: str, digest: str) ->
         "int8_ops": report.census, "gate": report.gate.as_dict(),
         "calibration": {"data": spec, "clips": report.calibration_clips, "digest": digest}})
     manifest.validation["int8"] = figures
+    earlier = manifest.files.pop(TRT_INT8_NAME, None)  # from an earlier calibration: not these scales
+    if trt_gate is not None:
+        manifest.validation["int8_fp16"] = trt_gate
+        if trt_gate["passed"]:
+            manifest.files[TRT_INT8_NAME] = describe_file(folder / TRT_INT8_NAME, "onnx", precision="int8",
+                                                          opset=trt_details["opset"], details={**trt_details,
+                                                          "gate": trt_gate, "calibration": {"digest": digest}})
+        elif earlier is not None:
+            (folder / TRT_INT8_NAME).unlink(missing_ok=True)
     write_manifest(folder, manifest)

@@ -228,9 +228,12 @@ class Manifest:
         if problems:
             raise ManifestError("invalid manifest: " + "; ".join(problems))
 
-    def file_of_kind(self, kind: str, precision: str | None = None) -> str | None:
+    def file_of_kind(self, kind: str, precision: str | None = None, compute: str | None = None) -> str | None:
+        """The first file of that kind and precision. A graph recorded with a `compute` detail (the INT8 Q/DQ
+        graph in FP16 that strongly typed TensorRT builds from) is returned only when asked for by it."""
         for name, entry in self.files.items():
-            if entry.kind == kind and (precision is None or entry.precision == precision):
+            if (entry.kind == kind and (precision is None or entry.precision == precision)
+                    and entry.details.get("compute") == compute):
                 return name
         return None
 

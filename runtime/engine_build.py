@@ -51,15 +51,31 @@ def graph_builds(manifest, strategy: str, precision: str, calibrated: bool = Fal
     builds = []
     for role in roles:
         kind = ROLE_KINDS[role]
-        source = manifest.file_of_kind(kind, wanted)
+        source = source_graph(manifest, kind, wanted, strategy)
         if source is None:
-            raise EngineBuildError(_missing_source(role, kind, wanted, strategy))
+            raise EngineBuildError(_missing_source(role, kind, wanted, strategy, manifest))
         builds.append(GraphBuild(role, source, engine_name(role, precision),
                                  "engine" if role == "video" else f"engine_{role}"))
     return builds
 
 
-def _missing_source(role: str, kind: str, wanted: str, strategy: str) -> str:
+def source_graph(manifest, kind: str, wanted: str, strategy: str) -> str | None:
+    """The ONNX one graph's engine is built from. Strongly typed INT8 takes the Q/DQ graph whose unquantized
+    compute is FP16 (model.int8.fp16.onnx); 8.6 takes model.int8.onnx and runs those layers in FP16 by flag."""
+    if wanted == "int8" and strategy == STRONGLY_TYPED:
+        return manifest.file_of_kind(kind, "int8", compute="fp16")
+    return manifest.file_of_kind(kind, wanted)
+
+
+def _missing_source(role: str, kind: str, wanted: str, strategy: str, manifest=None) -> str:
+    if wanted == "int8" and strategy == STRONGLY_TYPED and manifest is not None \
+            and manifest.file_of_kind(kind, "int8") is not None:
+        gate = manifest.validation.get("int8_fp16") if isinstance(manifest.validation, dict) else None
+        why = ("it failed its gate against FP32 (" + "; ".join(gate.get("problems") or []) + ")"
+               if isinstance(gate, dict) and gate.get("passed") is False else "this artifact was calibrated before it existed")
+        return ("a strongly typed INT8 engine is built from model.int8.fp16.onnx (Q/DQ with FP16 compute where not "
+                f"quantized; model.int8.onnx would run those layers in FP32), which this artifact lacks: {why}; "
+                "re-run python -m calibration int8 --artifact DIR, or build --precision fp16")
     if wanted == "int8":
         return ("an int8 engine is built from model.int8.onnx (explicit Q/DQ), which this artifact lacks: run the "
                 "calibration step first (python -m calibration, or export/build_engine.py --calib-data DIR)")

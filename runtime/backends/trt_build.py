@@ -3,8 +3,10 @@
 Two strategies, chosen from the installed TensorRT:
 - strongly typed (TensorRT >= 10; the only kind TensorRT 11 has): the network takes its tensor types
   from the ONNX, so it is built from the artifact's FP16 mixed-precision graph (`model.fp16.onnx`:
-  norms, softmax, reductions and pow/sqrt already kept in FP32 through explicit casts) or from the
-  explicitly quantized `model.int8.onnx` (Q/DQ). No precision flags, no per-layer precision.
+  norms, softmax, reductions and pow/sqrt already kept in FP32 through explicit casts) or from
+  `model.int8.fp16.onnx`, the calibrated Q/DQ graph with FP16 compute where it is not quantized
+  (calibration/qdq_fp16.py; `model.int8.onnx` would leave those layers FP32). No precision flags,
+  no per-layer precision.
 - weakly typed (TensorRT 8.6, JetPack 6.0): the FP32 graph with the FP16 flag, the same layer kinds
   pinned to FP32 with precision constraints (plus any --keep-fp32 pattern); INT8 from the Q/DQ
   graph, or from the FP32 graph with the legacy calibrator and a calibration profile.
@@ -285,9 +287,22 @@ def check_strong_precision(network, trt, opts: BuildOptions) -> list:
                                "takes its precision from the FP16 ONNX: re-export with export/build_engine.py "
                                "--keep-fp32 PATTERN, which keeps those nodes FP32 in model.fp16.onnx")
     if opts.precision == "int8" and not _quantized(network, trt):
-        raise EngineBuildError("--precision int8 builds from the explicitly quantized model.int8.onnx (Q/DQ nodes); "
-                               "this graph has none: run the calibration step (python -m calibration)")
+        raise EngineBuildError("--precision int8 builds from the explicitly quantized model.int8.fp16.onnx (Q/DQ "
+                               "nodes); this graph has none: run the calibration step (python -m calibration int8)")
+    if opts.precision == "int8" and not _has_fp16(network, trt):
+        # Strongly typed, the unquantized layers run in the ONNX's types: an FP32 Q/DQ graph builds INT8 + FP32.
+        raise EngineBuildError("this Q/DQ graph has no FP16 tensor, so a strongly typed engine would run its "
+                               "unquantized layers in FP32; build from model.int8.fp16.onnx (Q/DQ with FP16 compute, "
+                               "written by python -m calibration int8)")
     return []
+
+
+def _has_fp16(network, trt) -> bool:
+    for index in range(network.num_layers):
+        layer = network.get_layer(index)
+        if any(layer.get_output(i).dtype == trt.float16 for i in range(layer.num_outputs)):
+            return True
+    return False
 
 
 def configure_weak_precision(builder, network, config, trt, opts: BuildOptions, calibrator, inputs) -> list:

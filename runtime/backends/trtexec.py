@@ -39,7 +39,7 @@ def _option_flags(opts: BuildOptions) -> list[str]:
 
 
 def strongly_typed_command(onnx_path, engine_path, inputs: dict[str, tuple], opts: BuildOptions) -> list[str]:
-    """TensorRT >= 10: precision comes from the ONNX (model.fp16.onnx, or the Q/DQ model.int8.onnx)."""
+    """TensorRT >= 10: precision comes from the ONNX (model.fp16.onnx, or the Q/DQ FP16 model.int8.fp16.onnx)."""
     return ["trtexec", f"--onnx={onnx_path}", f"--saveEngine={engine_path}", *_shape_flags(inputs),
             "--stronglyTyped", *_option_flags(opts)]
 

@@ -47,9 +47,10 @@ def layer(trt, name, type_name, op=None, dtype=None):
     return fake
 
 
-def vit_layers(trt, quantized=False):
+def vit_layers(trt, quantized=False, compute=None):
+    """A ViT block's layer kinds; `compute` (trt.float16) types the matmuls and adds as the FP16 graphs do."""
     layers = [layer(trt, "/blocks.0/norm1/LayerNormalization", "NORMALIZATION"),
-              layer(trt, "/blocks.0/attn/MatMul", "MATRIX_MULTIPLY"),
+              layer(trt, "/blocks.0/attn/MatMul", "MATRIX_MULTIPLY", dtype=compute),
               layer(trt, "/blocks.0/attn/Softmax", "SOFTMAX"),
               layer(trt, "/blocks.0/attn/Add", "ELEMENTWISE", "SUM"),
               layer(trt, "/norm/Pow", "ELEMENTWISE", "POW"),
@@ -57,7 +58,7 @@ def vit_layers(trt, quantized=False):
               layer(trt, "/norm/Sqrt", "UNARY", "SQRT"),
               layer(trt, "/norm/Exp", "UNARY", "EXP"),
               layer(trt, "/shape/ReduceMax", "REDUCE", dtype=trt.int32),  # a shape computation: never pinned
-              layer(trt, "/blocks.1/mlp/fc1/MatMul", "MATRIX_MULTIPLY")]
+              layer(trt, "/blocks.1/mlp/fc1/MatMul", "MATRIX_MULTIPLY", dtype=compute)]
     if quantized:
         layers += [layer(trt, "/q/QuantizeLinear", "QUANTIZE"), layer(trt, "/q/DequantizeLinear", "DEQUANTIZE")]
     return layers

@@ -30,17 +30,21 @@ def scenario(fn):
     return fn
 
 
-def artifact(root: Path, fp16=True, int8=False) -> Path:
-    """A real artifact folder (tiny ONNX, manifest with hashes) with FP16 / Q/DQ graphs beside it."""
+def artifact(root: Path, fp16=True, int8=False, int8_fp16=None) -> Path:
+    """A real artifact folder (tiny ONNX, manifest with hashes) with FP16 / Q/DQ graphs beside it; with int8 also
+    the Q/DQ FP16 graph strongly typed builds take (model.int8.fp16.onnx), unless int8_fp16 is False."""
     from runtime.artifact import describe_file, read_manifest, write_manifest
     from tests.conftest import make_onnx_artifact
 
     folder = make_onnx_artifact(root / "art")
     manifest = read_manifest(folder)
-    for wanted, name in ((fp16, "fp16"), (int8, "int8")):
+    int8_fp16 = int8 if int8_fp16 is None else int8_fp16
+    for wanted, name, precision, details in ((fp16, "fp16", "fp16", {}), (int8, "int8", "int8", {}),
+                                            (int8_fp16, "int8.fp16", "int8", {"compute": "fp16"})):
         if wanted:
             shutil.copyfile(folder / "model.onnx", folder / f"model.{name}.onnx")  # parsing is faked
-            manifest.files[f"model.{name}.onnx"] = describe_file(folder / f"model.{name}.onnx", "onnx", precision=name)
+            manifest.files[f"model.{name}.onnx"] = describe_file(folder / f"model.{name}.onnx", "onnx",
+                                                                 precision=precision, details=details)
     write_manifest(folder, manifest)
     return folder
 
@@ -98,9 +102,31 @@ def build_fp16(root):
 
 @scenario
 def build_int8_qdq(root):
-    from runtime.backends.trt_build import BuildOptions
+    """INT8 from the artifact's Q/DQ graphs; the network is what each source parses to (FP16 compute from the
+    Q/DQ FP16 graph under strong typing, FP32 from model.int8.onnx under weak typing)."""
+    from runtime.backends.trt_build import BuildOptions, strategy_for
 
-    return _build(root, BuildOptions(precision="int8"), layers=fake_trt.vit_layers(trt, quantized=True), int8=True)
+    strong = strategy_for(trt.__version__) == "strongly_typed"
+    layers = fake_trt.vit_layers(trt, quantized=True, compute=trt.float16 if strong else None)
+    return _build(root, BuildOptions(precision="int8"), layers=layers, int8=True)
+
+
+@scenario
+def int8_refusals(root):
+    """What a strongly typed INT8 build refuses, and what the weakly typed one still takes: an artifact without
+    the Q/DQ FP16 graph (calibrated before it existed), and a Q/DQ network with no FP16 tensor."""
+    from runtime.backends.trt_build import BuildOptions, EngineBuildError
+
+    seen = {}
+    for name, art, layers in (("no_fp16_graph", {"int8": True, "int8_fp16": False}, None),
+                              ("fp32_network", {"int8": True}, None)):
+        try:
+            got = _build(root / name, BuildOptions(precision="int8"),
+                         layers=layers or fake_trt.vit_layers(trt, quantized=True), **art)
+            seen[name] = {"built": got["details"]["onnx"], "flags": got["flags"]}
+        except EngineBuildError as exc:
+            seen[name] = {"refused": str(exc)}
+    return seen
 
 
 @scenario

@@ -70,14 +70,29 @@ def test_fp16_build_reads_the_right_onnx_and_sets_every_option(release):
     assert got["details"]["platform"] and got["details"]["gpu"] == "Fake GPU"
 
 
-def test_int8_builds_from_the_qdq_graph(release):
+def test_int8_builds_from_the_qdq_graph_with_fp16_compute(release):
     name, results = release
     got = value(results, "build_int8_qdq")
-    assert got["parse_calls"][0].endswith("model.int8.onnx") and got["engines"] == ["model.int8.engine"]
+    assert got["engines"] == ["model.int8.engine"]
+    if name in STRONG:  # INT8 + FP16 from the graph's own types: the Q/DQ FP16 graph, no precision flags
+        assert got["parse_calls"][0].endswith("model.int8.fp16.onnx") and got["details"]["onnx"] == "model.int8.fp16.onnx"
+        assert "INT8" not in got["flags"] and "FP16" not in got["flags"] and got["pinned"] == []
+        assert got["details"]["strategy"] == "strongly_typed"
+    else:  # 8.6: the CPU's Q/DQ graph, unquantized layers in FP16 by flag, norms pinned
+        assert got["parse_calls"][0].endswith("model.int8.onnx") and got["details"]["onnx"] == "model.int8.onnx"
+        assert {"INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"} <= set(got["flags"]) and got["pinned"]
+
+
+def test_strongly_typed_int8_refuses_an_int8_plus_fp32_engine(release):
+    name, results = release
+    got = value(results, "int8_refusals")
     if name in STRONG:
-        assert "INT8" not in got["flags"] and "FP16" not in got["flags"]
-    else:
-        assert {"INT8", "FP16"} <= set(got["flags"])
+        assert "model.int8.fp16.onnx" in got["no_fp16_graph"]["refused"]
+        assert "python -m calibration int8" in got["no_fp16_graph"]["refused"]
+        assert "no FP16 tensor" in got["fp32_network"]["refused"]
+    else:  # weak typing runs unquantized layers in FP16 whatever the graph's types: model.int8.onnx serves
+        assert got["no_fp16_graph"]["built"] == got["fp32_network"]["built"] == "model.int8.onnx"
+        assert {"INT8", "FP16"} <= set(got["no_fp16_graph"]["flags"])
 
 
 def test_dla_with_gpu_fallback_and_hardware_compatibility(release):
