@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compressed", action="store_true", help="topics carry sensor_msgs/CompressedImage")
     p.add_argument("--output-namespace", help="results go to <ns>[/<camera>]/classification and .../events")
     p.add_argument("--backend", help="auto | cpu | cuda | tensorrt | tensorrt-ep")
+    p.add_argument("--server", help="Triton server serving the artifact (grpc://HOST:PORT or http://HOST:PORT; "
+                   "see docs/SCALE.md); inference then runs there")
+    p.add_argument("--server-model", help="the served model's name (default: the artifact folder's name)")
     p.add_argument("--prompt", action="append", help="zero-shot prompt (video-text artifacts; repeat)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="any parameter of config/params.yaml, e.g. --set window_stride=4 (JSON values)")
@@ -72,7 +75,8 @@ def _yaml_params(path: str) -> dict:
 def parameters(args) -> dict:
     values = _yaml_params(args.params) if args.params else {}
     flags = {"artifact": args.artifact, "image_topics": args.image_topic, "camera_names": args.camera_name,
-             "output_namespace": args.output_namespace, "backend": args.backend, "prompts": args.prompt}
+             "output_namespace": args.output_namespace, "backend": args.backend, "prompts": args.prompt,
+             "server": args.server, "server_model": args.server_model}
     values.update({k: v for k, v in flags.items() if v is not None})
     if args.compressed:
         values["compressed"] = True
@@ -90,15 +94,14 @@ def parameters(args) -> dict:
 def run(args) -> int:
     import os
 
-    from runtime.engine import open_engine
     from ros_bridge.node import BridgeCore
-    from ros_bridge.params import bridge_settings, merged, recognizer_config
+    from ros_bridge.params import bridge_settings, merged, open_bridge_engine, recognizer_config
 
     p = merged(parameters(args))
     if not p["artifact"]:
         raise CliError("no artifact given; pass --artifact FOLDER (or artifact: in --params)")
     settings, config = bridge_settings(p), recognizer_config(p)
-    engine = open_engine(p["artifact"], p["backend"], p["threads"] or None, p["prompts"] or None)
+    engine = open_bridge_engine(p)
     if args.transport == "dds":
         from ros_bridge.transports.dds import DdsSettings, DdsTransport, loopback_config
 

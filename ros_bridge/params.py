@@ -17,6 +17,11 @@ DEFAULTS: dict[str, Any] = {
     "artifact": "",
     "backend": "auto",
     "threads": 0,
+    # A Triton Inference Server serving this artifact (tubelet-triton wrote its entry): grpc://HOST:PORT
+    # or http://HOST:PORT. Empty: inference runs in this process on `backend`.
+    "server": "",
+    "server_model": "",  # the served model's name; empty: the artifact folder's name
+    "server_timeout": 5.0,  # seconds, every call to the server
     "image_topics": ["/camera/image_raw"],
     "camera_names": [],
     "compressed": False,
@@ -38,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "diagnostics_period": 1.0,
 }
 # Changing these needs a new subscription, backend or output topic: they are read once at start.
-STARTUP_ONLY = ("artifact", "backend", "threads", "image_topics", "camera_names", "compressed", "output_namespace",
+STARTUP_ONLY = ("artifact", "backend", "threads", "server", "server_model", "server_timeout", "image_topics", "camera_names", "compressed", "output_namespace",
                 "diagnostics_topic", "max_width", "max_height", "max_bytes", "diagnostics_period")
 
 
@@ -71,6 +76,21 @@ def merged(values: dict[str, Any]) -> dict[str, Any]:
                                  f"{' of strings' if isinstance(default, list) else ''}, got {value!r}")
         out[name] = value
     return out
+
+
+def open_bridge_engine(p: dict[str, Any]):
+    """The engine every front end runs: in process on `backend`, or remote when `server` is set."""
+    from runtime.engine import open_engine
+
+    if p["server_timeout"] <= 0:
+        raise ParameterError(f"parameter server_timeout must be > 0 seconds, got {p['server_timeout']}")
+    if not p["server"]:
+        return open_engine(p["artifact"], p["backend"], p["threads"] or None, p["prompts"] or None)
+    if p["backend"] not in ("auto", "triton") or p["threads"]:
+        raise ParameterError(f"parameter server {p['server']!r} sends inference to a Triton server: leave backend "
+                             f"(now {p['backend']!r}) at auto or triton and threads at 0")
+    return open_engine(p["artifact"], "triton", prompts=p["prompts"] or None, server=p["server"],
+                       server_model=p["server_model"] or None, server_timeout=p["server_timeout"])
 
 
 def recognizer_config(p: dict[str, Any]) -> RecognizerConfig:

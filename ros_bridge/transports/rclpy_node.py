@@ -99,9 +99,9 @@ def _declare(node, ros: dict) -> dict:
 
 def build_node(ros: dict):
     """The node, its bridge core and engine, from the node's parameters."""
-    from runtime.engine import open_engine
     from ros_bridge.node import BridgeCore
-    from ros_bridge.params import STARTUP_ONLY, ParameterError, bridge_settings, merged, recognizer_config
+    from ros_bridge.params import (STARTUP_ONLY, ParameterError, bridge_settings, merged, open_bridge_engine,
+                                   recognizer_config)
 
     node = ros["Node"]("tubelet")
     values = merged({k: list(v) if isinstance(v, (list, tuple)) else v for k, v in _declare(node, ros).items()})
@@ -109,7 +109,7 @@ def build_node(ros: dict):
         raise ParameterError("parameter artifact is empty; set it in config/params.yaml or with "
                              "--ros-args -p artifact:=/path/to/artifact")
     settings, config = bridge_settings(values), recognizer_config(values)
-    engine = open_engine(values["artifact"], values["backend"], values["threads"] or None, values["prompts"] or None)
+    engine = open_bridge_engine(values)
     outputs = RclpyOutputs(node, ros, settings.cameras, values["output_namespace"], values["diagnostics_topic"])
     core = BridgeCore(engine, outputs, settings, config, logger=_RosLogger(node.get_logger()))
     for camera in settings.cameras:

@@ -325,3 +325,48 @@ def test_a_torch_free_artifact_through_triton_equals_onnx_runtime(tmp_path):
                 assert summary.published == summary.windows > 0 and summary.failed_windows == 0
     finally:
         server.stop()
+
+
+def test_the_ros_bridge_points_at_the_server_through_its_parameters(server, bundled_artifact_dir):
+    """The bridge's `server` parameter sends its windows to Triton: the classifications it publishes carry
+    the scores in-process ONNX Runtime gives for the same frames."""
+    from ros_bridge.node import BridgeCore, BridgeSettings, Camera
+    from ros_bridge.params import ParameterError, merged, open_bridge_engine, recognizer_config
+    from tests.ros_bridge.bridge_helpers import RecordingOutputs, image_msg
+
+    art = load_artifact(bundled_artifact_dir)
+    frames = [frame for clip in _raw_clips(art, seed=91) for frame in clip][:24]
+
+    def publish(params, backend_kind):
+        outputs, engine = RecordingOutputs(), open_bridge_engine(params)
+        assert type(engine.backend).__name__ == backend_kind
+        core = BridgeCore(engine, outputs, BridgeSettings([Camera("/cam")], diagnostics_period_s=0),
+                          recognizer_config(params))
+        try:
+            for i, frame in enumerate(frames):
+                assert core.on_image("/cam", image_msg(frame, "bgr8", sec=1_700_000_000 + i // 15,
+                                                         nanosec=(i % 15) * 66_666_666))
+                assert core.wait_idle()
+        finally:
+            core.close()
+        return [[(h.class_id, h.score) for h in msg.results] for _, msg in outputs.classifications]
+
+    # Every frame sampled: these messages arrive faster than their stamps, which the bridge's clock
+    # would clamp to arrival, and the manifest's target fps would then sample only a few of them.
+    base = {"artifact": str(bundled_artifact_dir), "frame_stride": 1, "window_stride": 4}
+    local = publish(merged({**base, "backend": "cpu", "threads": 1}), "OnnxRuntimeBackend")
+    remote = publish(merged({**base, "server": server.grpc_url}), "TritonBackend")
+    assert len(local) == len(remote) >= 3
+    for mine, theirs in zip(local, remote):
+        assert [c for c, _ in mine] == [c for c, _ in theirs]
+        np.testing.assert_allclose([s for _, s in mine], [s for _, s in theirs], atol=1e-5)
+    with pytest.raises(ParameterError, match="leave backend"):
+        open_bridge_engine(merged({**base, "server": server.grpc_url, "backend": "cpu"}))
+
+
+def _raw_clips(artifact, seed):
+    from runtime.sources.synthetic import make_clips
+
+    m = artifact.manifest
+    clips, _ = make_clips(3, num_frames=m.input.frames, height=96, width=128, seed=seed, fps=m.sampling.target_fps)
+    return clips
