@@ -25,7 +25,7 @@ def open_backend(artifact, backend: str = "auto", threads: int | None = None, pr
     tensorrt (the artifact's engine, refused with a rebuild hint if built for another machine) |
     openvino (OpenVINO on `device`: CPU, GPU, NPU) | onnxruntime (ORT, best provider) | cpu | cuda | tensorrt-ep.
     precision: fp32; int8 (an INT8 engine, else the Q/DQ ONNX model); fp16 (an FP16 engine, else the
-    FP32 model built in FP16 by ORT's TensorRT EP). A precision this machine cannot run is refused,
+    FP16 ONNX model built by ORT's TensorRT EP). A precision this machine cannot run is refused,
     never silently run in FP32; bf16 (OpenVINO, where the device reports BF16). ep_fp16: let ORT's
     TensorRT EP build in FP16. device: the OpenVINO device (default CPU).
     Every file is hash-checked against the manifest, and the model's inputs and outputs are checked
@@ -93,19 +93,21 @@ def _open_engine(artifact, precision):
 
 
 def _open_onnxruntime(artifact, backend, threads, precision, ep_fp16, notes):
-    from runtime.backends.onnxruntime import OnnxRuntimeBackend, available_providers, provider_options
+    from runtime.backends.onnxruntime import (OnnxRuntimeBackend, available_providers, external_data_of,
+                                              provider_options, tensorrt_ep_model)
 
     device = ORT_DEVICES[backend]
     if precision == "fp16":
         _check_fp16_possible(artifact, backend, available_providers(), notes)
     onnx_precision = "fp32" if precision == "fp16" else precision
-    name = artifact.manifest.file_of_kind("onnx", onnx_precision)
+    name, fallback = tensorrt_ep_model(artifact.manifest, precision)  # fp16: the FP16 graph, for the TensorRT EP
+    if fallback:
+        notes.append(fallback)
     if name is None:
         raise BackendError(f"{artifact.folder} holds no {onnx_precision} ONNX model; "
                            f"precisions this artifact offers: {', '.join(offered_precisions(artifact))}")
     path = artifact.path(name)  # verifies the hash
-    data = artifact.manifest.file_of_kind("onnx_data")
-    if data is not None:
+    for data in external_data_of(artifact.manifest, name):
         artifact.path(data)
     options = provider_options(artifact, name, fp16=ep_fp16, int8=onnx_precision == "int8")
     if precision == "fp16":  # FP16 on ONNX Runtime happens only inside its TensorRT EP

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ _DTYPES = {
     "tensor(uint8)": np.uint8,
     "tensor(bool)": np.bool_,
 }
+TIMING_CACHE_PATH_SINCE = (1, 17)  # the ONNX Runtime release that added trt_timing_cache_path
 # What each short device name asks for, best first.
 DEVICE_PROVIDERS = {
     "auto": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
@@ -30,13 +32,18 @@ DEVICE_PROVIDERS = {
 }
 
 
-def provider_options(artifact, onnx_name: str, fp16: bool = True, int8: bool = False) -> dict[str, dict]:
+def provider_options(artifact, onnx_name: str, fp16: bool = True, int8: bool = False,
+                     ort_version: str | None = None) -> dict[str, dict]:
     """Provider options for the GPU providers: TensorRT EP caches live in the artifact folder.
 
-    The TensorRT EP writes its engines and timing cache under `<artifact>/trt_cache` (created on
-    first use; the folder must be writable on the robot) and builds one profile over the batch
-    axis recorded at export. FP16 comes with `trt_layer_norm_fp32_fallback`, ORT's own way of
-    keeping the norms' Pow/Reduce in FP32. CUDA EP: device 0, arena grown only as requested.
+    The TensorRT EP writes its engines (and, from ONNX Runtime 1.17, which added
+    `trt_timing_cache_path`, its timing cache) under `<artifact>/trt_cache` (created on first use; the
+    folder must be writable on the robot) and builds one profile over the batch axis recorded at
+    export. At fp16 the EP is given the FP16 graph (tensorrt_ep_model): its types carry the precision,
+    which is all a strongly typed TensorRT (11, where the EP's FP16 switch no longer exists) goes by;
+    `trt_fp16_enable` and `trt_layer_norm_fp32_fallback` stay on for an EP whose TensorRT still
+    builds weakly typed (10.x), where FP16 kernels need the flag and the graph's types are hints.
+    CUDA EP: device 0, arena grown only as requested.
     """
     cache = Path(artifact.folder) / "trt_cache"
     spec = artifact.manifest.input
@@ -45,11 +52,43 @@ def provider_options(artifact, onnx_name: str, fp16: bool = True, int8: bool = F
     dims = lambda b: f"{spec.name}:" + "x".join(str(d) for d in spec.shape(b))  # noqa: E731
     trt = {"device_id": 0, "trt_fp16_enable": bool(fp16), "trt_int8_enable": bool(int8),
            "trt_layer_norm_fp32_fallback": bool(fp16), "trt_engine_cache_enable": True,
-           "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache),
+           "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True,
            "trt_profile_min_shapes": dims(batch[0]), "trt_profile_opt_shapes": dims(batch[1]),
            "trt_profile_max_shapes": dims(batch[2])}
+    if release(ort_version or _ort().__version__) >= TIMING_CACHE_PATH_SINCE:  # older ones refuse unknown options
+        trt["trt_timing_cache_path"] = str(cache)
     cuda = {"device_id": 0, "arena_extend_strategy": "kSameAsRequested"}
     return {"TensorrtExecutionProvider": trt, "CUDAExecutionProvider": cuda}
+
+
+def release(version: str) -> tuple[int, int]:
+    """(major, minor) of a version string such as '1.17.3' or '1.20.0+cu124'; (0, 0) when unreadable."""
+    match = re.match(r"(\d+)\.(\d+)", str(version))
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def tensorrt_ep_model(manifest, precision: str) -> tuple[str | None, str | None]:
+    """(the ONNX file ONNX Runtime opens for `precision`, a note when it is a fallback).
+
+    fp16 runs inside the TensorRT EP, from the FP16 mixed-precision graph (model.fp16.onnx): under strong
+    typing the precision is the graph's, not a flag's. An artifact exported before FP16 graphs existed
+    gives the FP32 graph with `trt_fp16_enable`, which only a weakly typed TensorRT (10.x) honours.
+    """
+    if precision != "fp16":
+        return manifest.file_of_kind("onnx", precision), None
+    name = manifest.file_of_kind("onnx", "fp16")
+    if name is not None:
+        return name, None
+    return manifest.file_of_kind("onnx", "fp32"), ("no model.fp16.onnx in the artifact: the TensorRT EP gets the "
+                                                   "FP32 graph with trt_fp16_enable, which a strongly typed TensorRT "
+                                                   "(11) ignores; re-export to get the FP16 graph")
+
+
+def external_data_of(manifest, onnx_name: str) -> list[str]:
+    """The onnx_data files a graph reads: those recorded for it, or (unattributed) the FP32 graph's."""
+    fp32 = manifest.file_of_kind("onnx", "fp32")
+    return [n for n, e in manifest.files.items() if e.kind == "onnx_data"
+            and e.details.get("graph", fp32) == onnx_name]
 
 
 def _ort():
