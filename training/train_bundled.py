@@ -127,14 +127,31 @@ def _recipe_text(recipe: Recipe, result: dict) -> str:
                  f"mask ratio {recipe.mask_ratio}, {recipe.pretrain_steps} steps; loss "
                  f"{result['pretrain_loss'][0]:.3f} -> {result['pretrain_loss'][1]:.3f}), then fine-tuning of "
                  "`VideoMAEForVideoClassification` from the pretrained encoder")
+    elif recipe.init:
+        start = (f"`VideoMAEForVideoClassification` fine-tuned from the weights in `{recipe.init}` (the model "
+                 "this one replaces; its TRAINING.md is in the repository's history)")
     else:
         start = ("No masked pretraining (at the budgets that fit on two CPU cores it did not help: see "
                  "docs/EXPERIMENTS.md); `VideoMAEForVideoClassification` trained from random init")
-    return (f"{start}, on clips of the synthetic world (`runtime.sources.synthetic`) rendered at "
-            f"the model's clip rate, a fresh render seed every epoch. Curriculum: the share of clean clips "
-            f"(flat background, no noise, shake or distractors) falls from 100% to {recipe.clean_floor:.0%} "
-            f"over the first {recipe.clean_until:.0%} of the epochs. Fine-tuning loss "
-            f"{result['finetune_loss'][0]:.3f} -> {result['finetune_loss'][1]:.3f} (label smoothing 0.1).")
+    stream = ("" if recipe.stream_frames <= 0 else
+              f" Each epoch also takes the windows of a fresh {recipe.stream_frames}-frame stream of the demo camera "
+              f"(`SyntheticStream`, 320x240 at 15 fps; seeds {STREAM_SEEDS + recipe.seed * 10_000} + epoch), one "
+              f"starting every {recipe.stream_every} frames, frames at the clip rate, each labelled with the action "
+              "filling most of it (ties to the action at its newest frame): actors at every scale the stream "
+              "reaches, partly outside the crop, and windows that straddle an onset (`training.stream_data`).")
+    return (f"{start}, on {recipe.finetune_clips_per_class} clips per class of the synthetic world "
+            f"(`runtime.sources.synthetic`) rendered at the model's clip rate, a fresh render seed every epoch."
+            f"{stream} {_curriculum_text(recipe)} "
+            f"Fine-tuning loss {result['finetune_loss'][0]:.3f} -> {result['finetune_loss'][1]:.3f} "
+            "(label smoothing 0.1).")
+
+
+def _curriculum_text(recipe: Recipe) -> str:
+    clean = "clean clips (flat background, no noise, shake or distractors)"
+    if recipe.clean_until <= 0:
+        return f"The first epoch's clips are all {clean}, later epochs' {recipe.clean_floor:.0%}."
+    return (f"Curriculum: the share of {clean} falls from 100% to {recipe.clean_floor:.0%} over the first "
+            f"{recipe.clean_until:.0%} of the epochs.")
 
 
 def _weak_reason(weak: list[str]) -> str:
@@ -169,9 +186,9 @@ Date: {datetime.date.today().isoformat()}; seed {recipe.seed}; wall time {result
 
 {_recipe_text(recipe, result)}
 
-Preprocessing (preprocessor_config.json, and exactly what training fed): BGR -> RGB, resize
-shortest edge to {spec.image_size}, center crop {spec.image_size}x{spec.image_size}, rescale 1/255,
-normalize with ImageNet mean/std. Input `pixel_values` (N, T={spec.num_frames}, 3, {spec.image_size}, {spec.image_size}).
+Preprocessing (preprocessor_config.json; training fed every frame through the runtime's own
+`runtime.preprocess.Preprocessor` on these settings): BGR -> RGB, resize shortest edge to
+{spec.image_size}, center crop {spec.image_size}x{spec.image_size}, rescale 1/255, normalize with ImageNet mean/std. Input `pixel_values` (N, T={spec.num_frames}, 3, {spec.image_size}, {spec.image_size}).
 
 ## Held-out evaluation
 
