@@ -142,6 +142,21 @@ for case in EXPORT_CASES:  # every --output into the inputs is tried with --over
         case.argv.append("--overwrite")
 
 
+def _shapes(cli: str, base: list[str]) -> list[Case]:
+    """The shape of the command line itself: nothing, --help, an unknown flag, a value cut off, a flag twice."""
+    cases = [Case(f"{cli}-help", cli, ["--help"], exits=(0,)),
+             Case(f"{cli}-unknown-flag", cli, base + ["--bogus"], exits=(2,)),
+             Case(f"{cli}-value-cut-off", cli, base[:-1], exits=(2,)),
+             Case(f"{cli}-first-flag-twice", cli, base + base[:2], exits=(0, 1, 2))]
+    if cli != "export":  # export with no arguments is no mistake: it exports the bundled model into build/
+        cases.append(Case(f"{cli}-no-arguments", cli, [], exits=(2,)))
+    return cases
+
+
+SHAPE_CASES = [case for cli, base in (("classify", CLASSIFY), ("stream", STREAM), ("calibration", CALIBRATION_INT8),
+                                      ("export", EXPORT)) for case in _shapes(cli, base)]
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad-inputs")
@@ -164,6 +179,13 @@ def _run(world, case: Case):
 
 @pytest.mark.parametrize("case", CLASSIFY_CASES, ids=lambda c: c.id)
 def test_classify_bad_input(world, case):
+    _run(world, case)
+
+
+@pytest.mark.parametrize("case", SHAPE_CASES, ids=lambda c: c.id)
+def test_command_line_shape(world, case):
+    if case.cli == "export" and not HAS_TORCH and case.exits != (2,) and "--help" not in case.argv:
+        pytest.skip("export needs the [export] extra (torch, transformers)")
     _run(world, case)
 
 
@@ -253,8 +275,8 @@ NAMED_MANIFESTS = {
                                     r"video_text.text_graph must name a file listed in files"),
     "video-text-no-section": ("vt", _manifest(lambda d: d.pop("video_text")), r"needs its video_text section"),
 }
-SEEDED_MANIFESTS = [("art", f"classification-{i:03d}") for i in range(120)] + [("vt", f"video-text-{i:03d}")
-                                                                               for i in range(60)]
+SEEDED_MANIFESTS = [("art", f"classification-{i:03d}") for i in range(200)] + [("vt", f"video-text-{i:03d}")
+                                                                               for i in range(100)]
 
 
 def _manifest_case(world, kind: str, name: str, damage, message: str | None, cli: str):
