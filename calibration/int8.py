@@ -71,7 +71,8 @@ def quantize_artifact(folder: str | os.PathLike, spec: str, options: QuantizeOpt
         report = quantize_with_gate(artifact.path(fp32), staging, calib, heldout, options, log, progress)
         # Strongly typed TensorRT builds INT8 from the same Q/DQ graph in FP16 (calibration/qdq_fp16.py).
         trt_details, trt_gate = stage_fp16_qdq(artifact.path(fp32), staging, trt_staging, heldout,
-                                               options.min_agreement, options.min_cosine, options.threads, log)
+                                               options.min_agreement, options.min_cosine, options.threads, log,
+                                               keep_fp32=_export_keep_fp32(manifest))
         os.replace(staging, folder / INT8_NAME)
         if trt_gate["passed"]:
             os.replace(trt_staging, folder / TRT_INT8_NAME)
@@ -81,6 +82,12 @@ def quantize_artifact(folder: str | os.PathLike, spec: str, options: QuantizeOpt
     digest = calib.digest()
     _record(folder, report, spec, digest, trt_details, trt_gate)
     return Int8Result(folder / INT8_NAME, report, digest)
+
+
+def _export_keep_fp32(manifest) -> list[str]:
+    """The --keep-fp32 patterns the export kept FP32 in model.fp16.onnx: the INT8 graph in FP16 keeps them too."""
+    name = manifest.file_of_kind("onnx", "fp16")
+    return list(manifest.files[name].details.get("keep_fp32", [])) if name else []
 
 
 def _record(folder: Path, report: QuantizationReport, spec: str, digest: str, trt_details: dict | None = None,

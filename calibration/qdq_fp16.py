@@ -144,11 +144,12 @@ def gate_fp16_qdq(fp32_path, candidate_path, heldout, min_agreement: float, min_
 
 
 def stage_fp16_qdq(fp32_path, int8_path, staging, heldout, min_agreement: float, min_cosine: float,
-                   threads: int | None = None, log=lambda _: None, source_name: str = "model.int8.onnx"):
+                   threads: int | None = None, log=lambda _: None, source_name: str = "model.int8.onnx",
+                   keep_fp32=()):
     """Convert and gate; returns (file details, gate report). The file is left at `staging` only when it
     passed; a failed gate is reported, not raised: the CPU's Q/DQ graph stays usable."""
     staging = Path(staging)
-    details = {**convert_qdq_to_fp16(int8_path, staging), "source": source_name}  # int8_path may be staged too
+    details = {**convert_qdq_to_fp16(int8_path, staging, keep_fp32), "source": source_name}  # int8_path: staged
     result = gate_fp16_qdq(fp32_path, staging, heldout, min_agreement, min_cosine, threads)
     report = {**result.as_dict(), "graph": TRT_INT8_NAME, "compare": "FP32 model vs Q/DQ FP16 graph, ONNX Runtime CPU",
               "problems": result.comparison.problems(min_cosine=min_cosine, min_agreement=min_agreement)}

@@ -131,8 +131,8 @@ def test_a_failed_fp16_gate_writes_nothing_and_the_strongly_typed_build_says_why
     quantize_artifact(synth_artifact, "synthetic:seed=5", clips=12)
     assert (synth_artifact / TRT_INT8_NAME).is_file()
 
-    def unattainable(fp32, int8, staging, heldout, min_agreement, min_cosine, threads, log):
-        return stage_fp16_qdq(fp32, int8, staging, heldout, min_agreement, 1.0 + 1e-9, threads, log)
+    def unattainable(fp32, int8, staging, heldout, min_agreement, min_cosine, threads, log, **kwargs):
+        return stage_fp16_qdq(fp32, int8, staging, heldout, min_agreement, 1.0 + 1e-9, threads, log, **kwargs)
 
     monkeypatch.setattr(int8_module, "stage_fp16_qdq", unattainable)  # a real gate nothing can pass
     quantize_artifact(synth_artifact, "synthetic:seed=6", clips=12)
@@ -145,3 +145,24 @@ def test_a_failed_fp16_gate_writes_nothing_and_the_strongly_typed_build_says_why
     with pytest.raises(EngineBuildError, match="failed its gate against FP32"):
         graph_builds(manifest, STRONGLY_TYPED, "int8")
     assert [b.onnx for b in graph_builds(manifest, WEAKLY_TYPED, "int8")] == [INT8_NAME]
+
+
+def test_keep_fp32_patterns_of_the_export_stay_fp32_in_the_int8_graph(tmp_path, synth_artifact):
+    src = block_graph(tmp_path / "block.int8.onnx")
+    details = convert_qdq_to_fp16(src, tmp_path / "kept.onnx", keep_fp32=["resid*"])
+    types = _typed(onnx.load(str(tmp_path / "kept.onnx")))
+    assert types["y"] == FLOAT and "residual" in details["fp32_nodes"] and details["keep_fp32"] == ["resid*"]
+    residual = next(n for n in onnx.load(str(tmp_path / "kept.onnx")).graph.node if n.name == "residual")
+    assert {types[i] for i in residual.input} == {FLOAT}
+    # Calibration takes the patterns the export recorded for model.fp16.onnx.
+    from runtime.artifact import describe_file, read_manifest, write_manifest
+
+    manifest = read_manifest(synth_artifact)
+    fp32_bytes = (synth_artifact / "model.onnx").read_bytes()  # content is irrelevant: only its recorded patterns
+    (synth_artifact / "model.fp16.onnx").write_bytes(fp32_bytes)
+    manifest.files["model.fp16.onnx"] = describe_file(synth_artifact / "model.fp16.onnx", "onnx", precision="fp16",
+                                                      details={"keep_fp32": ["MatMul*"]})
+    write_manifest(synth_artifact, manifest)
+    quantize_artifact(synth_artifact, "synthetic:seed=5", clips=12)
+    entry = load_artifact(synth_artifact).manifest.files[TRT_INT8_NAME]
+    assert entry.details["keep_fp32"] == ["MatMul*"] and any(n.startswith("MatMul") for n in entry.details["fp32_nodes"])
