@@ -17,7 +17,7 @@ from pathlib import Path
 
 EXAMPLES = """examples:
   tubelet-engine --artifact build/videomae-motion                       # fp16, batch 1,1,8
-  tubelet-engine --artifact build/videomae-motion --precision int8      # from model.int8.onnx (Q/DQ)
+  tubelet-engine --artifact build/videomae-motion --precision int8      # Q/DQ: model.int8.fp16.onnx (8.6: model.int8.onnx)
   tubelet-engine --artifact build/videotext-motion --texts 1,8,32       # video-text: one engine per graph
   tubelet-engine --artifact DIR --dla-core 0                            # Orin DLA, GPU fallback
 """
