@@ -175,7 +175,10 @@ class Terminated(BaseException):
 def main(argv=None) -> int:
     args = parse_args(argv)
     _library_output(args.verbose)
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # main() called from a thread other than the main one: leave signals alone
+        previous = None
     try:
         from runtime.hints import command_line
 
@@ -190,7 +193,8 @@ def main(argv=None) -> int:
                   file=sys.stderr)
         return code
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _raise_terminated(signum, frame):
