@@ -163,7 +163,7 @@ def load(model: str):
         raise VideoTextExportError(f"{folder} has no model.safetensors (train it: python -m training.videotext --out {folder})")
     try:
         tower, config = load_tower(folder)
-    except (ValueError, KeyError, RuntimeError) as exc:
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:  # a config value of the wrong type: TypeError
         raise VideoTextExportError(f"{folder}: cannot load the video tower ({exc})") from None
     text_dir = text_model_dir()
     data = json.loads((folder / "config.json").read_text(encoding="utf-8"))

@@ -244,3 +244,15 @@ def test_a_library_error_with_newlines_is_printed_on_one_line(capsys):
     message = one_line(ValueError("No Op registered for Attention\n\n==> Context: Bad node spec\n  Name: x"))
     assert message == "No Op registered for Attention ==> Context: Bad node spec Name: x"
     assert one_line("x" * 3000).endswith(" ...") and len(one_line("x" * 3000)) == 2004
+
+
+def test_a_mistyped_videotext_motion_config_is_one_line(tmp_path):
+    model = tmp_path / "tower"
+    shutil.copytree(REPO / "models" / "videotext-motion", model)
+    config = json.loads((model / "config.json").read_text())
+    config["widths"] = 5  # a number where a list of channel widths belongs
+    (model / "config.json").write_text(json.dumps(config))
+    run = subprocess.run([sys.executable, str(SCRIPT), "--model", str(model), "--output", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [f"error: {model}: cannot load the video tower ('int' object is not iterable)"]
