@@ -63,7 +63,6 @@ def to_opset(model, opset: int = QDQ_OPSET):
     except Exception as exc:  # onnx raises plain RuntimeErrors / ValidationErrors from C++
         raise CalibrationError(f"cannot move the Q/DQ graph from opset {current} to {opset} (needed for FP16 "
                                f"Q/DQ): {exc}") from exc
-    onnx.checker.check_model(converted)
     return converted
 
 
@@ -80,14 +79,17 @@ def convert_qdq_to_fp16(int8_path: str | Path, out_path: str | Path, keep_fp32=(
         # Q/DQ are not blocked: their float inputs (data, scales) and outputs become FP16 (module docstring).
         converted = convert_float_to_float16(model, keep_io_types=True, op_block_list=list(ops),
                                              node_block_list=kept_by_name)
-    except Exception as exc:  # the converter raises plain Exceptions and onnx's own errors
-        raise CalibrationError(f"cannot convert {int8_path.name} to FP16: {exc}") from exc
-    topological_sort(converted.graph)  # the converter appends its casts last; parsers read nodes in order
-    onnx.checker.check_model(converted, full_check=True)
+        topological_sort(converted.graph)  # the converter appends its casts last; parsers read nodes in order
+        onnx.checker.check_model(converted, full_check=True)
+    except CalibrationError:
+        raise
+    except Exception as exc:  # the converter and the checker raise plain Exceptions and onnx's own errors
+        raise CalibrationError(f"cannot convert {int8_path.name} to a valid FP16 Q/DQ graph: {exc}") from exc
     onnx.save(converted, str(out_path))
+    opset = next(o.version for o in converted.opset_import if o.domain in ("", "ai.onnx"))
     scales = qdq_scale_types(converted)
     return {"compute": "fp16", "builds": "tensorrt_strongly_typed", "source": int8_path.name,
-            "converter": "onnxruntime.transformers.float16", "opset": QDQ_OPSET, "keep_fp32_ops": list(ops),
+            "converter": "onnxruntime.transformers.float16", "opset": opset, "keep_fp32_ops": list(ops),
             "keep_fp32": list(keep_fp32),
             "fp32_nodes": [n.name for n in model.graph.node if n.name and (n.op_type in ops or n.name in kept_by_name)],
             "qdq_nodes": scales["nodes"], "scale_type": scales["type"], "min_scale": scales["min"],
@@ -99,13 +101,16 @@ def topological_sort(graph) -> None:
     known = {v.name for v in graph.input} | {t.name for t in graph.initializer} | {""}
     pending, ordered = list(graph.node), []
     while pending:
-        ready = [n for n in pending if all(i in known for i in n.input)]
-        if not ready:
+        waiting = []
+        for node in pending:  # one pass places every node whose inputs are known, in graph order
+            if all(i in known for i in node.input):
+                known.update(node.output)
+                ordered.append(node)
+            else:
+                waiting.append(node)
+        if len(waiting) == len(pending):
             raise CalibrationError(f"the FP16 Q/DQ graph has a cycle or a missing input at {pending[0].name!r}")
-        for node in ready:
-            known.update(node.output)
-        ordered += ready
-        pending = [n for n in pending if n not in ready]
+        pending = waiting
     del graph.node[:]
     graph.node.extend(ordered)
 
@@ -149,7 +154,12 @@ def stage_fp16_qdq(fp32_path, int8_path, staging, heldout, min_agreement: float,
     """Convert and gate; returns (file details, gate report). The file is left at `staging` only when it
     passed; a failed gate is reported, not raised: the CPU's Q/DQ graph stays usable."""
     staging = Path(staging)
-    details = {**convert_qdq_to_fp16(int8_path, staging, keep_fp32), "source": source_name}  # int8_path: staged
+    try:
+        details = {**convert_qdq_to_fp16(int8_path, staging, keep_fp32), "source": source_name}  # int8_path: staged
+    except CalibrationError as exc:
+        staging.unlink(missing_ok=True)
+        log(f"  TensorRT INT8 graph {TRT_INT8_NAME}: not written: {exc}")
+        return {}, {"graph": TRT_INT8_NAME, "passed": False, "problems": [str(exc)]}
     result = gate_fp16_qdq(fp32_path, staging, heldout, min_agreement, min_cosine, threads)
     report = {**result.as_dict(), "graph": TRT_INT8_NAME, "compare": "FP32 model vs Q/DQ FP16 graph, ONNX Runtime CPU",
               "problems": result.comparison.problems(min_cosine=min_cosine, min_agreement=min_agreement)}

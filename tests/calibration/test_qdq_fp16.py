@@ -166,3 +166,35 @@ def test_keep_fp32_patterns_of_the_export_stay_fp32_in_the_int8_graph(tmp_path, 
     quantize_artifact(synth_artifact, "synthetic:seed=5", clips=12)
     entry = load_artifact(synth_artifact).manifest.files[TRT_INT8_NAME]
     assert entry.details["keep_fp32"] == ["MatMul*"] and any(n.startswith("MatMul") for n in entry.details["fp32_nodes"])
+
+
+def test_a_graph_the_converter_cannot_take_keeps_the_cpu_int8_and_records_why(synth_artifact, monkeypatch):
+    from onnxruntime.transformers import float16
+
+    def refuses(model, **_):
+        raise ValueError("op NotInFp16 has no float16 kernel")
+
+    monkeypatch.setattr(float16, "convert_float_to_float16", refuses)
+    quantize_artifact(synth_artifact, "synthetic:seed=5", clips=12)
+    manifest = load_artifact(synth_artifact).manifest
+    assert INT8_NAME in manifest.files and TRT_INT8_NAME not in manifest.files
+    assert not [p for p in synth_artifact.iterdir() if ".tmp-" in p.name or p.name == TRT_INT8_NAME]
+    gate = manifest.validation["int8_fp16"]
+    assert gate["passed"] is False and "cannot convert" in gate["problems"][0] and "NotInFp16" in gate["problems"][0]
+
+
+def test_nodes_are_written_in_topological_order(tmp_path):
+    from calibration.qdq_fp16 import topological_sort
+
+    model = onnx.load(str(block_graph(tmp_path / "b.onnx")))
+    nodes = list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(reversed(nodes))
+    topological_sort(model.graph)
+    onnx.checker.check_model(model, full_check=True)  # the checker refuses unsorted graphs
+    assert sorted(n.name for n in model.graph.node) == sorted(n.name for n in nodes)
+    nodes[0], nodes[1] = nodes[1], nodes[0]  # a Q before the LayerNorm that produces its input: stays unsorted
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    with pytest.raises(onnx.checker.ValidationError):
+        onnx.checker.check_model(model)
