@@ -31,7 +31,7 @@ EXAMPLES = """examples:
   python export/build_engine.py --model DIR --output OUT --precision fp16 --workspace 2048 --opset 17
   python export/build_engine.py --model DIR --output OUT --precision fp16 --keep-fp32 '/videomae/encoder/layer.0/*'
   python export/build_engine.py --model DIR --output OUT --precision fp16 --dla-core 0   # Orin DLA, GPU fallback
-  python export/build_engine.py --precision int8 --calib-data synthetic      # + model.int8.onnx (Q/DQ, gated); see docs/CALIBRATION.md
+  python export/build_engine.py --precision int8 --calib-data synthetic      # + Q/DQ INT8 graphs (gated); see docs/CALIBRATION.md
   python export/build_engine.py --model models/videotext-motion --output build/videotext-motion   # video-text; docs/VIDEO_TEXT.md
   python export/build_engine.py --model XCLIP_DIR --output build/xclip --prompts prompts.txt       # family from config.json
 """
@@ -298,7 +298,7 @@ def _export(args, labels: list[str] | None) -> int:
                          overwrite=args.overwrite, labels=labels,
                          sampling=_sampling_overrides(args), engine=engine)
     if args.precision == "int8":
-        opts.engine = None  # the INT8 engine is built from model.int8.onnx, which calibration writes first
+        opts.engine = None  # the INT8 engine is built from the Q/DQ graphs calibration writes first
     try:
         out = build_artifact(opts)
         args.published = out
@@ -326,7 +326,8 @@ def _export(args, labels: list[str] | None) -> int:
 
 
 def _calibrate_int8(out: Path, args, engine) -> None:
-    """model.int8.onnx (Q/DQ, gated against FP32) into the artifact, then its engine where TensorRT is."""
+    """model.int8.onnx and model.int8.fp16.onnx (Q/DQ, each gated against FP32) into the artifact, then the
+    engine where TensorRT is (strongly typed from the FP16 one, TensorRT 8.6 from model.int8.onnx)."""
     from calibration.__main__ import run_int8
     from runtime.artifact import read_manifest, write_manifest
 
