@@ -97,22 +97,13 @@ def convert_qdq_to_fp16(int8_path: str | Path, out_path: str | Path, keep_fp32=(
 
 
 def topological_sort(graph) -> None:
-    """Reorder the graph's nodes so that each comes after the producers of its inputs (stable otherwise)."""
-    known = {v.name for v in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending, ordered = list(graph.node), []
-    while pending:
-        waiting = []
-        for node in pending:  # one pass places every node whose inputs are known, in graph order
-            if all(i in known for i in node.input):
-                known.update(node.output)
-                ordered.append(node)
-            else:
-                waiting.append(node)
-        if len(waiting) == len(pending):
-            raise CalibrationError(f"the FP16 Q/DQ graph has a cycle or a missing input at {pending[0].name!r}")
-        pending = waiting
-    del graph.node[:]
-    graph.node.extend(ordered)
+    """Reorder the graph's nodes so that each comes after the producers of its inputs."""
+    from runtime.onnx_order import GraphOrderError, topological_sort as order
+
+    try:
+        order(graph)
+    except GraphOrderError as exc:
+        raise CalibrationError(f"the FP16 Q/DQ graph cannot be ordered: {exc}") from exc
 
 
 def qdq_scale_types(model) -> dict:

@@ -64,6 +64,12 @@ def write_fp16_graph(fp32_path: str | Path, out_path: str | Path, keep_fp32=()) 
                                              node_block_list=kept_by_name)
     except Exception as exc:  # the converter raises plain Exceptions and onnx's own errors
         raise Fp16GraphError(f"cannot convert {fp32_path.name} to FP16: {exc}") from exc
+    from runtime.onnx_order import GraphOrderError, topological_sort
+
+    try:
+        topological_sort(converted.graph)  # the converter appends the Casts it inserts after their consumers
+    except GraphOrderError as exc:
+        raise Fp16GraphError(f"the FP16 graph of {fp32_path.name} cannot be ordered: {exc}") from exc
     if converted.ByteSize() < MAX_PROTO:
         onnx.save(converted, str(out_path))
     else:

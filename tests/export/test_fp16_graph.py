@@ -116,3 +116,16 @@ def test_every_videomae_export_writes_a_gated_fp16_graph(tiny_artifact_session):
     assert (entry.kind, entry.precision) == ("onnx", "fp16") and m.file_of_kind("onnx", "fp32") == "model.onnx"
     assert m.validation["onnx_fp16"]["passed"] and m.validation["onnx_fp16"]["fp16_storage_emulation"]["finite"]
     assert len(entry.details["fp32_nodes"]) >= 5  # 2 layers: 2 LayerNorms + a Softmax each, and the final norm
+
+
+def test_the_fp16_graph_is_a_valid_onnx_model_in_topological_order(tmp_path):
+    # The converter appends the Casts it inserts at the end of the node list; TensorRT's ONNX parser and
+    # onnx.checker read nodes in order, so each must come after the producers of its inputs.
+    src = _block(tmp_path / "model.onnx")
+    write_fp16_graph(src, tmp_path / "model.fp16.onnx")
+    model = onnx.load(str(tmp_path / "model.fp16.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    known = {v.name for v in model.graph.input} | {t.name for t in model.graph.initializer} | {""}
+    for node in model.graph.node:
+        assert all(name in known for name in node.input), node.name
+        known.update(node.output)
