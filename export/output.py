@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 STAGING_MARKER = ".tubelet-staging"  # inside a staging folder: the pid of the export that owns it
+_OWN_TEMP = re.compile(r"^.+\.tmp-\d+$")  # calibration's and the engine builder's files in progress
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<pid>\d+)$")
 
 
@@ -83,13 +84,37 @@ def _check_replaceable(target: Path, where: str, overwrite: bool) -> None:
     empty = not any(target.iterdir())
     if not empty:
         try:
-            read_manifest(target)
+            manifest = read_manifest(target)
         except (ArtifactError, OSError) as exc:
             raise UnsafeOutputError(f"--output {where} exists and is not a Tubelet artifact ({exc}); "
                                     "--overwrite replaces only artifact folders: choose a new folder") from None
+        foreign = unlisted_files(target, manifest)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise UnsafeOutputError(f"--output {where} is an artifact but also holds what its manifest does not list "
+                                    f"({shown}); replacing it would delete them: move them out or choose a new folder")
     if not overwrite:
         raise OutputExistsError(f"--output {where} exists; pass --overwrite to replace it "
                                 "(the old one is kept until the new one is complete)")
+
+
+def unlisted_files(folder: Path, manifest) -> list[str]:
+    """Paths under an artifact folder that are neither its manifest nor a file it lists: someone else's.
+
+    Temporary files of Tubelet's own atomic writes ("[.]NAME.tmp-PID", "manifest.json.tmp") are ours.
+    """
+    listed = set(manifest.files) | {"manifest.json", "manifest.json.tmp"}
+    found = []
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if name in listed or (path.is_dir() and not path.is_symlink() and any(n.startswith(name + "/") for n in listed)):
+            continue
+        if path.parent == folder and _OWN_TEMP.match(path.name):
+            continue
+        if any(f.endswith("/") and name.startswith(f) for f in found):
+            continue  # inside a folder already named
+        found.append(name + ("/" if path.is_dir() and not path.is_symlink() else ""))
+    return found
 
 
 def new_staging(output: str | os.PathLike, overwrite: bool, model: str | None = None,

@@ -110,14 +110,25 @@ def test_overwrite_replaces_an_artifact_and_leaves_inputs_alone(workspace, tiny_
     root, model, _, _ = workspace
     artifact = root / "artifact"
     shutil.copytree(tiny_artifact_session, artifact)
-    (artifact / "old-note.txt").write_text("from the previous export")
+    old_graph = (artifact / "model.onnx").stat().st_ino
     before = tree_digest(model.parent)
     run = subprocess.run([sys.executable, str(SCRIPT), "--model", str(model), "--output", str(artifact), "--overwrite"],
                          cwd=root, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert not (artifact / "old-note.txt").exists() and (artifact / "manifest.json").is_file()
+    assert (artifact / "model.onnx").stat().st_ino != old_graph and (artifact / "manifest.json").is_file()
     assert tree_digest(model.parent) == before
     assert sorted(p.name for p in root.iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_artifact_holding_files_its_manifest_does_not_list_is_not_replaced(workspace, tiny_artifact_session):
+    root, model, _, _ = workspace
+    artifact = root / "artifact"
+    shutil.copytree(tiny_artifact_session, artifact)
+    (artifact / "notes.txt").write_text("the user's, not the export's")
+    (artifact / "clips").mkdir()
+    (artifact / "clips" / "a.mp4").write_bytes(b"calibration clips kept here")
+    line = refuse(["--model", str(model), "--output", "artifact", "--overwrite"], root, [artifact, model])
+    assert "also holds what its manifest does not list (clips/, notes.txt)" in line
 
 
 def test_overwrite_through_a_symlink_replaces_the_artifact_it_points_to(tmp_path, tiny_checkpoint):
@@ -125,10 +136,10 @@ def test_overwrite_through_a_symlink_replaces_the_artifact_it_points_to(tmp_path
 
     real = tmp_path / "real"
     build_artifact(ExportOptions(model=str(tiny_checkpoint), output=real), log=lambda _: None)
-    (real / "stale.txt").write_text("x")
+    old_graph = (real / "model.onnx").stat().st_ino
     (tmp_path / "link").symlink_to(real)
     build_artifact(ExportOptions(model=str(tiny_checkpoint), output=tmp_path / "link", overwrite=True), log=lambda _: None)
-    assert (tmp_path / "link").is_symlink() and not (real / "stale.txt").exists() and (real / "manifest.json").is_file()
+    assert (tmp_path / "link").is_symlink() and (real / "model.onnx").stat().st_ino != old_graph
 
 
 def dead_pid() -> int:
