@@ -3,9 +3,8 @@
 An export builds everything in a hidden staging folder beside the output and moves it into place
 only when it is complete. `--overwrite` may replace only a folder that is a Tubelet artifact (its
 manifest reads as one, and it holds nothing the manifest does not list) or an empty one, and never
-the model folder, a folder holding it, a folder
-inside it, or the current directory: anything else is refused before any work, and nothing is
-touched. Staging folders left behind by a killed export (SIGKILL, power loss) are swept by the next
+the model folder, a folder holding it, a folder inside it, or the current directory: anything else
+is refused before any work, and nothing is touched. Staging folders left behind by a killed export (SIGKILL, power loss) are swept by the next
 export to the same output, but only ours (name pattern and marker file) and only once the process
 that made them is gone.
 """
