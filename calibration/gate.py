@@ -75,11 +75,13 @@ class Logits(np.ndarray):
 
 def gate_backend(model_path: str | Path) -> str:
     """The engine that will run this model on this machine's CPU: OpenVINO where `--backend auto` picks
-    it (no NVIDIA provider, openvino installed), else ONNX Runtime. QOperator graphs (QLinearMatMul,
+    it (no NVIDIA provider, openvino installed, a model that is not small), else ONNX Runtime. QOperator graphs (QLinearMatMul,
     QGemm, ...: a form only ONNX Runtime runs) stay on ONNX Runtime."""
+    import os
+
     from runtime.backends.openvino import prefer_for_auto
 
-    if not prefer_for_auto():
+    if not prefer_for_auto(os.path.getsize(model_path)):
         return "onnxruntime"
     return "onnxruntime" if _op_types(model_path) & set(_QOPERATOR) else "openvino"
 

@@ -53,7 +53,7 @@ def open_backend(artifact, backend: str = "auto", threads: int | None = None, pr
         opened = _try_engine(artifact, engine_precision, notes)
     else:
         opened = None
-    if opened is None and _openvino_wanted(backend, precision, device):
+    if opened is None and _openvino_wanted(backend, precision, device, artifact):
         from runtime.backends.openvino import open_openvino
 
         opened = open_openvino(artifact, precision, threads, device)
@@ -68,15 +68,16 @@ def open_backend(artifact, backend: str = "auto", threads: int | None = None, pr
     return opened
 
 
-def _openvino_wanted(backend, precision, device) -> bool:
-    """OpenVINO when asked for, or for auto without an NVIDIA provider (fp16 stays a GPU precision)."""
+def _openvino_wanted(backend, precision, device, artifact) -> bool:
+    """OpenVINO when asked for, or for auto without an NVIDIA provider on a model that is not small
+    (fp16 stays a GPU precision; bf16 runs on OpenVINO only)."""
     if backend == "openvino" or (backend == "auto" and device is not None):
         return True
     if backend != "auto" or precision == "fp16":
         return False
-    from runtime.backends.openvino import prefer_for_auto
+    from runtime.backends.openvino import model_bytes, prefer_for_auto
 
-    return prefer_for_auto() or precision == "bf16"
+    return prefer_for_auto(model_bytes(artifact, precision)) or precision == "bf16"
 
 
 def _open_engine(artifact, precision):

@@ -155,16 +155,33 @@ def _meta(port) -> TensorMeta:
     return TensorMeta(port.get_any_name(), shape, dtype)
 
 
-def prefer_for_auto() -> bool:
-    """What `--backend auto` runs when no TensorRT engine fits: OpenVINO when it is installed and
-    ONNX Runtime has no NVIDIA provider (TensorRT/CUDA EP), since on x86 CPUs it is the faster CPU
-    engine (docs/CPU.md has the measurements); ORT otherwise."""
+# Below this model size ONNX Runtime's smaller per-call cost wins on the CPU: the bundled 2 MB model
+# ran 4.1 ms per window on ORT and 13.2 ms on OpenVINO FP32; VideoMAE-S (88 MB) 0.58x ORT on OpenVINO.
+SMALL_MODEL_BYTES = 16 << 20
+
+
+def prefer_for_auto(model_bytes: int | None = None) -> bool:
+    """What `--backend auto` runs when no TensorRT engine fits: OpenVINO when it is installed, ONNX
+    Runtime has no NVIDIA provider (TensorRT/CUDA EP) and the model is not small (SMALL_MODEL_BYTES),
+    since on x86 CPUs it is then the faster CPU engine (docs/CPU.md has the measurements); ORT otherwise."""
     from runtime.backends.onnxruntime import DEVICE_PROVIDERS, _ort
 
     gpu = [p for p in DEVICE_PROVIDERS["auto"] if p != "CPUExecutionProvider"]
     if any(p in _ort().get_available_providers() for p in gpu):
         return False
+    if model_bytes is not None and model_bytes < SMALL_MODEL_BYTES:
+        return False
     return available()
+
+
+def model_bytes(artifact, precision: str) -> int | None:
+    """Size of the ONNX model (and its external data) that `precision` opens, from the manifest."""
+    m = artifact.manifest
+    name = m.file_of_kind("onnx", "int8" if precision == "int8" else "fp32")
+    if name is None:
+        return None
+    data = m.file_of_kind("onnx_data")
+    return m.files[name].size + (m.files[data].size if data is not None and precision != "int8" else 0)
 
 
 def open_openvino(artifact, precision: str = "fp32", threads: int | None = None, device: str | None = None,

@@ -39,10 +39,14 @@ def _cpu_only():
     return not {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(onnxruntime.get_available_providers())
 
 
-def test_gate_runs_int8_on_openvino_where_auto_would(mlp):
+def test_gate_runs_int8_on_openvino_where_auto_would(mlp, monkeypatch):
     pytest.importorskip("openvino", reason="needs the [openvino] extra")
+    from runtime.backends import openvino
+
     if not _cpu_only():
         pytest.skip("this onnxruntime has an NVIDIA provider: auto stays on ONNX Runtime")
+    assert gate_backend(mlp / "model.int8.onnx") == "onnxruntime"  # a few kB: auto keeps small models on ORT
+    monkeypatch.setattr(openvino, "SMALL_MODEL_BYTES", 0)  # as if it were a real model
     reader = Reader(clips(12, seed=4))
     assert gate_backend(mlp / "model.int8.onnx") == "openvino"
     reference, candidate = run_logits(mlp / "model.onnx", reader), run_logits(mlp / "model.int8.onnx", reader)

@@ -291,15 +291,22 @@ def test_open_backend_openvino_at_each_precision_and_device(mlp, cache_root):
             assert backend.infer({"pixel_values": clips(2)})["logits"].shape == (2, 6)
 
 
-def test_auto_without_an_nvidia_provider_picks_openvino(mlp, cache_root):
+def test_auto_without_an_nvidia_provider_picks_openvino_unless_the_model_is_small(mlp, cache_root, monkeypatch):
     import onnxruntime
 
-    from runtime.backends import open_backend
+    from runtime.backends import open_backend, openvino
 
     if {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(onnxruntime.get_available_providers()):
         pytest.skip("this onnxruntime has an NVIDIA provider: auto stays on ONNX Runtime")
+    artifact = load_artifact(mlp)
+    assert openvino.model_bytes(artifact, "fp32") < openvino.SMALL_MODEL_BYTES  # a few kB
+    with open_backend(artifact, "auto", threads=1) as backend:
+        assert backend.name == "onnxruntime"  # per-call cost decides for small models
+    with open_backend(artifact, "auto", threads=1, precision="bf16") as backend:
+        assert backend.name == "openvino"  # bf16 runs on OpenVINO only
+    monkeypatch.setattr(openvino, "SMALL_MODEL_BYTES", openvino.model_bytes(artifact, "int8"))  # as if large
     for precision in ("fp32", "int8"):
-        with open_backend(load_artifact(mlp), "auto", threads=1, precision=precision) as backend:
+        with open_backend(artifact, "auto", threads=1, precision=precision) as backend:
             assert backend.name == "openvino" and backend.precision == precision
 
 
