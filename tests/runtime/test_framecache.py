@@ -151,3 +151,19 @@ def test_classifier_backends_run_whole_clips(onnx_artifact):
     artifact = load_artifact(onnx_artifact)
     with open_backend(artifact, "cpu") as backend:
         assert Recognizer(artifact, backend).frame_cache is None
+
+
+def test_windows_skipped_in_between_are_encoded_only_for_the_frames_they_need(engine):
+    """Live mode replaces windows that inference could not take: the next window encodes only its unseen frames."""
+    frames = _frames("cam", [RED, GREEN, BLUE], seed=8)  # 21 frames, window stride 1, 4 frames per window
+    cached = Recognizer(engine.artifact, engine.backend, RecognizerConfig(mode="offline", window_stride=1))
+    direct = Recognizer(engine.artifact, engine.backend, RecognizerConfig(mode="offline", window_stride=1,
+                                                                         frame_cache=False))
+    due = [(cached.prepare(f), direct.prepare(f)) for f in frames]
+    taken = [pair for i, pair in enumerate(p for p in due if p[0] is not None) if i % 3 == 0]  # 2 of 3 dropped
+    for a, b in taken:
+        (ra,), (rb,) = cached.run([a]), direct.run([b])
+        assert ra.window == rb.window and ra.raw_label == rb.raw_label
+        np.testing.assert_allclose([s for _, s in ra.top_k], [s for _, s in rb.top_k], atol=1e-5)
+    # Windows 0, 3, 6, ...: each shares one frame with the one before; the rest are encoded once each.
+    assert cached.frame_cache.encoded == 4 + 3 * (len(taken) - 1)
