@@ -21,7 +21,7 @@ def open_backend(artifact, backend: str = "auto", threads: int | None = None, pr
     """Open the best usable backend for an artifact, or the one asked for.
 
     backend: auto (a compatible TensorRT engine, else ORT with TensorRT EP → CUDA EP; without an
-    NVIDIA provider, OpenVINO when installed, else ORT on the CPU) |
+    NVIDIA provider, OpenVINO when installed and the model is not small (docs/CPU.md), else ORT on the CPU) |
     tensorrt (the artifact's engine, refused with a rebuild hint if built for another machine) |
     openvino (OpenVINO on `device`: CPU, GPU, NPU) | onnxruntime (ORT, best provider) | cpu | cuda | tensorrt-ep.
     precision: fp32; int8 (an INT8 engine, else the Q/DQ ONNX model); fp16 (an FP16 engine, else the
