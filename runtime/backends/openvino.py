@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.backends.base import Backend, BackendError, TensorMeta, require
+from runtime.hints import setting
 from runtime.onnx_external import check_external_data
 
 # Precision → (OpenVINO inference precision hint, the capability the device must report).
@@ -66,7 +67,7 @@ def check_device(core, device: str) -> str:
     present = core.available_devices
     if name not in present and not (name in DEVICES and any(d.split(".")[0] == name for d in present)):
         raise BackendError(f"OpenVINO device {name} is not present here (available: {', '.join(present) or 'none'}); "
-                           "install its driver (GPU: intel-opencl-icd, NPU: intel-npu-driver) or use --device CPU")
+                           f"install its driver (GPU: intel-opencl-icd, NPU: intel-npu-driver) or use {setting('device', 'CPU')}")
     return name
 
 
@@ -80,8 +81,8 @@ def check_precision(core, device: str, precision: str) -> str:
         name = core.get_property(device, "FULL_DEVICE_NAME")
         raise BackendError(
             f"{device} ({name}) does not report {capability} support (its capabilities: {', '.join(capabilities)}); "
-            f"{precision} needs e.g. AVX-512 BF16 or AMX on a CPU; use --precision fp32"
-            + (" or int8" if "INT8" in capabilities else ""))
+            f"{precision} needs e.g. AVX-512 BF16 or AMX on a CPU; use {setting('precision', 'fp32')}"
+            + (f" or {setting('precision', 'int8')}" if "INT8" in capabilities else ""))
     return hint
 
 
