@@ -35,16 +35,16 @@ def save_tiny_videomae(folder, labels=TINY_LABELS, processor=True, **overrides):
 
 @pytest.fixture(scope="session", autouse=True)
 def compiled_model_cache(tmp_path_factory):
-    """OpenVINO's compiled-model cache ($XDG_CACHE_HOME/tubelet/openvino) lands in a tmp folder, not ~/.cache."""
+    """OpenVINO's compiled-model cache lands in a tmp folder, not ~/.cache/tubelet (TUBELET_CACHE_DIR)."""
     import os
 
-    before = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    before = os.environ.get("TUBELET_CACHE_DIR")
+    os.environ["TUBELET_CACHE_DIR"] = str(tmp_path_factory.mktemp("tubelet-cache"))
     yield
     if before is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
+        os.environ.pop("TUBELET_CACHE_DIR", None)
     else:
-        os.environ["XDG_CACHE_HOME"] = before
+        os.environ["TUBELET_CACHE_DIR"] = before
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,8 @@ their OPTIMIZATION_CAPABILITIES (AVX-512 BF16 / AMX CPUs), INT8 runs the calibra
 the rest in FP32. The batch axis stays dynamic, so the recognizer batches windows of all streams.
 
 The compiled model is cached per model file, keyed by its sha256, under
-`$XDG_CACHE_HOME/tubelet/openvino/<sha256>` (default `~/.cache/...`): a second launch loads the
+`$XDG_CACHE_HOME/tubelet/openvino/<sha256>` (default `~/.cache/...`; `$TUBELET_CACHE_DIR/openvino/`
+when that is set): a second launch loads the
 compiled blob instead of compiling again, and the artifact folder (often read-only on a robot)
 is never written to.
 """
@@ -43,6 +44,10 @@ def available() -> bool:
 
 
 def default_cache_root() -> Path:
+    """$TUBELET_CACHE_DIR/openvino, else $XDG_CACHE_HOME/tubelet/openvino, else ~/.cache/tubelet/openvino."""
+    own = os.environ.get("TUBELET_CACHE_DIR")
+    if own:
+        return Path(own) / "openvino"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "tubelet" / "openvino"
 

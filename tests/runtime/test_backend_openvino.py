@@ -116,6 +116,7 @@ def mlp(tmp_path_factory):
 
 @pytest.fixture
 def cache_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("TUBELET_CACHE_DIR", raising=False)  # the default place: $XDG_CACHE_HOME/tubelet/openvino
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     return tmp_path / "xdg" / "tubelet" / "openvino"
 
@@ -179,6 +180,14 @@ def test_input_checks_are_the_common_ones(mlp, cache_root, feeds, message):
             backend.infer(feeds)
 
 
+def test_tubelet_cache_dir_overrides_the_default_place(mlp, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUBELET_CACHE_DIR", str(tmp_path / "own"))
+    artifact = load_artifact(mlp)
+    with open_openvino(artifact, "fp32") as backend:
+        assert backend.cache_dir == tmp_path / "own" / "openvino" / artifact.manifest.files["model.onnx"].sha256
+        assert any(backend.cache_dir.iterdir())
+
+
 def test_second_launch_loads_the_compiled_model_from_the_cache(mlp, cache_root):
     artifact = load_artifact(mlp)
     sha = artifact.manifest.files["model.onnx"].sha256
@@ -203,6 +212,7 @@ def test_read_only_artifact_and_unwritable_cache_still_run(mlp, tmp_path, monkey
     shutil.copytree(mlp, copy)
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the cache folder would go")
+    monkeypatch.delenv("TUBELET_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
     for path in [copy, *copy.iterdir()]:
         os.chmod(path, 0o555 if path.is_dir() else 0o444)
