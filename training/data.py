@@ -85,6 +85,27 @@ def world_clips(n_per_class: int, num_frames: int, size: int, seed: int,
     return clips, labels
 
 
+def scaled_clips(n_per_class: int, num_frames: int, size: int, seed: int, fps: float,
+                 height: int = 240, width: int = 320) -> tuple[np.ndarray, np.ndarray]:
+    """float32 pixel values and int64 labels of clips rendered at a camera's size (4:3 by default, so
+    the actor is often partly outside the model's central crop), each with the actor resized by a
+    log-uniform draw from ACTOR_SCALES: every action at every scale the demo stream reaches (approach
+    and recession span the scales by themselves, so they keep scale 1)."""
+    from runtime.sources.synthetic import ACTIONS, ACTOR_SCALES, render_clip
+
+    labels = np.array(list(range(len(ACTIONS))) * n_per_class, np.int64)
+    rng = np.random.default_rng([seed, 11])
+    scales = np.exp(rng.uniform(np.log(ACTOR_SCALES[0]), np.log(ACTOR_SCALES[1]), len(labels)))
+    out = np.empty((len(labels), num_frames, 3, size, size), np.float32)
+    pre = preprocessor(size)
+    for i, (label, scale) in enumerate(zip(labels, scales)):
+        action = ACTIONS[label]
+        scale = 1.0 if action in ("approaching", "receding") else float(scale)
+        clip = render_clip(action, num_frames, height, width, seed=seed * 100_000 + i, fps=fps, actor_scale=scale)
+        out[i] = np.stack([pre(frame) for frame in clip])
+    return out, labels
+
+
 def with_reversed(clips: np.ndarray, labels: np.ndarray, twin_of: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Each clip followed by itself played backwards, labelled as its time-reversed twin.
 

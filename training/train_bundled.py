@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from training.config import ModelSpec
-from training.data import pixel_values, with_reversed, world_clips
+from training.data import pixel_values, scaled_clips, with_reversed, world_clips
 from training.stream_data import stream_windows
 from training.finetune import evaluate, finetune, new_classifier, predict, save_bundle
 from training.onnx_timing import time_ort
@@ -54,6 +54,8 @@ class Recipe:
     # positions and onsets the stream shows and clips do not. 0: clips only.
     stream_frames: int = 0
     stream_every: int = 3  # a window starts every this many stream frames
+    # Clips per class per epoch at 320x240 with the actor at a random scale (training.data.scaled_clips).
+    scaled_clips_per_class: int = 0
     init: str = ""  # start from this save_pretrained folder's weights instead of random init
 
 
@@ -88,12 +90,16 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = No
                                     seed=base + 1 + epoch, fps=spec.fps, clean_fraction=clean)
         if recipe.reversed_pairs:
             return with_reversed(clips, labels, twin_of)
-        if recipe.stream_frames <= 0:
+        if recipe.stream_frames <= 0 and recipe.scaled_clips_per_class <= 0:
             return clips, labels
-        windows, window_labels = stream_windows(stream_base + epoch, spec.num_frames, spec.image_size, spec.fps,
-                                                recipe.stream_frames, recipe.stream_every)
-        return (np.concatenate([pixel_values(clips, spec.image_size).numpy(), windows]),
-                np.concatenate([labels, window_labels]))
+        parts = [(pixel_values(clips, spec.image_size).numpy(), labels)]
+        if recipe.scaled_clips_per_class > 0:  # render seeds base + 500 + epoch: apart from the plain clips'
+            parts.append(scaled_clips(recipe.scaled_clips_per_class, spec.num_frames, spec.image_size,
+                                      base + 500 + epoch, spec.fps))
+        if recipe.stream_frames > 0:
+            parts.append(stream_windows(stream_base + epoch, spec.num_frames, spec.image_size, spec.fps,
+                                        recipe.stream_frames, recipe.stream_every))
+        return np.concatenate([v for v, _ in parts]), np.concatenate([lb for _, lb in parts])
 
     # validation clips: their own render seed, apart from both training and held-out clips
     val_clips, val_labels = world_clips(10, spec.num_frames, spec.image_size, seed=base + 999, fps=spec.fps)
@@ -237,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of the epochs over which clean clips fade out of the curriculum")
     parser.add_argument("--stream-frames", type=int, default=Recipe.stream_frames,
                         help="also train on the windows of a fresh demo-camera stream of this many frames per epoch")
+    parser.add_argument("--scaled-clips-per-class", type=int, default=Recipe.scaled_clips_per_class,
+                        help="also train on this many 320x240 clips per class per epoch with the actor at a random scale")
     parser.add_argument("--init", default=Recipe.init,
                         help="start from this save_pretrained folder's weights (same configuration) instead of random init")
     parser.add_argument("--checkpoint", type=Path, default=None,
@@ -247,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     recipe = Recipe(seed=args.seed, pretrain_steps=args.pretrain_steps,
                     finetune_epochs=args.finetune_epochs, finetune_lr=args.lr,
                     reversed_pairs=args.reversed_pairs, finetune_clips_per_class=args.clips_per_class,
-                    clean_until=args.clean_until, stream_frames=args.stream_frames, init=args.init)
+                    clean_until=args.clean_until, stream_frames=args.stream_frames, init=args.init,
+                    scaled_clips_per_class=args.scaled_clips_per_class)
     spec = ModelSpec(num_layers=args.num_layers, intermediate_size=args.intermediate_size,
                      hidden_size=args.hidden_size, patch_size=args.patch_size,
                      tubelet_size=args.tubelet_size)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import cv2
 import numpy as np
 
-__all__ = ["ACTIONS", "REVERSED", "Segment", "SyntheticStream", "action_of", "make_clips", "render_clip"]
+__all__ = ["ACTIONS", "ACTOR_SCALES", "REVERSED", "Segment", "SyntheticStream", "action_of", "make_clips", "render_clip"]
 # SyntheticStream (the continuous demo camera) lives in runtime.sources.synthetic_stream and is
 # re-exported lazily below: it builds on this module, so a plain import would be circular.
 
@@ -43,6 +43,7 @@ _SPEED = (0.25, 0.5)        # short sides per second
 _SPIN = (90.0, 180.0)       # degrees per second; positive angles turn clockwise on screen
 _GROW = (0.45, 0.8)         # natural log of the scale per second
 _SCALE = (0.45, 2.0)        # approach/recede stay inside: never a speck, never fills the view
+ACTOR_SCALES = _SCALE       # public: the scales the actor takes in the stream, for render_clip
 _SIZE = (0.09, 0.15)        # actor radius at scale 1
 _FADE = (0.6, 1.0)          # how much of its clip a fade takes
 _SINK = 0.1                 # an approaching actor moves down this much per unit of log scale
@@ -313,12 +314,15 @@ def _check_args(fps: float, **counts: tuple) -> None:
 
 
 def _render(action: str, num_frames: int, height: int, width: int, fps: float, entropy,
-            clean: bool = False, out: np.ndarray | None = None, noise: bool = True) -> np.ndarray:
+            clean: bool = False, out: np.ndarray | None = None, noise: bool = True,
+            actor_scale: float = 1.0) -> np.ndarray:
     # Separate generators for world, actor and per-frame randomness: the same seed gives the
     # same scene, actor, shake and noise to every action.
     world_seq, actor_seq, frame_seq = np.random.SeedSequence(entropy).spawn(3)
     world = _World(np.random.default_rng(world_seq), height, width, clean)
     actor = _sample_actor(np.random.default_rng(actor_seq))
+    if actor_scale != 1.0:
+        actor = replace(actor, size=actor.size * actor_scale)
     poses = _trajectory(action, num_frames, fps, actor, width / height)
     rng = np.random.default_rng(frame_seq)
     clip = np.empty((num_frames, height, width, 3), np.uint8) if out is None else out
@@ -330,12 +334,19 @@ def _render(action: str, num_frames: int, height: int, width: int, fps: float, e
 
 
 def render_clip(action: str, num_frames: int = 16, height: int = 64, width: int = 64,
-                seed: int = 0, fps: float = 15.0, *, _clean: bool = False) -> np.ndarray:
-    """One clip of `action`: uint8 (num_frames, height, width, 3) BGR, determined by the args."""
+                seed: int = 0, fps: float = 15.0, *, actor_scale: float = 1.0, _clean: bool = False) -> np.ndarray:
+    """One clip of `action`: uint8 (num_frames, height, width, 3) BGR, determined by the args.
+
+    actor_scale resizes the actor (ACTOR_SCALES: the range the demo stream leaves it at after an
+    approach or a recession), so clips can show every action at every scale the stream reaches."""
     _check_action(action)
     _check_args(fps, num_frames=(num_frames, 1), height=(height, 8, MAX_SIDE), width=(width, 8, MAX_SIDE),
                 seed=(seed, 0))
-    return _render(action, num_frames, height, width, fps, seed, _clean)
+    if isinstance(actor_scale, bool) or not isinstance(actor_scale, (int, float)) or not \
+            ACTOR_SCALES[0] <= actor_scale <= ACTOR_SCALES[1]:
+        raise ValueError(f"actor_scale must be a number from {ACTOR_SCALES[0]:g} to {ACTOR_SCALES[1]:g}, "
+                         f"got {actor_scale!r}")
+    return _render(action, num_frames, height, width, fps, seed, _clean, actor_scale=float(actor_scale))
 
 
 def make_clips(n_per_class: int, num_frames: int = 16, height: int = 64, width: int = 64,

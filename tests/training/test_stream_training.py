@@ -73,3 +73,26 @@ def test_finetune_resumes_from_its_checkpoint_and_ends_as_an_unbroken_run(tmp_pa
     assert len(losses) == 3 * 2  # the first epoch's losses came back from the checkpoint
     for (name, want), got in zip(unbroken.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(got, want, msg=name)
+
+
+def test_render_clip_resizes_the_actor_and_refuses_scales_the_stream_never_reaches():
+    from runtime.sources.synthetic import ACTOR_SCALES, render_clip
+
+    def area(scale):  # a clean clip: flat grey, so the actor is every pixel that is not grey
+        frame = render_clip("moving left", 2, 96, 96, seed=4, actor_scale=scale, _clean=True)[0]
+        return int((np.abs(frame.astype(int) - 128).sum(-1) > 30).sum())
+
+    assert area(0.5) / area(1.0) == pytest.approx(0.25, rel=0.15)
+    np.testing.assert_array_equal(render_clip("moving left", 2, seed=4), render_clip("moving left", 2, seed=4, actor_scale=1.0))
+    for bad in (ACTOR_SCALES[0] / 2, ACTOR_SCALES[1] * 2, float("nan"), True):
+        with pytest.raises(ValueError, match="actor_scale must be a number"):
+            render_clip("moving left", 2, seed=4, actor_scale=bad)
+
+
+def test_scaled_clips_are_camera_frames_through_the_runtime_preprocessor():
+    from runtime.sources.synthetic import ACTIONS
+    from training.data import scaled_clips
+
+    values, labels = scaled_clips(1, 2, 16, seed=9, fps=7.5, height=48, width=64)
+    assert values.shape == (len(ACTIONS), 2, 3, 16, 16) and list(labels) == list(range(len(ACTIONS)))
+    assert np.isfinite(values).all() and values.std() > 0.1
