@@ -14,7 +14,8 @@ minus its per-call loading and preprocessing, which no engine here pays), ONNX R
 INT8, OpenVINO FP32, BF16 and INT8 (the same two ONNX files).
 Floor per precision: the model's FLOPs (2 x multiply-accumulates, counted from the config) divided by
 the best GEMM rate measured here for that precision on the same threads (one MatMul of the model's
-own MLP shape, 1568 x D x 4D, through numpy (its BLAS's default threads), ONNX Runtime and OpenVINO).
+own MLP shape, 1568 x D x 4D, through numpy (its BLAS's default threads), ONNX Runtime and OpenVINO),
+timed inside the same rounds as the engines (best of 3 per round) so both see the same load.
 """
 
 from __future__ import annotations
@@ -105,20 +106,25 @@ def engines(artifact_dir: Path, torch_model, threads: int, int8: bool, bf16: boo
     return out
 
 
-def time_alternated(runners: dict, clips: list[np.ndarray], rounds: int) -> tuple[dict, dict]:
-    """Median ms per engine (one warm-up call each, then `rounds` rounds A B C ...) and the logits per clip."""
+def time_alternated(runners: dict, gemms: dict, clips: list[np.ndarray], rounds: int) -> tuple[dict, dict, dict]:
+    """Median ms per engine, best ms per GEMM (one warm-up call each, then `rounds` rounds: every engine,
+    then every GEMM three times, so the floor is measured under the same load), the logits per clip."""
     logits = {name: [fn(c) for c in clips] for name, (fn, _) in runners.items()}  # also the warm-up
+    for fn, _ in gemms.values():
+        fn(None)
     times = {name: [] for name in runners}
+    gemm_ms = {name: [] for name in gemms}
     for r in range(rounds):
         for name, (fn, _) in runners.items():
-            start = time.perf_counter()
-            fn(clips[r % len(clips)])
-            times[name].append((time.perf_counter() - start) * 1000)
-    return {name: statistics.median(t) for name, t in times.items()}, logits
+            times[name].append(_timed(lambda: fn(clips[r % len(clips)])) * 1000)
+        for name, (fn, _) in gemms.items():
+            gemm_ms[name] += [_timed(lambda: fn(None)) * 1000 for _ in range(3)]
+    return ({name: statistics.median(t) for name, t in times.items()}, {name: min(t) for name, t in gemm_ms.items()},
+            logits)
 
 
-def gemm_rates(d: int, f: int, threads: int, bf16: bool, repeats: int = 5) -> dict:
-    """Best GFLOP/s per precision for (1568 x d) @ (d x f): numpy, ORT and OpenVINO on `threads` threads."""
+def gemm_runners(d: int, f: int, threads: int, bf16: bool) -> tuple[dict, float]:
+    """(1568 x d) @ (d x f) per engine and precision: {"FP32 numpy": (fn, "fp32"), ...} and its FLOPs."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -128,7 +134,6 @@ def gemm_rates(d: int, f: int, threads: int, bf16: bool, repeats: int = 5) -> di
     rng = np.random.default_rng(0)
     a = rng.standard_normal((TOKENS, d)).astype(np.float32)
     w = rng.standard_normal((d, f)).astype(np.float32) * 0.05
-    flops = 2.0 * TOKENS * d * f
     tmp = Path(tempfile.mkdtemp(prefix="tubelet-gemm-"))
 
     def save(nodes, inits, name):
@@ -149,22 +154,17 @@ def gemm_rates(d: int, f: int, threads: int, bf16: bool, repeats: int = 5) -> di
                [numpy_helper.from_array(np.array(sa), "sa"), numpy_helper.from_array(np.array(0, np.int8), "z"),
                 numpy_helper.from_array(qw, "qw"), numpy_helper.from_array(sw, "sw"),
                 numpy_helper.from_array(np.zeros(f, np.int8), "zw")], "int8.onnx")
-
-    def best(fn):
-        fn()
-        return flops / min(_timed(fn) for _ in range(repeats)) / 1e9
-
-    rates = {"fp32": {}, "int8": {}}
-    rates["fp32"]["numpy"] = best(lambda: a @ w)
+    feeds = {"a": a}
+    out = {"FP32 numpy": (lambda _: a @ w, "fp32")}
     for precision, path in (("fp32", fp32), ("int8", qdq)):
         ort = OnnxRuntimeBackend(path, device="cpu", threads=threads)
-        rates[precision]["ORT"] = best(lambda: ort.infer({"a": a}))
+        out[f"{precision.upper()} ORT"] = ((lambda b: lambda _: b.infer(feeds))(ort), precision)
         ov = OpenVINOBackend(path, precision=precision, threads=threads)
-        rates[precision]["OpenVINO"] = best(lambda: ov.infer({"a": a}))
+        out[f"{precision.upper()} OpenVINO"] = ((lambda b: lambda _: b.infer(feeds))(ov), precision)
     if bf16:
         ov = OpenVINOBackend(fp32, precision="bf16", threads=threads)
-        rates["bf16"] = {"OpenVINO": best(lambda: ov.infer({"a": a}))}
-    return rates
+        out["BF16 OpenVINO"] = ((lambda b: lambda _: b.infer(feeds))(ov), "bf16")
+    return out, 2.0 * TOKENS * d * f
 
 
 def _timed(fn) -> float:
@@ -198,10 +198,12 @@ def run(args) -> dict:
         runners = engines(artifact, torch_model, args.threads, args.int8, bf16)
         rng = np.random.default_rng(1)
         clips = [rng.standard_normal((1, 16, 3, 224, 224)).astype(np.float32) for _ in range(args.clips)]
-        log(f"timing {len(runners)} engines, {args.rounds} rounds")
-        medians, logits = time_alternated(runners, clips, args.rounds)
-    log("measuring GEMM rates")
-    rates = gemm_rates(cfg["hidden_size"], cfg["intermediate_size"], args.threads, bf16)
+        gemms, gemm_flops = gemm_runners(cfg["hidden_size"], cfg["intermediate_size"], args.threads, bf16)
+        log(f"timing {len(runners)} engines and {len(gemms)} GEMMs, {args.rounds} rounds")
+        medians, best_gemm_ms, logits = time_alternated(runners, gemms, clips, args.rounds)
+    rates: dict = {}
+    for name, (_, precision) in gemms.items():
+        rates.setdefault(precision, {})[name.split(" ", 1)[1]] = gemm_flops / (best_gemm_ms[name] / 1000) / 1e9
     flops = 2 * model_macs(cfg)
     reference = logits["ORT FP32"]
     rows = {}
