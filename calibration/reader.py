@@ -147,11 +147,13 @@ def sample_clips(manifest: Manifest, spec: str, max_clips: int = 64, window_stri
         raise CalibrationDataError(f"max_clips must be >= 1, got {max_clips}")
     streams = open_streams(spec, manifest, max_clips)
     samples: list[ClipSample] = []
+    unlabelled = 0  # clips that formed but carry no label: not the same failure as a short stream
     bar = _progress(max_clips, f"reading clips from {_short(spec)}", progress)
     try:
         for stream in streams:
             for sample in _stream_clips(manifest, stream, window_stride):
                 if labelled and sample.label is None:
+                    unlabelled += 1
                     continue
                 samples.append(sample)
                 bar.update(1)
@@ -160,13 +162,23 @@ def sample_clips(manifest: Manifest, spec: str, max_clips: int = 64, window_stri
     finally:
         bar.close()
     if not samples:
-        need = manifest.input.frames * manifest.sampling.frame_stride
-        what = "labelled clips" if labelled else "clips"
-        raise CalibrationDataError(
-            f"{spec!r} yielded no {what}: every stream is shorter than one clip ({manifest.input.frames} sampled "
-            f"frames at frame stride {manifest.sampling.frame_stride}, i.e. >= {need} frames)"
-            + ("; labelled data needs the synthetic world or a folder-per-class layout DIR/<label>/*.mp4" if labelled else ""))
+        layout = "labelled data needs the synthetic world or a folder-per-class layout DIR/<label>/*.mp4"
+        if unlabelled:
+            raise CalibrationDataError(f"{spec!r} yielded no labelled clips: {unlabelled} clip(s) formed but none "
+                                       f"carries a label; {layout}")
+        raise CalibrationDataError(f"{spec!r} yielded no {'labelled clips' if labelled else 'clips'}: every stream is "
+                                   f"shorter than one clip ({_clip_span(manifest)})" + (f"; {layout}" if labelled else ""))
     return samples
+
+
+def _clip_span(manifest: Manifest) -> str:
+    """What one clip needs, at the rate the runtime samples (target fps wins over the frame stride)."""
+    m = manifest
+    if m.sampling.target_fps:
+        return (f"{m.input.frames} frames sampled at {m.sampling.target_fps:g} fps, i.e. at least "
+                f"{m.input.frames / m.sampling.target_fps:.2f} s of video")
+    need = m.input.frames * m.sampling.frame_stride
+    return f"{m.input.frames} sampled frames at frame stride {m.sampling.frame_stride}, i.e. >= {need} frames"
 
 
 def _stream_clips(manifest: Manifest, stream: _Stream, window_stride: int | None) -> Iterator[ClipSample]:

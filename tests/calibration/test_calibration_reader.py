@@ -145,3 +145,16 @@ def test_bad_calibration_data_gets_clear_errors(tmp_path, synth_artifact):
     unlabelled = moving_square_video(tmp_path / "long.avi", frames=12)
     with pytest.raises(CalibrationDataError, match="no labelled clips"):
         sample_clips(manifest, str(unlabelled), labelled=True)
+
+
+def test_an_unlabelled_video_is_named_as_unlabelled_not_short(tmp_path, synth_artifact):
+    # Temperature scaling needs labelled clips: a long video that forms windows but carries no labels
+    # must say so, with the count, rather than call itself shorter than one clip.
+    manifest = load_artifact(synth_artifact).manifest
+    long = moving_square_video(tmp_path / "long.avi", frames=40)
+    assert sample_clips(manifest, str(long))  # it does form clips
+    with pytest.raises(CalibrationDataError) as caught:
+        sample_clips(manifest, str(long), labelled=True)
+    message = str(caught.value)
+    assert "shorter than one clip" not in message
+    assert "none carries a label" in message and "folder-per-class" in message
