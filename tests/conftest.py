@@ -33,6 +33,20 @@ def save_tiny_videomae(folder, labels=TINY_LABELS, processor=True, **overrides):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def environment_restored():
+    """Each test ends with the environment it started with. A command's main() run in-process sets
+    defaults for the libraries it quiets (OPENCV_LOG_LEVEL, TORCH_LOGS, ...) as a command should; left in
+    place they read as the user's own settings to every later test and to the subprocesses it starts."""
+    import os
+
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def compiled_model_cache(tmp_path_factory):
     """OpenVINO's compiled-model cache lands in a tmp folder, not ~/.cache/tubelet (TUBELET_CACHE_DIR)."""
