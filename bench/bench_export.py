@@ -67,7 +67,7 @@ def bench_size(name: str, threads: int, repeats: int) -> dict:
     from transformers import VideoMAEConfig, VideoMAEForVideoClassification
 
     from export.models.videomae import logits_module
-    from export.onnx import export_onnx
+    from export.onnx_export import export_onnx
     from runtime.backends.onnxruntime import OnnxRuntimeBackend
 
     torch.set_num_threads(threads)

@@ -14,11 +14,6 @@ import sys
 import warnings
 from pathlib import Path
 
-if __package__ in (None, ""):
-    # Run as a script, Python puts export/ first on sys.path, where export/onnx.py would shadow the
-    # real onnx package: put the repository root there instead.
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
 REPO = Path(__file__).resolve().parent.parent
 MAX_TARGET_FPS = 1000.0  # the manifest's bound (runtime/manifest_check.py)
 BUNDLED_MODEL = REPO / "models" / "videomae-motion"
@@ -116,7 +111,7 @@ def engine_options(args):
     """The builder's options from the command line, or None for an ONNX-only (fp32) export."""
     if args.precision == "fp32":
         return None
-    from export.tensorrt import BuildOptions
+    from export.trt_engines import BuildOptions
 
     opts = BuildOptions(precision=args.precision, batch=args.batch, workspace_mib=args.workspace, opt_level=args.opt_level,
                         keep_fp32=list(args.keep_fp32), version_compatible=args.version_compatible,
@@ -279,11 +274,11 @@ def _export(args, labels: list[str] | None) -> int:
     from export.inputs import one_line
     from export.pipeline import ExportOptions, OutputError, build_artifact
     from export.models.videomae import CheckpointError
-    from export.onnx import OnnxExportError
+    from export.onnx_export import OnnxExportError
     from export.validate import ParityError
     from runtime.artifact import ArtifactError, load_artifact
 
-    from export.tensorrt import EngineBuildError
+    from export.trt_engines import EngineBuildError
 
     try:
         engine = engine_options(args)
@@ -318,7 +313,7 @@ def _export(args, labels: list[str] | None) -> int:
     _summary(artifact)
     _tensorrt_summary(artifact.manifest)
     if engine is not None and not artifact.manifest.file_of_kind("engine"):
-        from export.tensorrt import trtexec_for_artifact
+        from export.trt_engines import trtexec_for_artifact
 
         print(f"\nbuild the engine on the target with: tubelet-engine --artifact {out} --precision {engine.precision}"
               "\nor with trtexec:\n  " + "\n  ".join(trtexec_for_artifact(out, engine)))
@@ -334,7 +329,7 @@ def _calibrate_int8(out: Path, args, engine) -> None:
     print("\nINT8 calibration (see docs/CALIBRATION.md)")
     run_int8(out, args)
     if engine is not None:
-        from export.tensorrt import add_engine
+        from export.trt_engines import add_engine
 
         manifest = read_manifest(out)
         add_engine(out, manifest, engine)

@@ -35,13 +35,13 @@ class ExportOptions:
     labels: list[str] | None = None
     sampling: dict = field(default_factory=dict)  # overrides of the checkpoint's own sampling
     external_data_threshold: int | None = None
-    engine: object | None = None  # export.tensorrt.BuildOptions: build an engine (fp16/int8 precision)
+    engine: object | None = None  # export.trt_engines.BuildOptions: build an engine (fp16/int8 precision)
     calibrator: object | None = None  # legacy TensorRT INT8 calibrator (TensorRT 8.6 targets only)
 
 
 def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> Path:
     from export.models import videomae
-    from export.onnx import EXTERNAL_DATA_THRESHOLD, export_onnx
+    from export.onnx_export import EXTERNAL_DATA_THRESHOLD, export_onnx
     from export.validate import check_atol, check_parity
     from runtime.backends.onnxruntime import OnnxRuntimeBackend
 
@@ -90,7 +90,7 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
         add_fp16_graph(staging, manifest, "model.onnx", [{loaded.input.name: c} for c in clips], scores=True,
                        keep_fp32=getattr(opts.engine, "keep_fp32", ()), strict=opts.strict, log=log)
         if opts.engine is not None:
-            from export.tensorrt import add_engine
+            from export.trt_engines import add_engine
 
             step(f"TensorRT {opts.engine.precision} engine")
             add_engine(staging, manifest, opts.engine, log, opts.calibrator)

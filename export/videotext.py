@@ -139,7 +139,7 @@ def load_bundle(family: str, model: str, frames: int | None = None) -> VideoText
 
 
 def build_videotext_artifact(opts: VideoTextOptions, log: Callable[[str], None] = print) -> Path:
-    from export.onnx import export_onnx
+    from export.onnx_export import export_onnx
     from export.inputs import check_unique
     from export.output import check_output, discard_staging
     from export.pipeline import _stepper, new_staging, publish
@@ -280,7 +280,7 @@ def cli_main(args, prompts: list[str] | None = None) -> int:
     import sys
 
     from export.inputs import one_line
-    from export.onnx import OnnxExportError
+    from export.onnx_export import OnnxExportError
     from export.pipeline import OutputError
     from export.validate import ParityError
     from runtime.artifact import ArtifactError, Sampling, load_artifact
@@ -300,7 +300,7 @@ def cli_main(args, prompts: list[str] | None = None) -> int:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     if args.precision == "fp16":
-        from export.tensorrt import EngineBuildError, engines_for_artifact
+        from export.trt_engines import EngineBuildError, engines_for_artifact
 
         try:
             engines_for_artifact(out, args)
