@@ -1,8 +1,12 @@
-"""The one thing every source produces."""
+"""What every source is and produces: `Frame`, the `Source` base with its `SourceStats` and `Gap`s,
+`SourceError`, and `IterableSource` over any iterable of frames."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import threading
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -20,3 +24,132 @@ class Frame:
     timestamp: float
     index: int
     stream_id: str = "0"
+
+
+MAX_GAPS = 1024  # gaps kept in stats; older ones are forgotten (memory stays flat on flaky links)
+
+
+class SourceError(RuntimeError):
+    """A source cannot be opened or read (bad spec, missing file, unreachable camera, gave up)."""
+
+
+@dataclass
+class Gap:
+    """A stretch without frames: from the last frame before it to the first frame after it."""
+
+    start: float  # capture time of the last frame before the gap (time.monotonic() seconds)
+    end: float | None = None  # capture time of the first frame after it; None while still open
+    reason: str = "stall"  # "stall" (no frame for stall_timeout) or "disconnected" (read failed)
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else self.end - self.start
+
+
+@dataclass
+class SourceStats:
+    """What a source reports: the runtime prints and exports these."""
+
+    frames: int = 0  # frames captured (live) or read (offline)
+    delivered: int = 0  # frames handed to the consumer
+    dropped: int = 0  # live: overwritten in the ring before anyone read them; offline: undecodable
+    stalls: int = 0  # times no frame arrived for stall_timeout
+    reconnects: int = 0  # successful re-opens after a loss
+    reconnect_attempts: int = 0  # every re-open tried, successful or not
+    gaps: list[Gap] = field(default_factory=list)  # newest MAX_GAPS gaps
+    last_error: str | None = None  # the most recent failure, for the logs
+
+    def snapshot(self) -> "SourceStats":
+        return copy.deepcopy(self)
+
+
+class Source:
+    """An iterable of `Frame`s with a `.live` flag, `.stats`, `.close()`, and a context manager."""
+
+    live: bool = False
+
+    def __init__(self, name: str, stream_id: str | None = None):
+        self.name = name
+        self.stream_id = stream_id if stream_id is not None else name
+        self._stats = SourceStats()
+        self._stats_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def stats(self) -> SourceStats:
+        """A consistent copy of the counters (safe to read while frames flow)."""
+        with self._stats_lock:
+            return self._stats.snapshot()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, live={self.live})"
+
+    def _add_gap(self, gap: Gap) -> None:
+        """Record a gap (caller holds _stats_lock)."""
+        self._stats.gaps.append(gap)
+        if len(self._stats.gaps) > MAX_GAPS:
+            del self._stats.gaps[0]
+
+
+class IterableSource(Source):
+    """An offline source over any iterable of frames: every frame delivered, in order.
+
+    Items may be `Frame`s or bare images (numpy arrays such as HxWx3 uint8 BGR); a bare image is
+    stamped index / fps. Anything else raises SourceError naming what it got."""
+
+    live = False
+
+    def __init__(self, frames: Iterable, name: str, stream_id: str | None = None, fps: float = 30.0):
+        super().__init__(name, stream_id)
+        from runtime.sources.timestamps import MAX_FPS, MIN_FPS, frame_period
+
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or frame_period(fps) is None:
+            raise SourceError(f"fps for {name} must be a number from {MIN_FPS:g} to {MAX_FPS:g}, got {fps!r}")
+        shape = getattr(frames, "shape", None)
+        if shape is not None and len(shape) == 3 and shape[-1] in (3, 4):
+            raise SourceError(f"{name}: an array of shape {tuple(shape)} is one image, not a sequence of frames; "
+                              "pass a list of images or a (T, H, W, 3) array")
+        self._frames = frames
+        self.fps = float(fps)
+
+    def __iter__(self) -> Iterator[Frame]:
+        iterator = iter(self._frames)
+        try:
+            for index, frame in enumerate(iterator):
+                if self._closed:
+                    break
+                frame = self._as_frame(frame, index)
+                with self._stats_lock:
+                    self._stats.frames += 1
+                    self._stats.delivered += 1
+                yield frame
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    def _as_frame(self, item, index: int) -> Frame:
+        if isinstance(item, Frame):
+            return item if item.stream_id == self.stream_id else Frame(item.image, item.timestamp, item.index,
+                                                                       self.stream_id)
+        if item is None or (hasattr(item, "shape") and hasattr(item, "dtype")):  # an image (None: a lost one)
+            # The recognizer checks it, and refuses and counts a bad one like any camera's.
+            return Frame(item, index / self.fps, index, self.stream_id)
+        raise SourceError(f"{self.name}: item {index} is a {type(item).__name__}; expected a numpy image "
+                          "(HxWx3 uint8 BGR, HxW gray) or a runtime.sources.Frame")

@@ -11,8 +11,7 @@ import re
 from typing import Iterator
 
 from runtime.cv import cv2
-from runtime.sources import Source, SourceError
-from runtime.sources.base import Frame
+from runtime.sources.base import Frame, Source, SourceError
 from runtime.sources.timestamps import MAX_FPS, MIN_FPS, frame_period
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm")

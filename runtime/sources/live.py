@@ -23,8 +23,7 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from runtime.sources import Gap, Source, SourceError
-from runtime.sources.base import Frame
+from runtime.sources.base import Frame, Gap, Source, SourceError
 
 
 LIVE_KEYS = ("stream_id", "ring", "stall_timeout", "hang_timeout", "max_reconnects", "backoff_initial",

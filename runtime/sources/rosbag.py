@@ -22,8 +22,7 @@ from typing import Iterator
 
 import numpy as np
 
-from runtime.sources import Source, SourceError
-from runtime.sources.base import Frame
+from runtime.sources.base import Frame, Source, SourceError
 from runtime.sources.ros_image import ImageError, ImageLimits, compressed_to_array, image_to_array
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")

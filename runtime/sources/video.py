@@ -13,8 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from runtime.cv import cv2
-from runtime.sources import Source, SourceError
-from runtime.sources.base import Frame
+from runtime.sources.base import Frame, Source, SourceError
 from runtime.sources.timestamps import frame_period, presentation_times, reported_seconds
 
 __all__ = ["SourceError", "VideoFileSource", "read_video_file", "open_video"]
