@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-import time
+
+from calibration.options import OneLineParser, add_int8_arguments, positive, print_table, run_int8
 
 EXAMPLES = """examples:
   python -m calibration int8 --artifact build/videomae-motion --calib-data synthetic
@@ -20,16 +20,9 @@ data specs: synthetic[:clips=N,seed=S,fps=F,size=HxW] | synthetic-stream[:frames
 """
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line naming the option and the fix (exit 2); the full usage stays in --help."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m calibration", description=__doc__, epilog=EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     int8 = sub.add_parser("int8", help="write model.int8.onnx (Q/DQ) into the artifact, gated against FP32",
                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,86 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     temp.add_argument("--artifact", required=True, help="artifact folder written by export/build_engine.py")
     temp.add_argument("--data", required=True, help="labelled data: synthetic[...] or DIR/<label>/*.mp4")
-    temp.add_argument("--clips", type=_positive, default=256, help="labelled clips to fit on (default 256)")
+    temp.add_argument("--clips", type=positive, default=256, help="labelled clips to fit on (default 256)")
     temp.add_argument("--precision", default="fp32", choices=("fp32", "int8"), help="which ONNX model's logits (default fp32)")
     temp.add_argument("--diagram", default="reliability.png",
                       help="reliability diagram PNG; a bare name goes into the artifact (default reliability.png)")
     temp.add_argument("--no-diagram", action="store_true", help="skip the diagram (no matplotlib needed)")
-    temp.add_argument("--window-stride", type=_positive, default=None, help="override the manifest's window stride")
-    temp.add_argument("--threads", type=_positive, default=None, help="ONNX Runtime intra-op threads")
+    temp.add_argument("--window-stride", type=positive, default=None, help="override the manifest's window stride")
+    temp.add_argument("--threads", type=positive, default=None, help="ONNX Runtime intra-op threads")
     return parser
-
-
-def add_int8_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
-    """The INT8 options, shared with export/build_engine.py --precision int8."""
-    group = parser.add_argument_group("INT8 calibration (Q/DQ)")
-    group.add_argument("--calib-data", required=required, metavar="SPEC",
-                       help="calibration clips: synthetic[...], a video, a folder of videos, ...")
-    group.add_argument("--eval-data", default=None, metavar="SPEC",
-                       help="held-out clips for the gate (default: every 4th stream of --calib-data)")
-    group.add_argument("--method", default="minmax", choices=("minmax", "entropy", "percentile"),
-                       help="activation range calibration (default minmax)")
-    group.add_argument("--clips", type=_positive, default=64, help="calibration clips (default 64)")
-    group.add_argument("--holdout", type=_fraction, default=0.25, help="fraction held out for the gate (default 0.25)")
-    group.add_argument("--min-agreement", type=_within(0.0, 1.0), default=0.99,
-                       help="gate: top-1 agreement with FP32 (default 0.99)")
-    group.add_argument("--min-cosine", type=_within(-1.0, 1.0), default=0.99,
-                       help="gate: per-clip logit cosine with FP32 (default 0.99)")
-    group.add_argument("--max-excluded", type=_non_negative, default=8,
-                       help="layers the sensitivity search may keep in float when the gate fails (default 8; 0: off)")
-    group.add_argument("--quantize-ops", default="MatMul,Gemm,Conv",
-                       help="op types to quantize, comma-separated (default MatMul,Gemm,Conv)")
-    group.add_argument("--calib-window-stride", type=_positive, default=None,
-                       help="window stride for calibration clips (default: the manifest's, as the runtime samples)")
-    group.add_argument("--calib-threads", type=_positive, default=None, help="ONNX Runtime threads for the gate")
-
-
-def int8_options(args):
-    from calibration.quantize import QuantizeOptions
-
-    ops = tuple(op.strip() for op in args.quantize_ops.split(",") if op.strip())
-    return QuantizeOptions(method=args.method, op_types=ops, min_agreement=args.min_agreement,
-                           min_cosine=args.min_cosine, max_excluded=args.max_excluded, threads=args.calib_threads)
-
-
-def run_int8(folder, args, log=print) -> int:
-    """Calibrate, gate, write; print the final table. Shared with build_engine.py."""
-    from calibration.errors import GateError
-    from calibration.int8 import quantize_artifact
-
-    start = time.perf_counter()
-    try:
-        result = quantize_artifact(folder, args.calib_data, int8_options(args), clips=args.clips, holdout=args.holdout,
-                                   eval_spec=args.eval_data, window_stride=args.calib_window_stride, log=log,
-                                   progress=True)
-    except GateError as exc:
-        if exc.report is not None:
-            print_int8_table(exc.report, time.perf_counter() - start)
-        raise
-    print_int8_table(result.report, time.perf_counter() - start, result.path)
-    return 0
-
-
-def print_int8_table(report, seconds: float, path=None) -> None:
-    g = report.gate
-    rows = [("method", f"{report.method} ({report.quant_format.upper()}, symmetric int8, per-channel weights)"),
-            ("clips", f"{report.calibration_clips} calibration, {report.heldout_clips} held out")]
-    rows += [(f"{op} in INT8", f"{c['int8']} / {c['total']}") for op, c in sorted(report.census.items())]
-    rows += [("kept in float", ", ".join(report.excluded) or "none"),
-             ("top-1 agreement", f"{g.top1_agreement:.2%}  (gate >= {g.min_agreement:.2%})"),
-             ("cosine min / mean", f"{g.min_cosine:.5f} / {g.mean_cosine:.5f}  (gate >= {g.min_cosine_required:.5f})"),
-             ("max abs logit error", f"{g.max_abs_error:.4g}"),
-             ("gate", "PASS" if g.passed else "FAIL"), ("time", f"{seconds:.1f} s")]
-    if path is not None:
-        rows.append(("written", str(path)))
-    _table(rows)
-
-
-def _table(rows) -> None:
-    width = max(len(k) for k, _ in rows)
-    print()
-    for key, value in rows:
-        print(f"  {key:<{width}}  {value}")
 
 
 def run_temperature(args) -> int:
@@ -127,10 +48,10 @@ def run_temperature(args) -> int:
     report = calibrate_artifact(args.artifact, args.data, clips=args.clips, precision=args.precision,
                                 diagram=None if args.no_diagram else args.diagram, window_stride=args.window_stride,
                                 threads=args.threads, log=print, progress=True)
-    _table([("temperature", f"{report.temperature:.4f}"), ("clips", str(report.clips)),
-            ("accuracy", f"{report.accuracy:.2%}"), ("NLL before / after", f"{report.nll_before:.4f} / {report.nll_after:.4f}"),
-            ("ECE before / after", f"{report.ece_before:.4f} / {report.ece_after:.4f}  ({report.bins} bins)"),
-            ("diagram", report.diagram or "skipped")])
+    print_table([("temperature", f"{report.temperature:.4f}"), ("clips", str(report.clips)),
+                 ("accuracy", f"{report.accuracy:.2%}"), ("NLL before / after", f"{report.nll_before:.4f} / {report.nll_after:.4f}"),
+                 ("ECE before / after", f"{report.ece_before:.4f} / {report.ece_after:.4f}  ({report.bins} bins)"),
+                 ("diagram", report.diagram or "skipped")])
     return 0
 
 
@@ -149,53 +70,6 @@ def main(argv=None) -> int:
     except (CalibrationError, ArtifactError, BackendError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever a library put in it
         return 1
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = _number(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1 (exclusive), got {value:g}")
-    return value
-
-
-def _within(low: float, high: float):
-    def parse(text: str) -> float:
-        value = _number(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {value:g}")
-        return value
-
-    return parse
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 if __name__ == "__main__":

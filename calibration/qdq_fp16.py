@@ -45,7 +45,7 @@ FP16_MIN_NORMAL = 2.0 ** -14  # below it an FP16 scale loses precision (subnorma
 def keep_fp32_ops() -> tuple[str, ...]:
     """The op types the FP16 graphs keep in FP32 (export/fp16_graph.py's list, imported lazily: the export
     package imports torch-free modules only on this path)."""
-    from export.fp16_graph import KEEP_FP32_OPS
+    from export.fp16_check import KEEP_FP32_OPS
 
     return tuple(KEEP_FP32_OPS)
 

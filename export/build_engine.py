@@ -33,7 +33,7 @@ EXAMPLES = """examples:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from calibration.__main__ import OneLineParser, add_int8_arguments
+    from calibration.options import OneLineParser, add_int8_arguments
 
     parser = OneLineParser(
         prog="build_engine.py", description=__doc__, epilog=EXAMPLES,
@@ -323,7 +323,7 @@ def _export(args, labels: list[str] | None) -> int:
 def _calibrate_int8(out: Path, args, engine) -> None:
     """model.int8.onnx and model.int8.fp16.onnx (Q/DQ, each gated against FP32) into the artifact, then the
     engine where TensorRT is (strongly typed from the FP16 one, TensorRT 8.6 from model.int8.onnx)."""
-    from calibration.__main__ import run_int8
+    from calibration.options import run_int8
     from runtime.artifact import read_manifest, write_manifest
 
     print("\nINT8 calibration (see docs/CALIBRATION.md)")

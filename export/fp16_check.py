@@ -20,8 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-# What the FP16 graph keeps in FP32 (and the weakly typed builder pins: runtime/backends/trt_build.py).
-from export.fp16_graph import KEEP_FP32_OPS, MIN_COSINE
+# Computed in FP32 in the FP16 graph (export/fp16_graph.py) and its emulation here; the weakly typed
+# builder pins the same layer kinds (runtime/backends/trt_build.py).
+KEEP_FP32_OPS = ("LayerNormalization", "GroupNormalization", "InstanceNormalization", "Softmax", "LogSoftmax",
+                 "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp", "Pow", "Sqrt")
+MIN_COSINE = 0.999
 
 
 class Fp16CheckError(RuntimeError):

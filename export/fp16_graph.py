@@ -27,12 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from export.fp16_check import KEEP_FP32_OPS, MIN_COSINE, emulated_outputs
 from export.validate import ParityError
 
-# Computed in FP32 in the FP16 graph; the weakly typed builder pins the same layer kinds.
-KEEP_FP32_OPS = ("LayerNormalization", "GroupNormalization", "InstanceNormalization", "Softmax", "LogSoftmax",
-                 "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp", "Pow", "Sqrt")
-MIN_COSINE = 0.999
 MAX_PROTO = 2**31 - 2**26  # under protobuf's 2 GB cap, with room for the graph itself
 
 
@@ -96,7 +93,6 @@ def gate_fp16_graph(fp32_path: str | Path, fp16_path: str | Path, feeds: list[di
 
     import onnx
 
-    from export.fp16_check import emulated_outputs
 
     fp32, fp16 = _session(fp32_path), _session(fp16_path, count_fp32=True)
     expected, got = [], []
