@@ -53,8 +53,8 @@ def frame_cache(threads: int, repeats: int) -> dict:
     import transformers
 
     from export.videotext import VideoTextOptions, build_videotext_artifact
-    from runtime.videotext import VideoTextModel
-    from runtime.zeroshot import FrameCachedEncoder
+    from runtime.videotext.model import VideoTextModel
+    from runtime.videotext.zeroshot import FrameCachedEncoder
     from tests.videotext_fixtures import TEXT, clip_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +103,7 @@ def stream_accuracy(model, frames: int, seed: int) -> dict:
     from runtime.clips import ClipBuffer
     from runtime.preprocess import Preprocessor
     from runtime.sources.synthetic import ACTIONS, SyntheticStream
-    from runtime.zeroshot import ZeroShotClassifier
+    from runtime.videotext.zeroshot import ZeroShotClassifier
 
     m = model.artifact.manifest
     zs = ZeroShotClassifier(model)
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     parser.add_argument("--stream-frames", type=int, default=3000)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    from runtime.videotext import VideoTextModel
+    from runtime.videotext.model import VideoTextModel
 
     figures = {"frame_cache": frame_cache(args.threads, args.repeats)}
     if args.artifact.is_dir():

@@ -144,7 +144,7 @@ def build_videotext_artifact(opts: VideoTextOptions, log: Callable[[str], None] 
     from export.output import check_output, discard_staging
     from export.pipeline import _stepper, new_staging, publish
     from runtime.artifact import describe_file
-    from runtime.tokenizer import TextTokenizer
+    from runtime.videotext.tokenizer import TextTokenizer
 
     output = check_output(opts.output, opts.model, opts.overwrite)  # before loading the model; new_staging checks again
     if opts.prompts is not None:

@@ -2,7 +2,7 @@
 (runtime.classify, runtime.stream and runtime.api's StreamRunner, the ROS bridge's node).
 
 Classification artifacts run as exported. Video-text artifacts run zero-shot over a prompt set
-(`runtime.zeroshot.ZeroShotClassifier`); the prompts become the labels, so a prompt change builds a
+(`runtime.videotext.zeroshot.ZeroShotClassifier`); the prompts become the labels, so a prompt change builds a
 recognizer whose post-processing uses the new labels.
 """
 
@@ -26,7 +26,7 @@ class EngineError(RuntimeError):
 class Engine:
     artifact: Artifact  # as the recognizer sees it (labels = current prompts for zero-shot)
     backend: Backend
-    zeroshot: object | None = None  # runtime.zeroshot.ZeroShotClassifier for video-text artifacts
+    zeroshot: object | None = None  # runtime.videotext.zeroshot.ZeroShotClassifier for video-text artifacts
 
     def recognizer(self, config: RecognizerConfig) -> Recognizer:
         return Recognizer(self.artifact, self.backend, config)
@@ -76,8 +76,8 @@ def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | 
     if device is not None:
         raise EngineError(f"{setting('device', device)}: {art.folder} is a video_text artifact, which runs on ONNX "
                           f"Runtime (choose its device by {setting('backend')}: cpu, cuda or tensorrt-ep)")
-    from runtime.videotext import VideoTextModel
-    from runtime.zeroshot import ZeroShotClassifier
+    from runtime.videotext.model import VideoTextModel
+    from runtime.videotext.zeroshot import ZeroShotClassifier
 
     device = "tensorrt-engine" if backend == "tensorrt" else ORT_DEVICES.get(backend)
     if device is None:

@@ -9,7 +9,7 @@ in one batched call of the frame graph (cross-stream batching, as for whole clip
 each window the mean of its frames' embeddings: exactly what the video graph computes.
 
 A backend offers this by having `frame_encoder` (a Backend: frames (N, C, H, W) → (N, D)) and
-`logits_from_embeddings(embeds (B, D)) -> (B, K)`; `runtime.zeroshot.ZeroShotClassifier` does for
+`logits_from_embeddings(embeds (B, D)) -> (B, K)`; `runtime.videotext.zeroshot.ZeroShotClassifier` does for
 CLIP mean-pool artifacts. Other backends run whole clips as before.
 """
 

@@ -19,9 +19,9 @@ from export.validate import ParityError  # noqa: E402
 from export.videotext import VideoTextExportError, VideoTextOptions, build_videotext_artifact, detect_family  # noqa: E402
 from export.validate import gate  # noqa: E402
 from runtime.preprocess import Preprocessor  # noqa: E402
-from runtime.tokenizer import PromptError, TextTokenizer  # noqa: E402
-from runtime.videotext import VideoTextModel, l2_normalize  # noqa: E402
-from runtime.zeroshot import FrameCachedEncoder, ZeroShotClassifier  # noqa: E402
+from runtime.videotext.model import VideoTextModel, l2_normalize  # noqa: E402
+from runtime.videotext.tokenizer import PromptError, TextTokenizer  # noqa: E402
+from runtime.videotext.zeroshot import FrameCachedEncoder, ZeroShotClassifier  # noqa: E402
 from tests.videotext_fixtures import save_tiny_clip, save_tiny_xclip  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]

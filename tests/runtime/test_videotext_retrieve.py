@@ -1,4 +1,4 @@
-"""`python -m runtime.retrieve`: matrix printed, heatmap written, found/missed reported; clear errors."""
+"""`python -m runtime.videotext.retrieve`: matrix printed, heatmap written, found/missed reported; clear errors."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import pytest
 
 pytest.importorskip("tokenizers", reason="the video-text runtime needs the [videotext] extra (tokenizers)")
 
-from runtime.retrieve import DESCRIPTIONS, SEED_CLIPS, TWINS, format_matrix  # noqa: E402
+from runtime.videotext.retrieve import DESCRIPTIONS, SEED_CLIPS, TWINS, format_matrix  # noqa: E402
 from tests.runtime.videotext_toy import make_toy_videotext  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "runtime.retrieve", *map(str, args)], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "runtime.videotext.retrieve", *map(str, args)], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
 
 

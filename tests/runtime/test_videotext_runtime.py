@@ -15,9 +15,9 @@ pytest.importorskip("tokenizers", reason="the video-text runtime needs the [vide
 from runtime.artifact import HashMismatchError  # noqa: E402
 from runtime.clips import ClipBuffer  # noqa: E402
 from runtime.preprocess import Preprocessor  # noqa: E402
-from runtime.tokenizer import PromptError, TextTokenizer  # noqa: E402
-from runtime.videotext import VideoTextError, VideoTextModel, l2_normalize, retrieve  # noqa: E402
-from runtime.zeroshot import FrameCachedEncoder, ZeroShotClassifier  # noqa: E402
+from runtime.videotext.model import VideoTextError, VideoTextModel, l2_normalize, retrieve  # noqa: E402
+from runtime.videotext.tokenizer import PromptError, TextTokenizer  # noqa: E402
+from runtime.videotext.zeroshot import FrameCachedEncoder, ZeroShotClassifier  # noqa: E402
 from tests.runtime.videotext_toy import colour_frames, make_toy_videotext  # noqa: E402
 
 RED, GREEN, BLUE = (20, 20, 230), (20, 230, 20), (230, 20, 20)  # BGR
@@ -156,8 +156,8 @@ import sys
 for name in ("torch", "transformers"):
     sys.modules[name] = None  # any import of them now fails
 import numpy as np
-from runtime.videotext import VideoTextModel
-from runtime.zeroshot import ZeroShotClassifier
+from runtime.videotext.model import VideoTextModel
+from runtime.videotext.zeroshot import ZeroShotClassifier
 m = VideoTextModel({str(toy)!r})
 zs = ZeroShotClassifier(m)
 zs.set_prompts(["blue", "red"])
@@ -170,7 +170,7 @@ print(zs.infer({{"pixel_values": np.zeros((1, 4, 3, 16, 16), np.float32)}})["log
 
 def test_zero_shot_stream_same_results_with_and_without_frame_cache(model):
     from runtime.sources.base import Frame
-    from runtime.zeroshot import zero_shot_frames
+    from runtime.videotext.zeroshot import zero_shot_frames
 
     images = colour_frames(RED, 9, seed=5) + colour_frames(GREEN, 9, seed=6)
     frames = [Frame(image, i / 15.0, i) for i, image in enumerate(images)]

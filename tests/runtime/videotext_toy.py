@@ -73,7 +73,7 @@ def make_toy_videotext(folder, frames=4, size=16, labels=("a red shape", "a gree
          [helper.make_tensor_value_info("text_embeds", f, ["k", DIM])],
          [numpy_helper.from_array(table, "table"), numpy_helper.from_array(np.array([-1], np.int64), "ax"),
           numpy_helper.from_array(np.array([1], np.int64), "one")], "text.onnx")
-    from runtime.tokenizer import TextTokenizer
+    from runtime.videotext.tokenizer import TextTokenizer
 
     ids, mask = TextTokenizer(folder / "tokenizer.json", max_length, 0).encode(list(labels))
     with OnnxRuntimeBackend(folder / "text.onnx", device="cpu") as text:

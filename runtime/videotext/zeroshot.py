@@ -20,8 +20,8 @@ import numpy as np
 
 from runtime.backends.base import Backend, TensorMeta
 from runtime.postprocess import softmax
-from runtime.tokenizer import check_prompts
-from runtime.videotext import VideoFeatures, VideoTextError, VideoTextModel, l2_normalize
+from runtime.videotext.model import VideoFeatures, VideoTextError, VideoTextModel, l2_normalize
+from runtime.videotext.tokenizer import check_prompts
 
 
 @dataclass(frozen=True)

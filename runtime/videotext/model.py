@@ -3,7 +3,7 @@
 `VideoTextModel` opens the graphs a video-text artifact holds (video encoder; text encoder; X-CLIP's
 prompt-conditioned head or CLIP mean-pool's per-frame encoder) after checking their hashes, and
 offers encode_text / encode_video / similarity. `retrieve` is the clips × texts matrix.
-The zero-shot classifier and the frame cache live in runtime/zeroshot.py.
+The zero-shot classifier and the frame cache live in runtime/videotext/zeroshot.py.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class VideoTextModel:
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            from runtime.tokenizer import TextTokenizer
+            from runtime.videotext.tokenizer import TextTokenizer
 
             self._tokenizer = TextTokenizer(self.artifact.path(self.config.tokenizer), self.max_length,
                                             self.config.pad_id)

@@ -1,6 +1,6 @@
 """Video-text retrieval, the seed's exercise: embed clips and texts, print the similarity matrix.
 
-`python -m runtime.retrieve --artifact build/videotext-motion` renders 5 clips of the synthetic world
+`python -m runtime.videotext.retrieve --artifact build/videotext-motion` renders 5 clips of the synthetic world
 (moving left, moving up, approaching, rotating clockwise, appearing), embeds them and 10 texts (a
 description of each clip and of its time-reversed twin, worded unlike any training caption), prints
 the clips × texts cosine matrix, saves it as a heatmap PNG, and says whether each clip found its
@@ -109,10 +109,10 @@ def save_heatmap(sim: np.ndarray, rows: list[str], texts: list[str], path: Path,
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m runtime.retrieve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python -m runtime.retrieve --artifact build/videotext-motion\n"
-               "  python -m runtime.retrieve --artifact build/videotext-motion --out sim.png --seed 7\n"
-               "  python -m runtime.retrieve --artifact build/xclip --video a.mp4 b.mp4 --texts texts.txt")
+        prog="python -m runtime.videotext.retrieve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  python -m runtime.videotext.retrieve --artifact build/videotext-motion\n"
+               "  python -m runtime.videotext.retrieve --artifact build/videotext-motion --out sim.png --seed 7\n"
+               "  python -m runtime.videotext.retrieve --artifact build/xclip --video a.mp4 b.mp4 --texts texts.txt")
     parser.add_argument("--artifact", required=True, help="a video_text artifact folder (export/build_engine.py)")
     parser.add_argument("--video", nargs="+", help="video files to use as clips (default: 5 synthetic clips)")
     parser.add_argument("--texts", type=Path, help="file with one text per line (default: the 10 seed descriptions)")
@@ -120,8 +120,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("retrieval.png"), help="heatmap PNG (default retrieval.png)")
     parser.add_argument("--backend", default="cpu", help="ONNX Runtime device: cpu | cuda | tensorrt | auto")
     args = parser.parse_args(argv)
-    from runtime.tokenizer import PromptError
-    from runtime.videotext import VideoTextModel, retrieve
+    from runtime.videotext.model import VideoTextModel, retrieve
+    from runtime.videotext.tokenizer import PromptError
 
     try:
         with VideoTextModel(args.artifact, device=args.backend) as model:
