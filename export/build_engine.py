@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-MAX_TARGET_FPS = 1000.0  # the manifest's bound (runtime/manifest_check.py)
+MAX_TARGET_FPS = 1000.0  # the manifest's bound (runtime/artifact/bounds.py)
 BUNDLED_MODEL = REPO / "models" / "videomae-motion"
 
 EXAMPLES = """examples:

@@ -141,7 +141,7 @@ def check_weight_shapes(model_class, config, folder: Path) -> None:
 
 def check_sampling(data: dict, where: str) -> None:
     """frame_stride / window_stride whole numbers >= 1, target_fps null or a positive rate, in the manifest's bounds."""
-    from runtime.manifest_check import MAX_STRIDE, MAX_TARGET_FPS, is_int, is_number
+    from runtime.artifact.bounds import MAX_STRIDE, MAX_TARGET_FPS, is_int, is_number
 
     problems = []
     for key in ("frame_stride", "window_stride"):

@@ -43,7 +43,7 @@ def check_accepted(manifest, data: bytes) -> None:
     import json
 
     from runtime.artifact import Manifest, VideoTextSpec
-    from runtime.manifest_check import MAX_BATCH
+    from runtime.artifact.bounds import MAX_BATCH
 
     assert isinstance(manifest.labels, list) and all(isinstance(x, str) for x in manifest.labels), manifest.labels
     assert isinstance(manifest.outputs, list) and all(isinstance(x, str) for x in manifest.outputs), manifest.outputs
@@ -104,7 +104,7 @@ def both(data: bytes) -> None:
 def main(argv: list[str]) -> None:
     from fuzz_common import run
 
-    run(argv, both, instrument=["runtime.artifact", "runtime.manifest_check"],
+    run(argv, both, instrument=["runtime.artifact.manifest", "runtime.artifact.load", "runtime.artifact.bounds"],
         seeds=Path(__file__).parent / "corpus" / "manifest")
 
 

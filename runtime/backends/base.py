@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.artifact.errors import ModelMismatchError
+
 
 class BackendError(Exception):
     """A backend could not be created or could not run.
@@ -142,8 +144,6 @@ def check_against_manifest(backend: "Backend", manifest, model: str | None = Non
             problems.append(f"output {manifest.outputs[0]!r} gives {width} scores per window but the manifest has "
                             f"{len(manifest.labels)} labels")
     if problems:
-        from runtime.artifact import ModelMismatchError
-
         raise ModelMismatchError(f"{where} does not match its manifest: " + "; ".join(problems)
                                  + "; the model or the manifest was replaced after export: re-export the artifact")
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from runtime.backends.base import Backend, BackendError, TensorMeta, require
 from runtime.hints import setting
-from runtime.onnx_external import check_external_data
+from runtime.artifact.external_data import check_external_data
 
 _DTYPES = {
     "tensor(float)": np.float32,

@@ -23,7 +23,7 @@ import numpy as np
 
 from runtime.backends.base import Backend, BackendError, TensorMeta, require
 from runtime.hints import setting
-from runtime.onnx_external import check_external_data
+from runtime.artifact.external_data import check_external_data
 
 # Precision → (OpenVINO inference precision hint, the capability the device must report).
 PRECISIONS = {"fp32": ("f32", "FP32"), "bf16": ("bf16", "BF16"), "fp16": ("f16", "FP16"), "int8": ("f32", "INT8")}

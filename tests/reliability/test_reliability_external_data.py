@@ -11,7 +11,7 @@ import pytest
 from runtime.artifact import HashMismatchError, UnsafePathError, describe_file, load_artifact, read_manifest, write_manifest
 from runtime.backends import BackendError, open_backend
 from runtime.backends.onnxruntime import OnnxRuntimeBackend
-from runtime.onnx_external import ExternalDataError, MalformedOnnxError, external_data_locations
+from runtime.artifact.external_data import ExternalDataError, MalformedOnnxError, external_data_locations
 from tests.conftest import make_onnx_artifact
 from tests.reliability.case_runner import run_cases
 from tests.reliability.onnx_cases import WEIGHT, external_model

@@ -153,7 +153,7 @@ def test_manifest_that_is_a_folder_says_so(onnx_artifact):
 
 def test_sampling_bounds_can_be_checked_before_a_manifest_exists():
     from runtime.artifact import Sampling
-    from runtime.manifest_check import sampling_problems
+    from runtime.artifact.bounds import sampling_problems
 
     assert sampling_problems(Sampling(frame_stride=1, target_fps=8.0, window_stride=4)) == []
     assert sampling_problems(Sampling(target_fps=1e20)) == [

@@ -1,60 +1,24 @@
-"""The artifact contract: what export writes and the runtime reads.
+"""The typed, versioned manifest: what export writes into `manifest.json` and the runtime reads.
 
-An artifact is one folder holding `manifest.json` plus the files it names (ONNX graphs, engines,
-embeddings). The manifest is typed and versioned; every file it names carries a sha256 that is
-checked before the file is used, so nothing is loaded that the manifest does not vouch for.
+Every value is typed at read time (`Manifest.from_dict`) and checked against what the runtime relies
+on (`Manifest.check`, with the numeric bounds in `runtime.artifact.bounds`), so a bad manifest fails
+here with one line naming the field, and not mid-stream.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from runtime.manifest_check import type_and_range_problems, video_text_problems
+from runtime.artifact.bounds import type_and_range_problems, video_text_problems
+from runtime.artifact.errors import ManifestError, SchemaVersionError, UnsafePathError
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-# A manifest is a few kB; a huge one is not ours and must not be read into memory.
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 LAYOUTS = ("NTCHW", "NCTHW")
 TASKS = ("classification", "video_text")
-
-
-class ArtifactError(Exception):
-    """Base of every error about an artifact folder or its manifest."""
-
-
-class ManifestError(ArtifactError):
-    """The manifest is missing, unreadable, or has wrong or missing fields."""
-
-
-class SchemaVersionError(ManifestError):
-    """The manifest was written by an incompatible schema version."""
-
-
-class MissingFileError(ArtifactError):
-    """A file the manifest names is not in the artifact folder."""
-
-
-class NotAFileError(MissingFileError):
-    """A path the artifact needs as a regular file (or folder) is something else: a folder, a FIFO, a device."""
-
-
-class HashMismatchError(ArtifactError):
-    """A file's sha256 differs from the manifest's: it was changed after export."""
-
-
-class UnsafePathError(ArtifactError):
-    """A file name in the manifest points outside the artifact folder."""
-
-
-class ModelMismatchError(ArtifactError):
-    """The model's inputs or outputs differ from what the manifest describes (names, dims, label count)."""
 
 
 @dataclass
@@ -224,7 +188,7 @@ class Manifest:
         if self.video_text is not None:
             problems.extend(self.video_text.problems(self.files))
         for name in self.files:
-            _safe_relative(name)
+            safe_relative(name)
         if problems:
             raise ManifestError("invalid manifest: " + "; ".join(problems))
 
@@ -251,151 +215,9 @@ def _typed(cls, data: Any, where: str):
         raise ManifestError(f"manifest field {where!r}: {exc}") from None
 
 
-def _safe_relative(name: str) -> str:
+def safe_relative(name: str) -> str:
     """File names are plain relative paths inside the folder: no '..', no absolute paths."""
     path = Path(name)
     if not name or path.is_absolute() or ".." in path.parts or name.startswith(("/", "\\")) or "\x00" in name:
         raise UnsafePathError(f"file name {name!r} in the manifest points outside the artifact folder")
     return name
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def describe_file(path: Path, kind: str, **extra: Any) -> FileEntry:
-    return FileEntry(sha256=sha256_file(path), size=path.stat().st_size, kind=kind, **extra)
-
-
-def write_manifest(folder: str | os.PathLike, manifest: Manifest) -> Path:
-    manifest.check()
-    target = Path(folder) / MANIFEST_NAME
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(manifest.to_json() + "\n", encoding="utf-8")
-    os.replace(tmp, target)  # atomic: a reader never sees half a manifest
-    return target
-
-
-def file_type(path: Path) -> str | None:
-    """What is at path, without following a final symlink or opening it (a FIFO would block): None if nothing."""
-    try:
-        mode = path.lstat().st_mode
-    except FileNotFoundError:
-        return None
-    except OSError as exc:  # e.g. a component is a file ("not a directory"), or no permission
-        return f"unreachable ({exc.strerror})"
-    for test, what in ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),
-                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return what
-    return "not a regular file"
-
-
-def read_manifest(folder: str | os.PathLike) -> Manifest:
-    path = Path(folder) / MANIFEST_NAME
-    what = "a folder" if Path(folder).is_dir() else file_type(Path(folder))  # the artifact folder may be a link
-    if what is None:
-        raise MissingFileError(f"artifact folder {folder} does not exist (export one with export/build_engine.py)")
-    if what != "a folder":
-        raise NotAFileError(f"artifact path {folder} is {what}, not a folder: pass the artifact folder that holds "
-                            f"{MANIFEST_NAME} (written by export/build_engine.py)")
-    _check_plain_file(Path(folder), MANIFEST_NAME, f"what makes {folder} a Tubelet artifact folder")
-    if path.stat().st_size > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"{path} is {path.stat().st_size} bytes, too large for a manifest")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ManifestError(f"{path} cannot be read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path} is not valid JSON: {exc}") from None
-    except RecursionError:  # "[[[[..." nested past Python's recursion limit (found by fuzzing)
-        raise ManifestError(f"{path} nests JSON too deeply to be a manifest") from None
-    return Manifest.from_dict(data)
-
-
-@dataclass
-class Artifact:
-    folder: Path
-    manifest: Manifest
-
-    def path(self, name: str, verify: bool = True) -> Path:
-        """The path of a regular file the manifest names, reached without links; hash-checked unless told
-        otherwise (a caller that hashes the bytes it reads itself, as the TensorRT backend does)."""
-        if name not in self.manifest.files:
-            raise MissingFileError(f"{name!r} is not listed in {self.folder / MANIFEST_NAME}")
-        path = _check_plain_file(self.folder, _safe_relative(name), "named in the manifest")
-        if verify:
-            verify_file(self.folder, name, self.manifest.files[name])
-            if self.manifest.files[name].kind == "onnx":
-                self._verify_external_data(name, path)
-        return path
-
-    def _verify_external_data(self, name: str, path: Path) -> None:
-        """An ONNX graph's external data files must be listed in the manifest and match their hashes."""
-        from runtime.onnx_external import ExternalDataError, check_external_data, normalized_location
-
-        for data_path in check_external_data(path):
-            data_name = normalized_location(str(data_path.relative_to(self.folder)))
-            if data_name not in self.manifest.files:
-                raise ExternalDataError(f"{name} reads external data from {data_name!r}, which "
-                                        f"{self.folder / MANIFEST_NAME} does not list (no hash vouches for it); "
-                                        "re-export the artifact")
-            verify_file(self.folder, data_name, self.manifest.files[data_name])
-
-    @property
-    def labels(self) -> list[str]:
-        return self.manifest.labels
-
-
-def _check_plain_file(folder: Path, name: str, role: str) -> Path:
-    """folder/name must be a regular file reached through real folders: no component under the artifact
-    folder may be a symbolic link (a link could point anywhere; artifacts are plain folders).
-
-    role: what the file is to the artifact, for the message ("named in the manifest", ...).
-    """
-    path = Path(folder)
-    for part in Path(name).parts:
-        path = path / part
-        what = file_type(path)
-        if what == "a symbolic link":
-            raise UnsafePathError(f"{path} is a symbolic link; artifact files and the folders under the artifact "
-                                  "must be real, not links: copy the files in")
-        if what is None:
-            raise MissingFileError(f"{Path(folder) / name} is {role} but missing")
-    what = file_type(path)
-    if what != "a file":
-        raise NotAFileError(f"{path} is {role} but is {what}, not a regular file")
-    return path
-
-
-def verify_file(folder: Path, name: str, entry: FileEntry) -> None:
-    path = _check_plain_file(Path(folder), _safe_relative(name), "named in the manifest")
-    if path.stat().st_size != entry.size:
-        raise HashMismatchError(
-            f"{path} is {path.stat().st_size} bytes, the manifest says {entry.size}: the file was "
-            "changed or truncated after export; re-export the artifact"
-        )
-    try:
-        actual = sha256_file(path)
-    except OSError as exc:
-        raise ArtifactError(f"{path} cannot be read: {exc.strerror or exc}") from None
-    if actual != entry.sha256:
-        raise HashMismatchError(
-            f"{path} has sha256 {actual[:16]}…, the manifest says {entry.sha256[:16]}…: the file was "
-            "changed after export; re-export the artifact"
-        )
-
-
-def load_artifact(folder: str | os.PathLike, verify: bool = True) -> Artifact:
-    """Read and (by default) verify every file of an artifact folder."""
-    folder = Path(folder)
-    manifest = read_manifest(folder)
-    if verify:
-        for name, entry in manifest.files.items():
-            verify_file(folder, name, entry)
-    return Artifact(folder=folder, manifest=manifest)

@@ -20,7 +20,7 @@ import mmap
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from runtime.artifact import ArtifactError, UnsafePathError
+from runtime.artifact.errors import ArtifactError, UnsafePathError
 from runtime.backends.base import BackendError
 
 # message kind → {field number: child kind}, from onnx.proto (ModelProto.graph = 7, ...).
