@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from runtime.cli.errors import TubeletError
 
-class CalibrationError(Exception):
+
+class CalibrationError(TubeletError):
     """Base of every calibration error."""
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cli.errors import TubeletError
+
 # Computed in FP32 in the FP16 graph (export/fp16_graph.py) and its emulation here; the weakly typed
 # builder pins the same layer kinds (runtime/backends/trt_build.py).
 KEEP_FP32_OPS = ("LayerNormalization", "GroupNormalization", "InstanceNormalization", "Softmax", "LogSoftmax",
@@ -27,7 +29,7 @@ KEEP_FP32_OPS = ("LayerNormalization", "GroupNormalization", "InstanceNormalizat
 MIN_COSINE = 0.999
 
 
-class Fp16CheckError(RuntimeError):
+class Fp16CheckError(TubeletError, RuntimeError):
     """The FP16 variant could not be built or run, or (strict) it differs from FP32 too much."""
 
 

@@ -15,12 +15,14 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from runtime.cli.errors import TubeletError
+
 # A Hugging Face hub repo id: `name` or `org/name` (letters, digits, '-', '_', '.').
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors caps its JSON header at 100 MB
 
 
-class ExportInputError(ValueError):
+class ExportInputError(TubeletError, ValueError):
     """A model folder, labels file or prompts file given to the export is not usable."""
 
 

@@ -11,13 +11,15 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime.cli.errors import TubeletError
+
 MIN_OPSET = 17  # LayerNormalization is one op from 17 on: TensorRT keeps it in FP32 as a unit
 DEFAULT_OPSET = 17  # TensorRT 8.6 (JetPack 6.0) parses up to 17; the dynamo exporter emits 18, converted down
 EXTERNAL_DATA_THRESHOLD = 2 * 1024**3 - 64 * 1024**2  # protobuf's 2 GB cap, minus room for the graph
 DATA_SUFFIX = ".data"
 
 
-class OnnxExportError(RuntimeError):
+class OnnxExportError(TubeletError, RuntimeError):
     """Neither exporter produced a valid ONNX graph."""
 
 

@@ -17,12 +17,14 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from runtime.cli.errors import TubeletError
+
 STAGING_MARKER = ".tubelet-staging"  # inside a staging folder: the pid of the export that owns it
 _OWN_TEMP = re.compile(r"^.+\.tmp-\d+$")  # calibration's and the engine builder's files in progress
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<pid>\d+)$")
 
 
-class OutputError(Exception):
+class OutputError(TubeletError):
     """The output folder cannot be written as asked."""
 
 

@@ -17,12 +17,14 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from runtime.cli.errors import TubeletError
+
 OPS_FILE = Path(__file__).resolve().parent / "data" / "tensorrt_onnx_ops.json"
 DEFAULT_TARGET = "8.6"  # JetPack 6.0: the oldest TensorRT a Jetson user of this project runs
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
-class ReadinessError(RuntimeError):
+class ReadinessError(TubeletError, RuntimeError):
     """The graph is not ready for TensorRT (raised only when a caller asks for a strict check)."""
 
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.artifact import InputSpec, Preprocessing
+from runtime.cli.errors import TubeletError
 from runtime.comparator import Comparison, ShapeMismatchError, compare
 from runtime.preprocess import Preprocessor
 
 
-class ParityError(RuntimeError):
+class ParityError(TubeletError, RuntimeError):
     """ONNX Runtime's outputs differ from PyTorch's beyond the tolerance, or are not finite."""
 
 

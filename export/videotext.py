@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from runtime.artifact import InputSpec, Preprocessing, Sampling
+from runtime.cli.errors import TubeletError
 
 FAMILIES = ("xclip", "clip-meanpool", "videotext-motion")
 # Prompts of several lengths, used by the text parity gate besides the label prompts.
@@ -25,7 +26,7 @@ PARITY_PROMPTS = ("a person waving", "someone picking up a cup from the table an
                   "a red square moving to the left across the frame")
 
 
-class VideoTextExportError(ValueError):
+class VideoTextExportError(TubeletError, ValueError):
     """The model or options given to the video-text export are not usable."""
 
 

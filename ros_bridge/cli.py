@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 
+from runtime.cli.errors import UsageError
+
 EXAMPLES = """examples:
   # ROS 2 robot without rclpy: one camera, results on /tubelet/classification, /tubelet/events, /diagnostics
   python -m ros_bridge --artifact build/videomae-motion --image-topic /camera/image_raw
@@ -27,7 +29,7 @@ EXAMPLES = """examples:
 """
 
 
-class CliError(Exception):
+class CliError(UsageError):
     """Bad command-line input: printed as one line."""
 
 
@@ -139,11 +141,10 @@ def _wait(duration: float | None) -> None:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from runtime.engine import EngineError
     from ros_bridge.params import ParameterError
     from runtime.artifact import ArtifactError
     from runtime.backends.base import BackendError
-
+    from runtime.engine import EngineError
     from runtime.hints import command_line
 
     try:

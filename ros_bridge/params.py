@@ -10,6 +10,7 @@ from typing import Any
 
 from ros_bridge.convert import ImageLimits
 from ros_bridge.node import BridgeSettings, Camera
+from runtime.cli.errors import UsageError
 from runtime.postprocess import SMOOTHING, PostprocessConfig
 from runtime.recognizer import RecognizerConfig
 
@@ -47,7 +48,7 @@ STARTUP_ONLY = ("artifact", "backend", "threads", "server", "server_model", "ser
                 "diagnostics_topic", "max_width", "max_height", "max_bytes", "diagnostics_period")
 
 
-class ParameterError(ValueError):
+class ParameterError(UsageError, ValueError):
     """A parameter has a wrong type or value."""
 
 

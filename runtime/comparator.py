@@ -24,10 +24,12 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from runtime.cli.errors import TubeletError
+
 Outputs = Union[np.ndarray, Sequence[np.ndarray]]
 
 
-class ShapeMismatchError(ValueError):
+class ShapeMismatchError(TubeletError, ValueError):
     """The two sides of a comparison do not have the same shapes."""
 
 

@@ -7,8 +7,10 @@ needs no `onnx` import; shared by the FP16 export graph and the FP16 Q/DQ graph.
 
 from __future__ import annotations
 
+from runtime.cli.errors import TubeletError
 
-class GraphOrderError(ValueError):
+
+class GraphOrderError(TubeletError, ValueError):
     """The graph cannot be ordered: a cycle, or an input nothing produces."""
 
 

@@ -15,15 +15,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from runtime.cli.errors import TubeletError
+
 UNKNOWN = "unknown"
 SMOOTHING = ("none", "ema", "mean")
 
 
-class PostprocessError(ValueError):
+class PostprocessError(TubeletError, ValueError):
     """A post-processing setting is out of range."""
 
 
-class NonFiniteScores(ValueError):
+class NonFiniteScores(TubeletError, ValueError):
     """A window's scores are not finite numbers (the logits held NaN/Inf): it must not be published."""
 
 

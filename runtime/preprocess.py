@@ -12,6 +12,7 @@ import numpy as np
 from runtime.cv import cv2
 
 from runtime.artifact import Preprocessing
+from runtime.cli.errors import TubeletError
 
 # PIL's bilinear filter antialiases when shrinking; OpenCV's INTER_LINEAR does not, INTER_AREA is
 # the closest match when shrinking (see tests/runtime/test_preprocess.py for the measured gap).
@@ -19,7 +20,7 @@ _SHRINK = {"bilinear": cv2.INTER_AREA, "bicubic": cv2.INTER_AREA, "nearest": cv2
 _GROW = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST}
 
 
-class FrameError(ValueError):
+class FrameError(TubeletError, ValueError):
     """A frame cannot be preprocessed (empty, wrong dtype, wrong channel count)."""
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from runtime.artifact import Artifact
 from runtime.backends import Backend, TransientBackendError
+from runtime.cli.errors import TubeletError
 from runtime.clips import MAX_TARGET_FPS, Clip, ClipBuffer, FrameSampler
 from runtime.framecache import frame_cache_for
 from runtime.postprocess import Event, NonFiniteScores, PostprocessConfig, PostProcessor
@@ -33,7 +34,7 @@ LATENCY_HISTORY = 4096  # per stream; bounded so a long run keeps flat memory
 LOG = logging.getLogger("tubelet")
 
 
-class RecognizerError(RuntimeError):
+class RecognizerError(TubeletError, RuntimeError):
     """The recognizer was misconfigured or its worker failed."""
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.artifact import InputSpec, Preprocessing
+from runtime.cli.errors import TubeletError
 
 FAMILY = "videomae"
 # Used when a checkpoint has no preprocessor_config.json: the VideoMAE image processor's defaults.
@@ -16,7 +17,7 @@ DEFAULT_STD = [0.229, 0.224, 0.225]
 _RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(TubeletError, ValueError):
     """The model given to export is not a usable VideoMAE checkpoint."""
 
 

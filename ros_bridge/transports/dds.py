@@ -19,13 +19,14 @@ import threading
 from dataclasses import dataclass
 
 from runtime.backends.base import require
+from runtime.cli.errors import TubeletError
 
 LOG = logging.getLogger("ros_bridge.dds")
 ROS_NAME = re.compile(r"^/?[A-Za-z_~][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
 TAKE_BATCH = 16
 
 
-class TopicNameError(ValueError):
+class TopicNameError(TubeletError, ValueError):
     """A ROS topic name that DDS cannot carry."""
 
 

@@ -1,11 +1,14 @@
-"""Every error about an artifact folder or its manifest, in one module that imports nothing.
+"""Every error about an artifact folder or its manifest, in one module that imports only the error base
+(runtime/cli/errors.py, which imports nothing).
 
 Kept apart so that backends (which raise `ModelMismatchError`) and the external-data checks can import
 them without importing the manifest reader, and the reader without importing a backend.
 """
 
+from runtime.cli.errors import TubeletError
 
-class ArtifactError(Exception):
+
+class ArtifactError(TubeletError):
     """Base of every error about an artifact folder or its manifest."""
 
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.artifact.errors import ModelMismatchError
+from runtime.cli.errors import TubeletError
 
 
-class BackendError(Exception):
+class BackendError(TubeletError):
     """A backend could not be created or could not run.
 
     Its message is one line: the multi-line reports native libraries raise (OpenVINO's nested

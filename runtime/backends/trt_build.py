@@ -27,6 +27,7 @@ from typing import Callable
 
 from packaging.version import Version
 
+from runtime.cli.errors import TubeletError
 from runtime.engine_provenance import parse_version, this_platform
 
 PRECISIONS = ("fp16", "int8")
@@ -39,7 +40,7 @@ FP32_LAYER_KINDS = (("NORMALIZATION", None), ("SOFTMAX", None), ("REDUCE", None)
 OLDEST = Version("8.6")
 
 
-class EngineBuildError(RuntimeError):
+class EngineBuildError(TubeletError, RuntimeError):
     """TensorRT could not parse the graph or build the engine; the message says what and how to fix it."""
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 
+from runtime.cli.errors import TubeletError
 from runtime.cv import cv2
 from runtime.outputs.base import Sink
 from runtime.outputs.overlay import FpsMeter, draw_result
 
 
-class WindowError(RuntimeError):
+class WindowError(TubeletError, RuntimeError):
     """No window can be opened (a headless OpenCV build, or no display)."""
 
 

@@ -10,6 +10,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from runtime.cli.errors import TubeletError
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -29,7 +31,7 @@ class Frame:
 MAX_GAPS = 1024  # gaps kept in stats; older ones are forgotten (memory stays flat on flaky links)
 
 
-class SourceError(RuntimeError):
+class SourceError(TubeletError, RuntimeError):
     """A source cannot be opened or read (bad spec, missing file, unreachable camera, gave up)."""
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.cli.errors import TubeletError
 from runtime.cv import cv2
 
 # encoding → (dtype, channels, conversion to OpenCV order or None)
@@ -44,7 +45,7 @@ BYTE_TYPES = (bytes, bytearray, memoryview)
 
 
 
-class ImageError(ValueError):
+class ImageError(TubeletError, ValueError):
     """A message cannot become an image; `reason` is a short key for counting (encoding, step, ...)."""
 
     def __init__(self, reason: str, message: str):

@@ -22,12 +22,13 @@ from typing import Iterator
 
 import numpy as np
 
+from runtime.cli.errors import TubeletError
 from runtime.sources.base import Frame, Source, SourceError
 from runtime.sources.ros_image import ImageError, ImageLimits, compressed_to_array, image_to_array
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
-class MessageError(ValueError):
+class MessageError(TubeletError, ValueError):
     """One message cannot be turned into an image (the replay skips it and counts it)."""
 
 

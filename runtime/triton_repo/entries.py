@@ -12,12 +12,13 @@ import hashlib
 from dataclasses import dataclass
 
 from runtime.artifact import MANIFEST_NAME, Artifact
+from runtime.cli.errors import TubeletError
 from runtime.triton_repo.config import KINDS, LABELS_FILE, MANIFEST_PARAMETER, ModelEntry, TensorSpec, triton_type
 
 DEFAULT_MAX_BATCH = 8  # as the recognizer: an artifact without a batch profile
 
 
-class RepositoryError(Exception):
+class RepositoryError(TubeletError):
     """The artifact cannot become a repository entry, or the entry cannot be written."""
 
 

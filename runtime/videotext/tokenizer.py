@@ -16,9 +16,10 @@ from typing import Sequence
 import numpy as np
 
 from runtime.backends.base import require
+from runtime.cli.errors import TubeletError
 
 
-class PromptError(ValueError):
+class PromptError(TubeletError, ValueError):
     """A prompt cannot be encoded: not text, empty, or longer than the text encoder accepts."""
 
 
