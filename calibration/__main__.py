@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     from calibration.errors import CalibrationError
     from runtime.artifact import ArtifactError
     from runtime.backends.base import BackendError
-    from runtime.hints import command_line
+    from runtime.common.hints import command_line
 
     args = build_parser().parse_args(argv)
     try:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from calibration.reader import ClipReader
-from runtime.comparator import Comparison, ShapeMismatchError
-from runtime.comparator import compare as compare_outputs
+from runtime.common.comparator import Comparison, ShapeMismatchError
+from runtime.common.comparator import compare as compare_outputs
 
 # QOperator-format ops and the float op each one replaces.
 _QOPERATOR = {"QLinearMatMul": "MatMul", "MatMulInteger": "MatMul", "QLinearConv": "Conv",
@@ -19,7 +19,7 @@ _DEQUANT = ("DequantizeLinear",)
 
 @dataclass
 class GateResult:
-    """The INT8 gate's verdict: runtime.comparator's comparison of INT8 logits with FP32, and the thresholds."""
+    """The INT8 gate's verdict: runtime.common.comparator's comparison of INT8 logits with FP32, and the thresholds."""
 
     comparison: Comparison
     min_agreement: float

@@ -22,7 +22,7 @@ alike (TensorRT operator reference, Quantize / Dequantize: T2 float32, float16, 
 8.6 documents float32 only, which is why the 8.6 weakly typed build keeps model.int8.onnx).
 TensorRT 10.3's parser (JetPack 6.1/6.2) takes opset <= 20.
 
-The graph is gated on the CPU against the FP32 model with runtime.comparator on the INT8 gate's
+The graph is gated on the CPU against the FP32 model with runtime.common.comparator on the INT8 gate's
 held-out clips (top-1 agreement and cosine, the INT8 gate's thresholds). ONNX Runtime's CPU provider
 runs it with most FP16 ops in FP32 (export/fp16_graph.py says what that can and cannot show): the
 gate proves the conversion kept the graph's meaning and its FP16 weights and scales are sound, not
@@ -98,7 +98,7 @@ def convert_qdq_to_fp16(int8_path: str | Path, out_path: str | Path, keep_fp32=(
 
 def topological_sort(graph) -> None:
     """Reorder the graph's nodes so that each comes after the producers of its inputs."""
-    from runtime.onnx_order import GraphOrderError, topological_sort as order
+    from runtime.common.onnx_order import GraphOrderError, topological_sort as order
 
     try:
         order(graph)

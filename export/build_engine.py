@@ -175,7 +175,7 @@ def main(argv=None) -> int:
     except ValueError:  # main() called from a thread other than the main one: leave signals alone
         previous = None
     try:
-        from runtime.hints import command_line
+        from runtime.common.hints import command_line
 
         with command_line():  # messages name settings as options (--backend x), not keywords
             return _checked_main(args)

@@ -10,7 +10,7 @@ above 256 overflows FP16's 65504 and the norm collapses).
 FP16 is emulated with Casts rather than by running the float16 graph: ONNX Runtime's CPU provider
 lacks FP16 kernels for many ops, runs those in FP32, and then removes the FP32→FP16→FP32 cast pairs
 between them, so the float16 graph on a CPU keeps activations in FP32 (see `fp16_variant`).
-Comparisons go through runtime.comparator.
+Comparisons go through runtime.common.comparator.
 """
 
 from __future__ import annotations
@@ -137,10 +137,10 @@ def emulated_outputs(model, feeds: list[dict], keep_fp32_ops=KEEP_FP32_OPS, deco
 
 def check_fp16(model_path: str | Path, input_name: str, clips: list[np.ndarray], keep_fp32_ops=KEEP_FP32_OPS,
                decompose_layernorm: bool = False, min_cosine: float = MIN_COSINE) -> Fp16Report:
-    """Run FP32 and the FP16 variant on the same clips and compare the first output (runtime.comparator)."""
+    """Run FP32 and the FP16 variant on the same clips and compare the first output (runtime.common.comparator)."""
     import onnx
 
-    from runtime.comparator import compare
+    from runtime.common.comparator import compare
 
     model = onnx.load(str(model_path), load_external_data=True)
     expected, got = emulated_outputs(model, [{input_name: clip} for clip in clips], keep_fp32_ops, decompose_layernorm)

@@ -9,7 +9,7 @@ FP32 behind explicit Casts, FP32 inputs and outputs. The conversion is onnxrunti
 AutoCast builds on), so it needs no dependency beyond ONNX Runtime and onnx.
 
 The FP16 graph is gated on the CPU against the FP32 graph on the parity inputs with the one
-comparator (runtime/comparator.py): no non-finite output, cosine >= 0.999, and the same top-1
+comparator (runtime/common/comparator.py): no non-finite output, cosine >= 0.999, and the same top-1
 where the output is a score (classification logits, the X-CLIP head). What a CPU can measure:
 ONNX Runtime's CPU provider lacks FP16 kernels for most ops on x86, runs those in FP32 between casts
 it inserts (the report counts them: `ort_cpu_fp32_nodes`) and then drops the FP32→FP16→FP32 cast
@@ -61,7 +61,7 @@ def write_fp16_graph(fp32_path: str | Path, out_path: str | Path, keep_fp32=()) 
                                              node_block_list=kept_by_name)
     except Exception as exc:  # the converter raises plain Exceptions and onnx's own errors
         raise Fp16GraphError(f"cannot convert {fp32_path.name} to FP16: {exc}") from exc
-    from runtime.onnx_order import GraphOrderError, topological_sort
+    from runtime.common.onnx_order import GraphOrderError, topological_sort
 
     try:
         topological_sort(converted.graph)  # the converter appends the Casts it inserts after their consumers
@@ -88,8 +88,8 @@ def _input_shapes(graph) -> dict[str, list]:
 
 def gate_fp16_graph(fp32_path: str | Path, fp16_path: str | Path, feeds: list[dict], scores: bool,
                     min_cosine: float = MIN_COSINE) -> dict:
-    """Both graphs on the same feeds in ONNX Runtime CPU, compared by runtime.comparator."""
-    from runtime.comparator import compare
+    """Both graphs on the same feeds in ONNX Runtime CPU, compared by runtime.common.comparator."""
+    from runtime.common.comparator import compare
 
     import onnx
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from runtime.artifact import InputSpec, Preprocessing
 from runtime.cli.errors import TubeletError
-from runtime.comparator import Comparison, ShapeMismatchError, compare
+from runtime.common.comparator import Comparison, ShapeMismatchError, compare
 from runtime.preprocess import Preprocessor
 
 
@@ -24,7 +24,7 @@ class ParityError(TubeletError, RuntimeError):
 
 @dataclass
 class ParityReport:
-    """A parity gate's verdict: runtime.comparator's comparison, the batches it covered, the tolerance."""
+    """A parity gate's verdict: runtime.common.comparator's comparison, the batches it covered, the tolerance."""
 
     comparison: Comparison
     batches: list[int]
@@ -66,7 +66,7 @@ def check_atol(atol: float) -> float:
 
 
 def gate(name: str, expected, got, batches: list[int], atol: float, strict: bool) -> ParityReport:
-    """Compare PyTorch's outputs with ONNX Runtime's (runtime.comparator); raise ParityError if strict and off."""
+    """Compare PyTorch's outputs with ONNX Runtime's (runtime.common.comparator); raise ParityError if strict and off."""
     try:
         comparison = compare(expected, got, names=("PyTorch", "ONNX Runtime"))
     except ShapeMismatchError as exc:

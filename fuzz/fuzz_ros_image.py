@@ -166,7 +166,7 @@ _SEED_IMAGES: list[bytes] = []
 def seed_images() -> list[bytes]:
     """Small valid compressed images (8/16-bit, 1/3/4 channels) the compressed mutations start from."""
     if not _SEED_IMAGES:
-        from runtime.cv import cv2
+        from runtime.common.cv import cv2
 
         rng = np.random.default_rng(3)
         for ext, image in [(".png", rng.integers(0, 256, (5, 7), np.uint8)),

@@ -144,8 +144,8 @@ def main(argv=None) -> int:
     from ros_bridge.params import ParameterError
     from runtime.artifact import ArtifactError
     from runtime.backends.base import BackendError
+    from runtime.common.hints import command_line
     from runtime.engine import EngineError
-    from runtime.hints import command_line
 
     try:
         with command_line():  # messages name settings as options (--backend x), not keywords

@@ -135,7 +135,7 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    from runtime.hints import command_line
+    from runtime.common.hints import command_line
 
     args = build_parser().parse_args(argv)
     try:

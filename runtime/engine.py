@@ -15,7 +15,7 @@ from typing import Sequence
 from runtime.artifact import Artifact, load_artifact
 from runtime.backends import ORT_DEVICES, Backend, open_backend
 from runtime.cli.errors import TubeletError
-from runtime.hints import setting
+from runtime.common.hints import setting
 from runtime.recognizer import Recognizer, RecognizerConfig
 
 

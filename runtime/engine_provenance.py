@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
 
-from runtime.hints import setting
+from runtime.common.hints import setting
 
 REBUILD_HINT = ("rebuild the engine on this machine: tubelet-engine --artifact <artifact> --precision {precision} "
                 "(or trtexec: see docs/TENSORRT.md), or open the artifact with {onnxruntime}")

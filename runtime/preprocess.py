@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.cv import cv2
+from runtime.common.cv import cv2
 
 from runtime.artifact import Preprocessing
 from runtime.cli.errors import TubeletError

@@ -322,7 +322,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     _check(args, parser)
     if not args.verbose:
-        from runtime.quiet import quiet_third_party_logs
+        from runtime.common.quiet import quiet_third_party_logs
 
         quiet_third_party_logs()
     start = time.monotonic()
@@ -330,8 +330,8 @@ def main(argv=None) -> int:
         # After parsing, so --help and argument errors work before OpenCV or ONNX Runtime is installed.
         from runtime.artifact import ArtifactError
         from runtime.backends import BackendError
+        from runtime.common.hints import command_line
         from runtime.engine import EngineError
-        from runtime.hints import command_line
         from runtime.postprocess import PostprocessError
         from runtime.recognizer import RecognizerError
     except ImportError as exc:

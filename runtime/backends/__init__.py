@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runtime.backends.base import (Backend, BackendError, InputError, MissingDependencyError, TensorMeta,
                                    TransientBackendError)
-from runtime.hints import setting
+from runtime.common.hints import setting
 
 __all__ = ["Backend", "BackendError", "InputError", "MissingDependencyError", "TensorMeta", "TransientBackendError",
            "open_backend", "open_remote"]

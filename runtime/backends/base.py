@@ -37,7 +37,10 @@ class TransientBackendError(BackendError):
 # Extras whose install differs by machine: TensorRT has one extra per CUDA major, and on JetPack it is
 # the system's (pip has no TensorRT for JetPack 6).
 INSTALL_HINTS = {"trt": "pip install 'tubelet[trt-cu12]' (CUDA 12) or 'tubelet[trt-cu13]' (CUDA 13); on JetPack the "
-                        "system's TensorRT (sudo apt install python3-libnvinfer) and pip install 'cuda-python>=12.6,<13'"}
+                        "system's TensorRT (sudo apt install python3-libnvinfer) and pip install 'cuda-python>=12.6,<13'",
+                 # pip's OpenCV has no GStreamer; a Jetson's camera pipelines need JetPack's own build.
+                 "opencv": "pip install 'tubelet[opencv]', or on a Jetson keep JetPack's system OpenCV (it has "
+                           "GStreamer) and make it visible to this Python"}
 
 
 def require(module: str, extra: str | None, purpose: str):

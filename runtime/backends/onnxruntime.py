@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.backends.base import Backend, BackendError, TensorMeta, require
-from runtime.hints import setting
+from runtime.common.hints import setting
 from runtime.artifact.external_data import check_external_data
 
 _DTYPES = {

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.backends.base import Backend, BackendError, TensorMeta, require
-from runtime.hints import setting
+from runtime.common.hints import setting
 from runtime.artifact.external_data import check_external_data
 
 # Precision → (OpenVINO inference precision hint, the capability the device must report).

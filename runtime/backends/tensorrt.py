@@ -15,8 +15,8 @@ import hashlib
 import numpy as np
 
 from runtime.backends.base import Backend, BackendError, InputError, TensorMeta, require
+from runtime.common.hints import setting
 from runtime.engine_provenance import check_compatibility, this_machine
-from runtime.hints import setting
 
 
 class EngineMismatchError(BackendError):

@@ -10,7 +10,7 @@ from collections import deque
 import numpy as np
 
 from runtime.cli.errors import TubeletError
-from runtime.cv import cv2
+from runtime.common.cv import cv2
 from runtime.outputs.base import Sink
 
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}

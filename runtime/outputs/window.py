@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from runtime.cli.errors import TubeletError
-from runtime.cv import cv2
+from runtime.common.cv import cv2
 from runtime.outputs.base import Sink
 from runtime.outputs.overlay import FpsMeter, draw_result
 

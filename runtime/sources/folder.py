@@ -10,7 +10,7 @@ import os
 import re
 from typing import Iterator
 
-from runtime.cv import cv2
+from runtime.common.cv import cv2
 from runtime.sources.base import Frame, Source, SourceError
 from runtime.sources.timestamps import MAX_FPS, MIN_FPS, frame_period
 

@@ -24,7 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from runtime.cv import cv2
+from runtime.common.cv import cv2
 from runtime.sources.base import SourceError
 from runtime.sources.live import LiveSource, split_options
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.cli.errors import TubeletError
-from runtime.cv import cv2
+from runtime.common.cv import cv2
 
 # encoding → (dtype, channels, conversion to OpenCV order or None)
 ENCODINGS = {

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from runtime.cv import cv2
+from runtime.common.cv import cv2
 from runtime.sources.base import Frame, Source, SourceError
 from runtime.sources.timestamps import frame_period, presentation_times, reported_seconds
 

@@ -78,7 +78,7 @@ def format_matrix(sim: np.ndarray, rows: list[str], texts: list[str]) -> str:
 
 def save_heatmap(sim: np.ndarray, rows: list[str], texts: list[str], path: Path, cell: int = 56) -> Path:
     """The matrix as a PNG (OpenCV only): a colour per cell, its value, clip and text labels."""
-    from runtime.cv import cv2
+    from runtime.common.cv import cv2
 
     left, top = 190, 40
     height, width = top + cell * len(rows) + 10 + 18 * len(texts), left + cell * len(texts) + 10

@@ -71,7 +71,7 @@ def test_unknown_precision_is_refused(onnx_artifact):
 
 
 def test_hints_use_the_callers_syntax(onnx_artifact):
-    from runtime.hints import command_line
+    from runtime.common.hints import command_line
 
     with pytest.raises(BackendError, match=r"use backend='onnxruntime'"):
         open_backend(load_artifact(onnx_artifact), "tensorrt")
@@ -83,8 +83,8 @@ def test_hints_use_the_callers_syntax(onnx_artifact):
 
 
 def test_engine_rebuild_hint_uses_the_callers_syntax():
+    from runtime.common.hints import command_line
     from runtime.engine_provenance import Compatibility
-    from runtime.hints import command_line
 
     refusal = Compatibility(ok=False, reasons=["built for another GPU"])
     assert refusal.message("model.fp16.engine").endswith("open the artifact with backend='onnxruntime'")

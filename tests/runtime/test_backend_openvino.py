@@ -245,7 +245,7 @@ def test_precision_refusal_reads_the_device_capabilities():
     with pytest.raises(BackendError, match=r"CPU \(an AVX2 CPU\) does not report BF16 .*FP32, INT8.*"
                                            r"use precision='fp32' or precision='int8'"):
         check_precision(Core(), "CPU", "bf16")
-    from runtime.hints import command_line
+    from runtime.common.hints import command_line
 
     with command_line(), pytest.raises(BackendError, match="use --precision fp32 or --precision int8"):
         check_precision(Core(), "CPU", "bf16")

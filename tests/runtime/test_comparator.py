@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from runtime.comparator import ShapeMismatchError, compare
+from runtime.common.comparator import ShapeMismatchError, compare
 
 
 def logits(rows=4, width=5, seed=0):

@@ -5,8 +5,8 @@ import importlib.util
 import pytest
 
 from runtime.backends import BackendError
+from runtime.common.hints import command_line
 from runtime.engine import EngineError, open_engine
-from runtime.hints import command_line
 from tests.runtime.videotext_toy import make_toy_videotext
 
 
