@@ -57,7 +57,7 @@ setup(
         "tubelet-export=export.build_engine:main",
         "tubelet-classify=runtime.classify:main",
         "tubelet-stream=runtime.stream:main",
-        "tubelet-engine=runtime.engine_cli:main",
+        "tubelet-engine=runtime.backends.tensorrt.cli:main",
         "tubelet-triton=runtime.triton_repo.cli:main",
     ]},
 )

@@ -4,10 +4,11 @@ Implicit calibration needs a weakly typed network. The engine builder builds wea
 TensorRT 8.6 only (from 10 on it builds strongly typed, where INT8 comes from explicit Q/DQ graphs,
 `calibration.quantize`), and TensorRT 11 removed the calibrators, so this path serves 8.6: the FP32
 ONNX, this calibrator and a calibration profile for the dynamic batch axis
-(`runtime.engine_build.add_engines(folder, BuildOptions(precision="int8"), calibrator=...)`). It reads the same clips as every other INT8 path
-(`ClipReader`) and keeps TensorRT's calibration table in a cache file whose key is the ONNX file's
-sha256, the clip set's digest and the TensorRT version: change any of them and the table is
-recomputed rather than silently reused.
+(`runtime.backends.tensorrt.artifact_engines.add_engines(folder, BuildOptions(precision="int8"),
+calibrator=...)`). It reads the same clips as every other INT8 path (`ClipReader`) and keeps
+TensorRT's calibration table in a cache file whose key is the ONNX file's sha256, the clip set's
+digest and the TensorRT version: change any of them and the table is recomputed rather than
+silently reused.
 
 `tensorrt` and `cuda-python` are imported only when a calibrator is created.
 """

@@ -23,7 +23,7 @@ import numpy as np
 from runtime.cli.errors import TubeletError
 
 # Computed in FP32 in the FP16 graph (export/fp16_graph.py) and its emulation here; the weakly typed
-# builder pins the same layer kinds (runtime/backends/trt_build.py).
+# builder pins the same layer kinds (runtime/backends/tensorrt/build.py).
 KEEP_FP32_OPS = ("LayerNormalization", "GroupNormalization", "InstanceNormalization", "Softmax", "LogSoftmax",
                  "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp", "Pow", "Sqrt")
 MIN_COSINE = 0.999

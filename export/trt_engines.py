@@ -1,7 +1,7 @@
 """TensorRT engines during an export: the runtime's engine builder, called on the staged artifact.
 
-The builder itself lives in the runtime (runtime/backends/trt_build.py, runtime/engine_build.py) so
-that `tubelet-engine` builds engines on a robot without torch; export only decides when to call it.
+The builder itself lives in the runtime (runtime/backends/tensorrt/build.py and artifact_engines.py)
+so that `tubelet-engine` builds engines on a robot without torch; export only decides when to call it.
 Where TensorRT (or a GPU) is missing, the export records why in `validation.tensorrt_engine` and
 goes on: the ONNX graphs (FP32 and FP16), the readiness verdict and the CPU FP16 gate are written
 either way, and the trtexec commands are printed.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from runtime.backends.trt_build import (PRECISIONS, BuildOptions, EngineBuildError, NoGpuError,  # noqa: F401
+from runtime.backends.tensorrt.build import (PRECISIONS, BuildOptions, EngineBuildError, NoGpuError,  # noqa: F401
                                         TensorRTMissingError, import_tensorrt)
 
 
@@ -24,7 +24,7 @@ def add_engine(folder: Path, manifest, opts: BuildOptions, log: Callable[[str], 
     reason in `manifest.validation["tensorrt_engine"]`) where no engine can be built here.
     """
     from runtime.artifact import read_manifest, write_manifest
-    from runtime.engine_build import add_engines
+    from runtime.backends.tensorrt.artifact_engines import add_engines
 
     folder = Path(folder)
     write_manifest(folder, manifest)
@@ -44,7 +44,7 @@ def _for_installed(opts: BuildOptions) -> BuildOptions:
     """--keep-fp32 went into the FP16 ONNX at export; a strongly typed build must not pin layers again."""
     from dataclasses import replace
 
-    from runtime.backends.trt_build import STRONGLY_TYPED, strategy_for
+    from runtime.backends.tensorrt.build import STRONGLY_TYPED, strategy_for
 
     trt = import_tensorrt()
     return replace(opts, keep_fp32=[]) if strategy_for(trt.__version__) == STRONGLY_TYPED else opts
@@ -52,7 +52,7 @@ def _for_installed(opts: BuildOptions) -> BuildOptions:
 
 def trtexec_for_artifact(folder: Path, opts: BuildOptions) -> list[str]:
     """The trtexec commands (strongly typed and TensorRT 8.6) for every graph of a written artifact."""
-    from runtime.engine_build import trtexec_lines
+    from runtime.backends.tensorrt.artifact_engines import trtexec_lines
 
     return trtexec_lines(folder, opts)
 
@@ -61,7 +61,7 @@ def engines_for_artifact(folder: Path, args, log: Callable[[str], None] = print)
     """After a video-text export: an FP16 engine per graph where TensorRT and a GPU are, else the
     one-line reason and the tubelet-engine / trtexec commands for the target."""
     from export.build_engine import engine_options
-    from runtime.engine_build import add_engines
+    from runtime.backends.tensorrt.artifact_engines import add_engines
 
     opts = engine_options(args)
     try:

@@ -83,7 +83,7 @@ class StreamRunner:
                              "set them on that backend (runtime.engine.Engine.set_prompts)")
         if build_engine and backend_object is None:
             # Engines are built where they run: on the first launch here, reused on the next ones.
-            from runtime.engine_build import build_on_first_launch
+            from runtime.backends.tensorrt.artifact_engines import build_on_first_launch
 
             self.artifact = build_on_first_launch(self.artifact, precision, log=lambda line: print(line, file=sys.stderr))
         if backend_object is None:

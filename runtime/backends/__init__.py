@@ -88,7 +88,7 @@ def _open_engine(artifact, precision):
         raise BackendError(f"{artifact.folder} holds no {precision + ' ' if precision else ''}TensorRT engine; build "
                            f"one on this machine with tubelet-engine --artifact {artifact.folder} --precision "
                            f"{precision or 'fp16'}, or use {setting('backend', 'onnxruntime')}")
-    from runtime.backends.tensorrt import TensorRTBackend, _pick_engine
+    from runtime.backends.tensorrt.runner import TensorRTBackend, _pick_engine
 
     return TensorRTBackend(artifact, _pick_engine(artifact.manifest, precision))
 
@@ -144,7 +144,7 @@ def offered_precisions(artifact) -> list[str]:
 def _try_engine(artifact, precision, notes):
     """The TensorRT backend when this machine can run the artifact's engine; else None and why, in notes."""
     try:
-        from runtime.backends.tensorrt import EngineMismatchError, TensorRTBackend, _pick_engine
+        from runtime.backends.tensorrt.runner import EngineMismatchError, TensorRTBackend, _pick_engine
 
         return TensorRTBackend(artifact, _pick_engine(artifact.manifest, precision))
     except MissingDependencyError as exc:

@@ -65,7 +65,7 @@ class VideoTextModel:
         if name not in self.artifact.manifest.files:
             raise VideoTextError(f"the manifest names graph {name!r} in video_text but not in files")
         if self.device == "tensorrt-engine":  # the graph's own TensorRT engine (tubelet-engine builds one per graph)
-            from runtime.backends.tensorrt import TensorRTBackend, engine_for_graph
+            from runtime.backends.tensorrt.runner import TensorRTBackend, engine_for_graph
 
             return TensorRTBackend(self.artifact, engine_for_graph(self.artifact.manifest, name))
         return OnnxRuntimeBackend(self.artifact.path(name), device=self.device, threads=self.threads)

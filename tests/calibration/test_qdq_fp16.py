@@ -13,9 +13,9 @@ from calibration import int8 as int8_module  # noqa: E402
 from calibration.int8 import INT8_NAME, quantize_artifact  # noqa: E402
 from calibration.qdq_fp16 import QDQ_OPSET, TRT_INT8_NAME, convert_qdq_to_fp16, stage_fp16_qdq  # noqa: E402
 from runtime.artifact import load_artifact  # noqa: E402
-from runtime.backends.trt_build import STRONGLY_TYPED, WEAKLY_TYPED, EngineBuildError  # noqa: E402
-from runtime.engine_build import graph_builds, trtexec_lines  # noqa: E402
-from runtime.backends.trt_build import BuildOptions  # noqa: E402
+from runtime.backends.tensorrt.build import STRONGLY_TYPED, WEAKLY_TYPED, EngineBuildError  # noqa: E402
+from runtime.backends.tensorrt.artifact_engines import graph_builds, trtexec_lines  # noqa: E402
+from runtime.backends.tensorrt.build import BuildOptions  # noqa: E402
 
 FLOAT, HALF = TensorProto.FLOAT, TensorProto.FLOAT16
 

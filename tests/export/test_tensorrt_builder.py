@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from runtime.artifact import describe_file, read_manifest, write_manifest
-from runtime.backends.trt_build import (STRONGLY_TYPED, WEAKLY_TYPED, BuildOptions, EngineBuildError,
+from runtime.backends.tensorrt.build import (STRONGLY_TYPED, WEAKLY_TYPED, BuildOptions, EngineBuildError,
                                         TensorRTMissingError, calibrator_allowed, profile_shapes, source_precision,
                                         strategy_for)
-from runtime.backends.trtexec import strongly_typed_command, weakly_typed_command
-from runtime.engine_build import add_engines, trtexec_lines
+from runtime.backends.tensorrt.trtexec import strongly_typed_command, weakly_typed_command
+from runtime.backends.tensorrt.artifact_engines import add_engines, trtexec_lines
 
 SHAPES = profile_shapes("pixel_values", [-1, 16, 3, 224, 224], {0: (1, 2, 4)})
 
@@ -121,14 +121,14 @@ def test_artifact_without_fp16_graph_says_to_reexport(onnx_artifact):
 
 
 def test_int8_without_a_quantized_model_says_to_calibrate(onnx_artifact, monkeypatch):
-    from runtime.engine_build import graph_builds
+    from runtime.backends.tensorrt.artifact_engines import graph_builds
 
     with pytest.raises(EngineBuildError, match="calibration"):
         graph_builds(read_manifest(onnx_artifact), STRONGLY_TYPED, "int8")
 
 
 def test_engine_cli_without_tensorrt_exits_1_with_one_line_then_trtexec(onnx_artifact, monkeypatch, capsys):
-    from runtime.engine_cli import main
+    from runtime.backends.tensorrt.cli import main
 
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     folder = _with_fp16(onnx_artifact)
@@ -139,7 +139,7 @@ def test_engine_cli_without_tensorrt_exits_1_with_one_line_then_trtexec(onnx_art
 
 
 def test_engine_cli_usage_errors_exit_2(onnx_artifact, capsys):
-    from runtime.engine_cli import main
+    from runtime.backends.tensorrt.cli import main
 
     with pytest.raises(SystemExit) as caught:
         main(["--artifact", str(onnx_artifact), "--batch", "4,2,1"])
@@ -151,21 +151,22 @@ def test_engine_cli_runs_as_a_module_without_torch_or_onnx():
     import subprocess
 
     code = ("import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None\n"
-            "import runtime.engine_cli, runtime.engine_build, runtime.backends.trt_build, runtime.backends.trtexec\n"
+            "import runtime.backends.tensorrt.cli, runtime.backends.tensorrt.artifact_engines\n"
+            "import runtime.backends.tensorrt.build, runtime.backends.tensorrt.trtexec\n"
             "sys.argv = ['tubelet-engine', '--help']\n"
-            "runtime.engine_cli.main()")
+            "runtime.backends.tensorrt.cli.main()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=str(Path(__file__).resolve().parents[2]))
     assert proc.returncode == 0, proc.stderr
     assert "tubelet-engine" in proc.stdout and "--precision" in proc.stdout and "--texts" in proc.stdout
     setup = (Path(__file__).resolve().parents[2] / "setup.py").read_text(encoding="utf-8")
-    assert "tubelet-engine=runtime.engine_cli:main" in setup
+    assert "tubelet-engine=runtime.backends.tensorrt.cli:main" in setup
     assert '"trt-cu12": ["tensorrt-cu12>=10.3", "cuda-python>=12.6,<13"]' in setup
     assert '"trt-cu13": ["tensorrt-cu13>=10.13", "cuda-python>=13,<14"]' in setup
 
 
 def test_engine_cli_batch_defaults_to_the_exported_profile(onnx_artifact, monkeypatch, capsys):
-    from runtime.engine_cli import main
+    from runtime.backends.tensorrt.cli import main
 
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     folder = _with_fp16(onnx_artifact)
@@ -180,7 +181,7 @@ def test_engine_cli_batch_defaults_to_the_exported_profile(onnx_artifact, monkey
 
 
 def test_hardware_compatibility_is_refused_when_building_on_a_jetson(monkeypatch):
-    from runtime.backends import trt_build
+    from runtime.backends.tensorrt import build as trt_build
 
     monkeypatch.setattr(trt_build, "this_platform", lambda: "jetson")
     with pytest.raises(EngineBuildError, match="does not exist on JetPack"):

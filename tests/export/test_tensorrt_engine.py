@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.tensorrt, pytest.mark.gpu]
 def trt_ready():
     pytest.importorskip("tensorrt", reason="needs TensorRT (pip install 'tubelet[trt-cu12]' or 'tubelet[trt-cu13]' on a CUDA machine; JetPack: the system's TensorRT)")
     try:
-        from runtime.backends.cuda_memory import open_cuda
+        from runtime.backends.tensorrt.cuda_memory import open_cuda
 
         open_cuda().close()
     except Exception as exc:  # no driver, no GPU, no cuda-python
@@ -26,8 +26,8 @@ def test_fp16_engine_matches_onnxruntime_and_serves_dynamic_batch(trt_ready, onn
     from export.fp16_graph import add_fp16_graph
     from runtime.artifact import load_artifact, read_manifest, write_manifest
     from runtime.backends import open_backend
-    from runtime.backends.trt_build import BuildOptions
-    from runtime.engine_build import add_engines
+    from runtime.backends.tensorrt.build import BuildOptions
+    from runtime.backends.tensorrt.artifact_engines import add_engines
 
     manifest = read_manifest(onnx_artifact)  # the FP16 graph a strongly typed build (TensorRT >= 10) reads
     feeds = [{"pixel_values": np.random.default_rng(1).standard_normal(manifest.input.shape(2)).astype(np.float32)}]

@@ -109,7 +109,7 @@ def _run_one(case: dict) -> None:
     elif kind == "manifest":
         read_manifest(path)
     elif kind == "engine":
-        from runtime.backends.tensorrt import _pick_engine, _verified_bytes
+        from runtime.backends.tensorrt.runner import _pick_engine, _verified_bytes
 
         artifact = load_artifact(path, verify=False)  # the TensorRT backend's own gate must catch it
         name = _pick_engine(artifact.manifest)
@@ -121,7 +121,7 @@ def _run_one(case: dict) -> None:
 def _child() -> None:
     cases = json.loads(sys.stdin.read())
     import runtime.backends.onnxruntime  # noqa: F401 - import cost is paid once, before the clock runs
-    import runtime.backends.tensorrt  # noqa: F401
+    import runtime.backends.tensorrt.runner  # noqa: F401
 
     print(json.dumps({"ready": True}), flush=True)
     for case in cases:

@@ -83,8 +83,8 @@ def test_hints_use_the_callers_syntax(onnx_artifact):
 
 
 def test_engine_rebuild_hint_uses_the_callers_syntax():
+    from runtime.backends.tensorrt.provenance import Compatibility
     from runtime.common.hints import command_line
-    from runtime.engine_provenance import Compatibility
 
     refusal = Compatibility(ok=False, reasons=["built for another GPU"])
     assert refusal.message("model.fp16.engine").endswith("open the artifact with backend='onnxruntime'")

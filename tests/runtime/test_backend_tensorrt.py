@@ -9,7 +9,7 @@ import pytest
 
 from runtime.artifact import describe_file, load_artifact, read_manifest, write_manifest
 from runtime.backends import BackendError, MissingDependencyError, open_backend
-from runtime.engine_provenance import Machine, check_compatibility, same_release
+from runtime.backends.tensorrt.provenance import Machine, check_compatibility, same_release
 
 ORIN = Machine(tensorrt="10.3.0", gpu="Orin", compute_capability="8.7", dla_cores=2)
 BUILT_ON_ORIN = {"tensorrt": "10.3.0.30", "gpu": "Orin", "compute_capability": "8.7"}
@@ -92,7 +92,7 @@ def test_artifact_without_engine_refuses_tensorrt_backend(onnx_artifact):
 
 
 def test_tampered_engine_bytes_are_refused_before_deserialization(onnx_artifact):
-    from runtime.backends.tensorrt import EngineMismatchError, _verified_bytes
+    from runtime.backends.tensorrt.runner import EngineMismatchError, _verified_bytes
 
     artifact = _with_engine(onnx_artifact)
     entry = artifact.manifest.files["model.fp16.engine"]
@@ -130,7 +130,7 @@ def test_hardware_compatible_engine_is_refused_on_jetson_and_platforms_do_not_mi
 
 
 def test_build_engine_without_tensorrt_says_why_and_leaves_the_artifact(onnx_artifact, monkeypatch):
-    from runtime.engine_build import build_on_first_launch
+    from runtime.backends.tensorrt.artifact_engines import build_on_first_launch
     from runtime.stream import build_parser
 
     monkeypatch.setitem(sys.modules, "tensorrt", None)

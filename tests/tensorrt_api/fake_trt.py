@@ -126,7 +126,7 @@ class FakeCuda:
     name = "fake-cuda"
 
     def __init__(self):
-        from runtime.backends.cuda_memory import DeviceInfo
+        from runtime.backends.tensorrt.cuda_memory import DeviceInfo
 
         self.info = DeviceInfo("Fake GPU", "8.7")
         self.device = {}
@@ -134,7 +134,7 @@ class FakeCuda:
         self.closed = False
 
     def alloc(self, nbytes):
-        from runtime.backends.cuda_memory import Buffer
+        from runtime.backends.tensorrt.cuda_memory import Buffer
 
         pointer = 0x1000 * (len(self.device) + 1)
         self.device[pointer] = np.zeros(max(int(nbytes), 1), np.uint8)

@@ -64,14 +64,15 @@ def _observed(gpu: fake_trt.FakeGpu) -> dict:
 
 def _build(root: Path, opts, inputs=VIDEO_INPUT, layers=None, calibrator=None, **art) -> dict:
     from runtime.artifact import load_artifact
-    from runtime.backends.cuda_memory import DeviceInfo
-    from runtime.engine_build import add_engines
+    from runtime.backends.tensorrt.cuda_memory import DeviceInfo
+    from runtime.backends.tensorrt.artifact_engines import add_engines
 
     folder = artifact(root, **art)
     gpu = fake_trt.FakeGpu(trt, inputs, layers)
     with contextlib.ExitStack() as stack:
         gpu.install(stack)
-        stack.enter_context(mock.patch("runtime.backends.trt_build._device", return_value=DeviceInfo("Fake GPU", "8.7")))
+        stack.enter_context(mock.patch("runtime.backends.tensorrt.build._device",
+                                       return_value=DeviceInfo("Fake GPU", "8.7")))
         names = add_engines(folder, opts, log=lambda _: None, calibrator=calibrator)
     m = load_artifact(folder).manifest
     details = m.files[names[0]].details
@@ -86,7 +87,7 @@ def _build(root: Path, opts, inputs=VIDEO_INPUT, layers=None, calibrator=None, *
 
 @scenario
 def strategy(root):
-    from runtime.backends.trt_build import network_flags, strategy_for
+    from runtime.backends.tensorrt.build import network_flags, strategy_for
 
     chosen = strategy_for(trt.__version__)
     return {"strategy": chosen, "flags": network_flags(trt, trt.__version__, chosen)}
@@ -94,7 +95,7 @@ def strategy(root):
 
 @scenario
 def build_fp16(root):
-    from runtime.backends.trt_build import BuildOptions
+    from runtime.backends.tensorrt.build import BuildOptions
 
     opts = BuildOptions(precision="fp16", batch=(1, 2, 4), workspace_mib=512, opt_level=4, version_compatible=True)
     return _build(root, opts)
@@ -104,7 +105,7 @@ def build_fp16(root):
 def build_int8_qdq(root):
     """INT8 from the artifact's Q/DQ graphs; the network is what each source parses to (FP16 compute from the
     Q/DQ FP16 graph under strong typing, FP32 from model.int8.onnx under weak typing)."""
-    from runtime.backends.trt_build import BuildOptions, strategy_for
+    from runtime.backends.tensorrt.build import BuildOptions, strategy_for
 
     strong = strategy_for(trt.__version__) == "strongly_typed"
     layers = fake_trt.vit_layers(trt, quantized=True, compute=trt.float16 if strong else None)
@@ -115,7 +116,7 @@ def build_int8_qdq(root):
 def int8_refusals(root):
     """What a strongly typed INT8 build refuses, and what the weakly typed one still takes: an artifact without
     the Q/DQ FP16 graph (calibrated before it existed), and a Q/DQ network with no FP16 tensor."""
-    from runtime.backends.trt_build import BuildOptions, EngineBuildError
+    from runtime.backends.tensorrt.build import BuildOptions, EngineBuildError
 
     seen = {}
     for name, art, layers in (("no_fp16_graph", {"int8": True, "int8_fp16": False}, None),
@@ -131,7 +132,7 @@ def int8_refusals(root):
 
 @scenario
 def build_dla_portable(root):
-    from runtime.backends.trt_build import BuildOptions
+    from runtime.backends.tensorrt.build import BuildOptions
 
     dla = _build(root / "dla", BuildOptions(dla_core=1))
     hardware = _build(root / "hw", BuildOptions(hardware_compat="ampere+"))
@@ -141,11 +142,11 @@ def build_dla_portable(root):
 @scenario
 def build_videotext(root):
     """Engines per graph of a video-text artifact: profiles over batch, texts and tokens."""
-    from runtime.backends.trt_build import BuildOptions, build_engine
-    from runtime.backends.cuda_memory import DeviceInfo
-    from runtime.engine_build import axis_ranges, graph_builds
+    from runtime.backends.tensorrt.build import BuildOptions, build_engine
+    from runtime.backends.tensorrt.cuda_memory import DeviceInfo
+    from runtime.backends.tensorrt.artifact_engines import axis_ranges, graph_builds
     from runtime.artifact import FileEntry, Manifest, InputSpec, Preprocessing, Sampling
-    from runtime.backends.trt_build import BuildPlan, strategy_for
+    from runtime.backends.tensorrt.build import BuildPlan, strategy_for
 
     manifest = Manifest(task="video_text", family="test", input=InputSpec("pixel_values", "NTCHW", 4, 32, 32),
                         preprocessing=Preprocessing(32, None, None, 32, 32, [0.5] * 3, [0.5] * 3),
@@ -165,7 +166,8 @@ def build_videotext(root):
     gpu = fake_trt.FakeGpu(trt, {"input_ids": (-1, -1), "attention_mask": (-1, -1)}, layers=[])
     with contextlib.ExitStack() as stack:
         gpu.install(stack)
-        stack.enter_context(mock.patch("runtime.backends.trt_build._device", return_value=DeviceInfo("Fake GPU", "8.7")))
+        stack.enter_context(mock.patch("runtime.backends.tensorrt.build._device",
+                                       return_value=DeviceInfo("Fake GPU", "8.7")))
         details = build_engine(BuildPlan(strategy_name, root / "text.onnx", root / "text.fp16.engine", ranges), opts,
                                log=lambda _: None)
     return {"builds": [[b.role, b.onnx, b.engine, b.engine_kind] for b in builds], "profile": details["profile"]}
@@ -175,9 +177,9 @@ def build_videotext(root):
 def no_gpu(root):
     """The real trt.Builder on a machine without a GPU: a one-line error, the artifact untouched."""
     from runtime.artifact import read_manifest
-    from runtime.backends.trt_build import BuildOptions, NoGpuError
-    from runtime.engine_build import add_engines, no_engine_reason
-    from runtime.engine_cli import main
+    from runtime.backends.tensorrt.build import BuildOptions, NoGpuError
+    from runtime.backends.tensorrt.artifact_engines import add_engines, no_engine_reason
+    from runtime.backends.tensorrt.cli import main
 
     folder = artifact(root)
     before = sorted(p.name for p in folder.iterdir()), read_manifest(folder).to_json()
@@ -200,7 +202,7 @@ def no_gpu(root):
 def weak_calibrator(root):
     """The legacy calibrator: a real IInt8EntropyCalibrator2 subclass where the release has one."""
     from calibration.reader import ClipReader, ClipSample
-    from runtime.backends.trt_build import BuildOptions
+    from runtime.backends.tensorrt.build import BuildOptions
 
     cudart = mock.MagicMock()
     cudart.cudaMalloc.return_value = (0, 0xD000)
@@ -221,7 +223,7 @@ def weak_calibrator(root):
 def runner(root):
     """TensorRTBackend over an engine, context and runtime of the release; copies through FakeCuda."""
     from runtime.artifact import describe_file, load_artifact, read_manifest, write_manifest
-    from runtime.backends.tensorrt import TensorRTBackend
+    from runtime.backends.tensorrt.runner import TensorRTBackend
 
     folder = artifact(root)
     (folder / "model.fp16.engine").write_bytes(b"fake plan")
@@ -239,7 +241,7 @@ def runner(root):
     clips = np.random.default_rng(0).standard_normal((6, 4, 3, 32, 32)).astype(np.float32)
     with contextlib.ExitStack() as stack:
         gpu.install(stack)
-        stack.enter_context(mock.patch("runtime.backends.cuda_memory.open_cuda", return_value=cuda))
+        stack.enter_context(mock.patch("runtime.backends.tensorrt.cuda_memory.open_cuda", return_value=cuda))
         backend = TensorRTBackend(load_artifact(folder))
         got = backend.infer({"pixel_values": clips})["logits"]
         backend.close()
@@ -286,9 +288,9 @@ def _fake_engine(gpu):
 @scenario
 def failed_builds_leave_the_artifact(root):
     """A build TensorRT refuses, and Ctrl-C in the middle of one: the artifact is byte for byte as it was."""
-    from runtime.backends.cuda_memory import DeviceInfo
-    from runtime.backends.trt_build import BuildOptions, EngineBuildError
-    from runtime.engine_build import add_engines
+    from runtime.backends.tensorrt.cuda_memory import DeviceInfo
+    from runtime.backends.tensorrt.build import BuildOptions, EngineBuildError
+    from runtime.backends.tensorrt.artifact_engines import add_engines
 
     outcomes = {}
     for case, effect in (("refused", None), ("interrupted", KeyboardInterrupt())):
@@ -301,7 +303,8 @@ def failed_builds_leave_the_artifact(root):
             gpu.builder.build_serialized_network.side_effect = effect
         with contextlib.ExitStack() as stack:
             gpu.install(stack)
-            stack.enter_context(mock.patch("runtime.backends.trt_build._device", return_value=DeviceInfo("GPU", "8.7")))
+            stack.enter_context(mock.patch("runtime.backends.tensorrt.build._device",
+                                           return_value=DeviceInfo("GPU", "8.7")))
             try:
                 add_engines(folder, BuildOptions(), log=lambda _: None)
                 outcomes[case] = "built"
@@ -315,16 +318,18 @@ def failed_builds_leave_the_artifact(root):
 def first_launch(root):
     """build_engine on a first launch builds; the next launch finds the engine fits this machine and reuses it."""
     from runtime.artifact import load_artifact
-    from runtime.backends.cuda_memory import DeviceInfo
-    from runtime.engine_build import build_on_first_launch
+    from runtime.backends.tensorrt.cuda_memory import DeviceInfo
+    from runtime.backends.tensorrt.artifact_engines import build_on_first_launch
 
     folder = artifact(root)
     gpu = fake_trt.FakeGpu(trt, VIDEO_INPUT)
     lines = []
     with contextlib.ExitStack() as stack:
         gpu.install(stack)
-        stack.enter_context(mock.patch("runtime.backends.trt_build._device", return_value=DeviceInfo("Fake GPU", "8.7")))
-        stack.enter_context(mock.patch("runtime.backends.cuda_memory.open_cuda", return_value=fake_trt.FakeCuda()))
+        stack.enter_context(mock.patch("runtime.backends.tensorrt.build._device",
+                                       return_value=DeviceInfo("Fake GPU", "8.7")))
+        stack.enter_context(mock.patch("runtime.backends.tensorrt.cuda_memory.open_cuda",
+                                       return_value=fake_trt.FakeCuda()))
         first = build_on_first_launch(load_artifact(folder), "fp32", lines.append)
         builds_after_first = gpu.builder.build_serialized_network.call_count
         second = build_on_first_launch(load_artifact(folder), "fp32", lines.append)
@@ -358,7 +363,7 @@ def videotext_runner(root):
     clips = np.ascontiguousarray(clips, np.float32)
     with contextlib.ExitStack() as stack:
         gpu.install(stack)
-        stack.enter_context(mock.patch("runtime.backends.cuda_memory.open_cuda", return_value=cuda))
+        stack.enter_context(mock.patch("runtime.backends.tensorrt.cuda_memory.open_cuda", return_value=cuda))
         on_trt = open_engine(folder, backend="tensorrt", prompts=prompts)
         got = on_trt.backend.infer({on_trt.backend.inputs[0].name: clips})
         on_trt.close()

@@ -15,8 +15,8 @@ import hashlib
 import numpy as np
 
 from runtime.backends.base import Backend, BackendError, InputError, TensorMeta, require
+from runtime.backends.tensorrt.provenance import check_compatibility, this_machine
 from runtime.common.hints import setting
-from runtime.engine_provenance import check_compatibility, this_machine
 
 
 class EngineMismatchError(BackendError):
@@ -27,7 +27,7 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(self, artifact, engine: str | None = None, cuda: str = "cuda-python"):
-        from runtime.backends.cuda_memory import open_cuda
+        from runtime.backends.tensorrt.cuda_memory import open_cuda
 
         trt = require("tensorrt", "trt", "the TensorRT backend")
         self.trt = trt

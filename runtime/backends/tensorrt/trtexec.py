@@ -1,4 +1,4 @@
-"""The trtexec command lines that build the same engines as runtime/backends/trt_build.py.
+"""The trtexec command lines that build the same engines as runtime/backends/tensorrt/build.py.
 
 Two forms, as the builder has two strategies: strongly typed (`--stronglyTyped`, from the FP16 or
 Q/DQ ONNX; TensorRT >= 10, and on 11 the only form trtexec accepts: it rejects --fp16, --int8 and
@@ -9,7 +9,7 @@ to FP32 by name). Memory sizes use the unit letters trtexec reads (K, M, G): `20
 
 from __future__ import annotations
 
-from runtime.backends.trt_build import STRONGLY_TYPED, BuildOptions
+from runtime.backends.tensorrt.build import STRONGLY_TYPED, BuildOptions
 
 
 def _shape_flags(inputs: dict[str, tuple]) -> list[str]:

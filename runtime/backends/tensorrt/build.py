@@ -27,8 +27,8 @@ from typing import Callable
 
 from packaging.version import Version
 
+from runtime.backends.tensorrt.provenance import parse_version, this_platform
 from runtime.cli.errors import TubeletError
-from runtime.engine_provenance import parse_version, this_platform
 
 PRECISIONS = ("fp16", "int8")
 STRONGLY_TYPED, WEAKLY_TYPED = "strongly_typed", "weakly_typed"
@@ -402,7 +402,7 @@ def provenance(trt, config, plan: BuildPlan, opts: BuildOptions, inputs, decisio
 
 
 def _device():
-    from runtime.backends.cuda_memory import open_cuda
+    from runtime.backends.tensorrt.cuda_memory import open_cuda
 
     cuda = open_cuda()
     try:

@@ -132,7 +132,7 @@ def this_machine(cuda=None) -> Machine:
     trt = require("tensorrt", "trt", "checking an engine against this machine")
     owned = cuda is None
     if owned:
-        from runtime.backends.cuda_memory import open_cuda
+        from runtime.backends.tensorrt.cuda_memory import open_cuda
 
         cuda = open_cuda()
     try:

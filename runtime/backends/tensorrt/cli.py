@@ -1,7 +1,7 @@
 """tubelet-engine: build TensorRT engines for an existing artifact, on the machine that will run them.
 
     tubelet-engine --artifact build/videomae-motion --precision fp16
-    python -m runtime.engine_cli --artifact DIR --precision int8 --batch 1,2,4 --workspace 2048
+    python -m runtime.backends.tensorrt.cli --artifact DIR --precision int8 --batch 1,2,4 --workspace 2048
 
 Needs the runtime and TensorRT only (no torch, no onnx). TensorRT >= 10 builds strongly typed from
 the artifact's FP16 (or Q/DQ INT8) ONNX; TensorRT 8.6 (JetPack 6.0) builds weakly typed from the
@@ -59,7 +59,7 @@ def add_builder_arguments(parser: argparse.ArgumentParser, batch: bool = True) -
 
 
 def builder_options(args, precision: str):
-    from runtime.backends.trt_build import BuildOptions
+    from runtime.backends.tensorrt.build import BuildOptions
 
     batch = tuple(args.batch) if args.batch else _exported_batch(getattr(args, "artifact", None))
     opts = BuildOptions(precision=precision, batch=batch, texts=tuple(args.texts),
@@ -94,8 +94,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from runtime.artifact import ArtifactError
-    from runtime.backends.trt_build import EngineBuildError, NoGpuError, TensorRTMissingError
-    from runtime.engine_build import add_engines, trtexec_lines
+    from runtime.backends.tensorrt.build import EngineBuildError, NoGpuError, TensorRTMissingError
+    from runtime.backends.tensorrt.artifact_engines import add_engines, trtexec_lines
 
     try:
         opts = builder_options(args, args.precision)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from runtime.artifact import describe_file, load_artifact, write_manifest
-from runtime.backends.trt_build import (STRONGLY_TYPED, WEAKLY_TYPED, BuildOptions, BuildPlan, EngineBuildError,
+from runtime.backends.tensorrt.build import (STRONGLY_TYPED, WEAKLY_TYPED, BuildOptions, BuildPlan, EngineBuildError,
                                         NoGpuError, TensorRTMissingError, build_engine, import_tensorrt,
                                         source_precision, strategy_for)
 
@@ -124,7 +124,7 @@ def add_engines(folder: str | os.PathLike, opts: BuildOptions, log: Callable[[st
                                f"only; TensorRT {trt.__version__} builds strongly typed: build from model.int8.onnx "
                                "(explicit Q/DQ, python -m calibration)")
     builds = graph_builds(manifest, strategy, opts.precision, calibrated=calibrator is not None)
-    from runtime.backends.trt_build import new_builder
+    from runtime.backends.tensorrt.build import new_builder
 
     new_builder(trt, trt.Logger(trt.Logger.ERROR))  # no GPU: one line now, before any file is touched
     staged: list[tuple[Path, Path]] = []
@@ -180,7 +180,7 @@ def no_engine_reason(opts: BuildOptions) -> str | None:
         trt = import_tensorrt()
     except TensorRTMissingError as exc:
         return str(exc)
-    from runtime.backends.trt_build import new_builder
+    from runtime.backends.tensorrt.build import new_builder
 
     try:
         new_builder(trt, trt.Logger(trt.Logger.ERROR))
@@ -193,8 +193,8 @@ def trtexec_lines(folder: str | os.PathLike, opts: BuildOptions) -> list[str]:
     """The trtexec commands that build this artifact's engines: strongly typed (TensorRT >= 10, from the
     FP16 or Q/DQ ONNX) and weakly typed (TensorRT 8.6, from the FP32 ONNX with norm layers pinned)."""
     from runtime.artifact import read_manifest
-    from runtime.backends.trtexec import command_for
-    from runtime.backends.trt_build import profile_shapes
+    from runtime.backends.tensorrt.trtexec import command_for
+    from runtime.backends.tensorrt.build import profile_shapes
 
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -254,7 +254,7 @@ def ensure_engines(folder: str | os.PathLike, opts: BuildOptions | None = None,
     if existing:
         log(f"reusing the engines built for this machine: {', '.join(existing)}")
         return existing
-    from runtime.backends.trt_build import new_builder
+    from runtime.backends.tensorrt.build import new_builder
 
     trt = import_tensorrt()
     new_builder(trt, trt.Logger(trt.Logger.ERROR))  # no TensorRT or no GPU: say so before promising a build
@@ -264,7 +264,7 @@ def ensure_engines(folder: str | os.PathLike, opts: BuildOptions | None = None,
 
 def usable_engines(artifact, precision: str) -> list[str]:
     """The artifact's engines of `precision` whose provenance matches this machine (all graphs), else []."""
-    from runtime.engine_provenance import check_compatibility, this_machine
+    from runtime.backends.tensorrt.provenance import check_compatibility, this_machine
 
     manifest = artifact.manifest
     engines = [n for n, e in manifest.files.items() if e.kind.startswith("engine") and e.precision == precision]
