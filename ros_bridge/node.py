@@ -21,7 +21,8 @@ from runtime.engine import Engine
 from ros_bridge.messages import Classification, DiagnosticArray, StringMsg
 from ros_bridge.results import classification_message, diagnostics_message, event_message, stream_status
 from ros_bridge.stamps import Stamp, StampClock
-from runtime.recognizer import RecognizerConfig, RecognizerError, Result, Scheduler
+from runtime.recognizer import RecognizerConfig, RecognizerError, Result
+from runtime.scheduler import Scheduler
 from runtime.sources.base import Frame
 
 LOG = logging.getLogger("ros_bridge")

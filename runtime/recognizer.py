@@ -355,12 +355,3 @@ def inference_failed(error: BaseException, stage: str = "inference") -> Recogniz
     failure = RecognizerError(f"{stage or 'inference'} failed: {cause}")
     failure.__cause__ = error
     return failure
-
-
-def __getattr__(name: str):
-    # The inference thread lives in runtime.scheduler; `from runtime.recognizer import Scheduler` still works.
-    if name == "Scheduler":
-        from runtime.scheduler import Scheduler
-
-        return Scheduler
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

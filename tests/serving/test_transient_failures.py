@@ -11,7 +11,8 @@ import numpy as np
 from runtime.artifact import load_artifact
 from runtime.backends import Backend, TransientBackendError, open_backend
 from runtime.outputs.summary import format_summary, summarize
-from runtime.recognizer import Recognizer, RecognizerConfig, Scheduler
+from runtime.recognizer import Recognizer, RecognizerConfig
+from runtime.scheduler import Scheduler
 from runtime.sources.base import Frame
 from tests.conftest import make_onnx_artifact
 
