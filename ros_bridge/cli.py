@@ -10,11 +10,12 @@ import argparse
 import json
 import logging
 import signal
-import sys
 import threading
 import time
 
+from runtime.cli.args import add_backend, add_renamed, add_seconds
 from runtime.cli.errors import UsageError
+from runtime.cli.main import run_main
 
 EXAMPLES = """examples:
   # ROS 2 robot without rclpy: one camera, results on /tubelet/classification, /tubelet/events, /diagnostics
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera-name", action="append", help="output name per camera (repeat, same order)")
     p.add_argument("--compressed", action="store_true", help="topics carry sensor_msgs/CompressedImage")
     p.add_argument("--output-namespace", help="results go to <ns>[/<camera>]/classification and .../events")
-    p.add_argument("--backend", help="auto | cpu | cuda | tensorrt | tensorrt-ep")
+    add_backend(p, default=None, help="auto | cpu | cuda | tensorrt | tensorrt-ep (default: --params' backend, else auto)")
     p.add_argument("--server", help="Triton server serving the artifact (grpc://HOST:PORT or http://HOST:PORT; "
                    "see docs/SCALE.md); inference then runs there")
     p.add_argument("--server-model", help="the served model's name (default: the artifact folder's name)")
@@ -52,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any parameter of config/params.yaml, e.g. --set window_stride=4 (JSON values)")
     p.add_argument("--domain-id", type=int, default=None, help="DDS domain (default: ROS_DOMAIN_ID or 0)")
     p.add_argument("--loopback", action="store_true", help="DDS on 127.0.0.1 only, no multicast")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    add_seconds(p)
+    add_renamed(p, "--duration", "--seconds", example="--seconds 60")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -119,7 +121,7 @@ def run(args) -> int:
     logging.getLogger("ros_bridge").info("bridge running on %s: %s", args.transport,
                                          ", ".join(c.topic for c in settings.cameras))
     print("ready", flush=True)  # for supervisors and tests: subscriptions exist from here on
-    _wait(args.duration)
+    _wait(args.seconds)
     core.close()
     transport.close()
     engine.close()
@@ -139,17 +141,8 @@ def _wait(duration: float | None) -> None:
 
 
 def main(argv=None) -> int:
+    """Exit 2 for bad command-line input or parameters (usage), 1 when the artifact, the engine or a
+    transport fails, 0 after SIGINT/SIGTERM or --seconds."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from ros_bridge.params import ParameterError
-    from runtime.artifact import ArtifactError
-    from runtime.backends.base import BackendError
-    from runtime.common.hints import command_line
-    from runtime.engine import EngineError
-
-    try:
-        with command_line():  # messages name settings as options (--backend x), not keywords
-            return run(args)
-    except (CliError, ParameterError, EngineError, ArtifactError, BackendError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_main(run, args)

@@ -124,7 +124,11 @@ def cameras(p: dict[str, Any]) -> list[Camera]:
                              "or none")
     if not names:
         names = [""] if len(topics) == 1 else [f"cam{i}" for i in range(len(topics))]
-    return [Camera(topic, name, p["compressed"]) for topic, name in zip(topics, names)]
+    found = [Camera(topic, name, p["compressed"]) for topic, name in zip(topics, names)]
+    keys = [c.key for c in found]
+    if len(set(keys)) != len(keys):  # refused here, as a parameter, before the node would refuse it
+        raise ParameterError(f"camera names must be unique, got {keys}; give each camera a distinct name")
+    return found
 
 
 def bridge_settings(p: dict[str, Any]) -> BridgeSettings:

@@ -1,6 +1,6 @@
 """Classify a video file with sliding windows, from an artifact alone (no torch).
 
-`python -m runtime.classify --artifact build/videomae-motion --video clip.mp4` prints one JSON line
+`python -m runtime.classify --artifact build/videomae-motion --source clip.mp4` prints one JSON line
 per window: the seed's `classify_video`, but through the exported artifact. Video-text artifacts
 classify zero-shot over their label prompts. A video that gives no window gets a warning saying
 why (too short for one clip at the model's sampling rate, frames refused, or clip restarts).
@@ -16,6 +16,16 @@ from typing import Iterable, Iterator
 
 from runtime.artifact import Artifact
 from runtime.backends import Backend
+from runtime.cli.args import (
+    add_backend,
+    add_precision,
+    add_renamed,
+    add_source,
+    add_threads,
+    positive_int,
+    positive_number,
+)
+from runtime.cli.main import run_main
 from runtime.postprocess import PostprocessConfig
 from runtime.recognizer import Recognizer, RecognizerConfig, Result
 from runtime.sources.base import Frame
@@ -87,40 +97,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m runtime.classify", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifact", required=True, help="artifact folder written by export/build_engine.py")
-    parser.add_argument("--video", required=True, nargs="+", help="video file(s) to classify")
-    parser.add_argument("--backend", default="auto",
-                        help="auto | tensorrt | openvino | onnxruntime | cpu | cuda | tensorrt-ep | triton (default auto)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="which model of the artifact")
-    parser.add_argument("--threads", type=_positive, default=None, help="ONNX Runtime intra-op threads")
+    add_source(parser, metavar="FILE", several=True, help="video file(s) to classify (several after one --source, "
+                                                          "or --source repeated)")
+    add_renamed(parser, "--video", "--source", example="--source clip.mp4")
+    add_backend(parser)
+    add_precision(parser, ("fp32", "fp16", "int8"), "fp32", help="which model of the artifact")
+    add_threads(parser, help="ONNX Runtime intra-op threads")
     parser.add_argument("--server", default=None, help="--backend triton: the Triton server, grpc://HOST:PORT or http://HOST:PORT")
     parser.add_argument("--server-model", default=None, help="--backend triton: the model's name on the server "
                                                              "(default: the artifact folder's name)")
-    parser.add_argument("--server-timeout", type=float, default=5.0, help="--backend triton: seconds per call (default 5)")
-    parser.add_argument("--top-k", type=_positive, default=5)
-    parser.add_argument("--window-stride", type=_positive, default=None, help="override the manifest's window stride")
+    parser.add_argument("--server-timeout", type=positive_number, default=5.0,
+                        help="--backend triton: seconds per call (default 5)")
+    parser.add_argument("--top-k", type=positive_int, default=5)
+    parser.add_argument("--window-stride", type=positive_int, default=None, help="override the manifest's window stride")
     return parser
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def run(args) -> int:
     from runtime.engine import open_engine
     from runtime.sources.video import read_video_file
 
-    if not args.server_timeout > 0:  # also refuses NaN
-        raise ValueError(f"--server-timeout must be > 0, got {args.server_timeout}")
     engine = open_engine(args.artifact, args.backend, threads=args.threads, precision=args.precision,
                          server=args.server, server_model=args.server_model, server_timeout=args.server_timeout)
     try:
-        for path in args.video:
+        for path in args.source:
             recognizer = engine.recognizer(_config(args.top_k, args.window_stride))
             timeline = _Timeline(read_video_file(path))
             count = 0
@@ -135,31 +135,8 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    from runtime.common.hints import command_line
-
     args = build_parser().parse_args(argv)
-    try:
-        from runtime.artifact import ArtifactError
-        from runtime.backends import BackendError
-        from runtime.engine import EngineError
-        from runtime.outputs.pipes import EXIT_BROKEN_PIPE, silence_stdout
-        from runtime.recognizer import RecognizerError
-        from runtime.sources.video import SourceError
-    except ImportError as exc:  # e.g. OpenCV missing: the message names the extra
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    try:
-        with command_line():
-            return run(args)
-    except BrokenPipeError:  # `... | head -1`: the reader has what it wanted
-        silence_stdout()
-        return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (ArtifactError, BackendError, EngineError, RecognizerError, SourceError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return run_main(run, args)
 
 
 if __name__ == "__main__":

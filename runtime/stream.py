@@ -17,6 +17,17 @@ import math
 import sys
 import time
 
+from runtime.cli.args import (
+    BACKENDS_HELP,
+    add_backend,
+    add_precision,
+    add_seconds,
+    add_source,
+    add_threads,
+    add_verbosity,
+)
+from runtime.cli.main import run_main
+
 MAX_TARGET_FPS = 1000.0
 
 EXAMPLES = """examples:
@@ -42,25 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m runtime.stream", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--artifact", required=True, help="artifact folder written by export/build_engine.py")
-    p.add_argument("--source", action="append", required=True, metavar="SPEC",
-                   help="camera index, /dev/videoN, file, folder, rtsp/http URL, GStreamer pipeline, csi://N, "
+    add_source(p, help="camera index, /dev/videoN, file, folder, rtsp/http URL, GStreamer pipeline, csi://N, "
                         "synthetic, rosbag://...; repeat for several streams")
     g = p.add_argument_group("model")
-    g.add_argument("--backend", default="auto",
-                   help="auto | tensorrt | openvino | onnxruntime | cpu | cuda | tensorrt-ep | triton (default auto: "
-                        "a TensorRT engine or ORT's NVIDIA providers; without them OpenVINO when installed, else ORT)")
+    add_backend(g, help=f"{BACKENDS_HELP} (default auto: a TensorRT engine or ORT's NVIDIA providers; without them "
+                        "OpenVINO when installed, else ORT)")
     g.add_argument("--server", metavar="URL", default=None,
                    help="--backend triton: the Triton server, grpc://HOST:PORT or http://HOST:PORT (docs/SCALE.md)")
     g.add_argument("--server-model", metavar="NAME", default=None,
                    help="--backend triton: the model's name on the server (default: the artifact folder's name)")
     g.add_argument("--server-timeout", type=float, default=5.0, metavar="S",
                    help="--backend triton: seconds any call to the server may take (default 5)")
-    g.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16", "int8"),
-                   help="which model of the artifact (bf16: OpenVINO, on CPUs that report BF16)")
+    add_precision(g, ("fp32", "fp16", "bf16", "int8"), "fp32",
+                  help="which model of the artifact (bf16: OpenVINO, on CPUs that report BF16)")
     g.add_argument("--build-engine", action="store_true",
                    help="build the TensorRT engine(s) for this machine on the first launch (minutes; needs TensorRT "
                         "and a GPU) and reuse them on the next ones; without TensorRT it says why and goes on")
-    g.add_argument("--threads", type=int, default=None, help="ONNX Runtime / OpenVINO inference threads")
+    add_threads(g, type=int)  # checked in _check, whose message names the flag
     g.add_argument("--device", default=None, metavar="NAME",
                    help="OpenVINO device: CPU (default), GPU, GPU.1, NPU (with --backend openvino or auto)")
     g.add_argument("--max-batch", type=int, default=None, help="most windows per call (default: the artifact's profile)")
@@ -92,11 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--overlay-fps", type=float, default=None, help="frame rate of the overlay file (default 30)")
     g.add_argument("--show", action="store_true", help="show the annotated frames in a window (q or Esc quits)")
     g.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
-    g.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    add_seconds(g, type=float)  # checked in _check
     g.add_argument("--max-frames", type=int, default=None, help="stop each stream after this many frames")
     g.add_argument("--summary-json", metavar="PATH", help="also write the summary (and accuracy) as JSON")
-    g.add_argument("--quiet", action="store_true", help="no per-result lines (the summary is still printed)")
-    g.add_argument("--verbose", action="store_true", help="also show OpenCV's and FFmpeg's own log lines")
+    add_verbosity(g, quiet="no per-result lines (the summary is still printed)",
+                  verbose="also show OpenCV's and FFmpeg's own log lines")
     return p
 
 
@@ -152,12 +161,14 @@ class _Printer:
 
 def read_prompts(path: str | None, extra: list[str] | None) -> list[str] | None:
     """Prompts from a file (one per line, # comments) and/or --prompt; None when neither is given."""
+    from runtime.cli.errors import OptionValueError
+
     prompts = []
     if path is not None:
         with open(path, encoding="utf-8") as handle:
             prompts = [line.strip() for line in handle if line.strip() and not line.lstrip().startswith("#")]
         if not prompts:
-            raise ValueError(f"--prompts {path}: no prompts in the file (one per line; # starts a comment)")
+            raise OptionValueError(f"--prompts {path}: no prompts in the file (one per line; # starts a comment)")
     prompts += list(extra or [])
     return prompts or None
 
@@ -302,13 +313,15 @@ def check_writable(path: str, option: str) -> None:
     """Refuse an output file that cannot be written, before any work is done."""
     import os
 
+    from runtime.cli.errors import OptionValueError
+
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise ValueError(f"{option} {path} is a folder; give a file path, e.g. {os.path.join(path, 'summary.json')}")
+        raise OptionValueError(f"{option} {path} is a folder; give a file path, e.g. {os.path.join(path, 'summary.json')}")
     if not os.path.isdir(folder):
-        raise ValueError(f"{option} {path}: folder {folder} does not exist; create it or choose another path")
+        raise OptionValueError(f"{option} {path}: folder {folder} does not exist; create it or choose another path")
     if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise ValueError(f"{option} {path} is not writable (permission denied); choose a writable path")
+        raise OptionValueError(f"{option} {path} is not writable (permission denied); choose a writable path")
 
 
 def _jsonable(value):
@@ -326,32 +339,8 @@ def main(argv=None) -> int:
 
         quiet_third_party_logs()
     start = time.monotonic()
-    try:
-        # After parsing, so --help and argument errors work before OpenCV or ONNX Runtime is installed.
-        from runtime.artifact import ArtifactError
-        from runtime.backends import BackendError
-        from runtime.common.hints import command_line
-        from runtime.engine import EngineError
-        from runtime.postprocess import PostprocessError
-        from runtime.recognizer import RecognizerError
-    except ImportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    try:
-        with command_line():  # messages name settings as options (--backend x), not keywords
-            return run(args)
-    except KeyboardInterrupt:  # before or after the run loop (which handles its own)
-        print(f"interrupted after {time.monotonic() - start:.1f} s", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # stdout closed while the main thread wrote to it
-        from runtime.outputs.pipes import EXIT_BROKEN_PIPE, silence_stdout
-
-        silence_stdout()
-        return EXIT_BROKEN_PIPE
-    except (ArtifactError, BackendError, EngineError, RecognizerError, PostprocessError, OSError, ValueError,
-            RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    # Ctrl-C before or after the run loop (which handles its own, exit 0 with the summary)
+    return run_main(run, args, interrupted=lambda: f"interrupted after {time.monotonic() - start:.1f} s")
 
 
 if __name__ == "__main__":

@@ -26,3 +26,8 @@ class UsageError(TubeletError):
     checkable later): exit status 2, like argparse's own usage errors."""
 
     exit_code = 2
+
+
+class OptionValueError(TubeletError, ValueError):
+    """An option's value that parsed but cannot be used, found when the tool first uses it (a prompts
+    file with no prompts, an output path that is not writable): exit status 1."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from runtime.cli.main import run_main
+
 EXAMPLES = """examples:
   tubelet-triton --artifact build/videomae-motion --repository /srv/triton/models
   tubelet-triton --artifact build/videomae-motion --repository models --name motion --instances 2 --kind gpu \\
@@ -52,18 +54,16 @@ def main(argv=None) -> int:
         parser.error(f"--instances must be >= 1, got {args.instances}")
     if args.queue_delay_us < 0:
         parser.error(f"--queue-delay-us must be >= 0, got {args.queue_delay_us}")
-    preferred = _preferred(args.preferred_batch, parser)
-    from runtime.artifact import ArtifactError
-    from runtime.backends import BackendError
-    from runtime.triton_repo import RepositoryError, RepositoryOptions, write_repository
+    args.preferred = _preferred(args.preferred_batch, parser)
+    return run_main(write, args)
 
-    options = RepositoryOptions(args.name, preferred, args.queue_delay_us, args.instances, args.kind,
+
+def write(args) -> int:
+    from runtime.triton_repo import RepositoryOptions, write_repository
+
+    options = RepositoryOptions(args.name, args.preferred, args.queue_delay_us, args.instances, args.kind,
                                 not args.no_engines)
-    try:
-        write_repository(args.artifact, args.repository, options, overwrite=args.overwrite)
-    except (ArtifactError, BackendError, RepositoryError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    write_repository(args.artifact, args.repository, options, overwrite=args.overwrite)
     return 0
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from runtime.cli.errors import TubeletError
+
 # numpy dtype name → (Triton config data_type, the datatype string model metadata reports)
 TRITON_DTYPES = {
     "float32": ("TYPE_FP32", "FP32"),
@@ -63,10 +65,14 @@ class ModelEntry:
         return MODEL_FILES[self.platform]
 
 
+class UnsupportedTypeError(TubeletError, ValueError):
+    """A tensor's data type has no Triton equivalent."""
+
+
 def triton_type(dtype: str) -> str:
     name = np.dtype(dtype).name
     if name not in TRITON_DTYPES:
-        raise ValueError(f"data type {dtype!r} has no Triton equivalent here; supported: {sorted(TRITON_DTYPES)}")
+        raise UnsupportedTypeError(f"data type {dtype!r} has no Triton equivalent here; supported: {sorted(TRITON_DTYPES)}")
     return TRITON_DTYPES[name][0]
 
 
@@ -74,7 +80,7 @@ def metadata_type(dtype: str) -> str:
     """The datatype string a server's model metadata reports for a numpy dtype (FP32, ...)."""
     name = np.dtype(dtype).name
     if name not in TRITON_DTYPES:
-        raise ValueError(f"data type {dtype!r} has no Triton equivalent here; supported: {sorted(TRITON_DTYPES)}")
+        raise UnsupportedTypeError(f"data type {dtype!r} has no Triton equivalent here; supported: {sorted(TRITON_DTYPES)}")
     return TRITON_DTYPES[name][1]
 
 

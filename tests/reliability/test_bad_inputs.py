@@ -73,12 +73,12 @@ CLASSIFY_KNOWN = {  # cases whose right answer this suite pins down (issue class
     ("--precision", "int8"): (1, r"holds no int8 ONNX model"),
     ("--backend", "triton"): (1, r"--backend triton and --server URL go together"),
     ("--server", "grpc://127.0.0.1:9"): (1, r"--backend triton and --server URL go together"),
-    ("--video", "{in}/short.avi"): (0, r"3 frames were sampled and a window needs 4: the stream is shorter than one clip"),
+    ("--source", "{in}/short.avi"): (0, r"3 frames were sampled and a window needs 4: the stream is shorter than one clip"),
 }
-CLASSIFY = ["--artifact", "{in}/art", "--video", "{in}/clip.avi", "--threads", "1"]
+CLASSIFY = ["--artifact", "{in}/art", "--source", "{in}/clip.avi", "--threads", "1"]
 CLASSIFY_CASES = _table("classify", CLASSIFY, {
     "--artifact": PATHS + ["{in}/vt", "{in}", None],
-    "--video": PATHS + ["{in}/short.avi", "{in}/slow.avi", "{in}/art", None],
+    "--source": PATHS + ["{in}/short.avi", "{in}/slow.avi", "{in}/art", None],
     "--backend": ["tensorrt", "tpu", "", "cuda", "tensorrt-ep", "onnxruntime", "auto", "triton", "openvino"],
     "--precision": ["fp16", "int8", "bf16", ""],
     "--threads": INTS, "--top-k": INTS, "--window-stride": INTS,
@@ -289,7 +289,7 @@ def _manifest_case(world, kind: str, name: str, damage, message: str | None, cli
     else:
         what = mutated_manifest(inputs / kind, folder, damage)
     _read_ends_in_a_manifest_or_a_typed_error(folder)
-    argv = (["--artifact", str(folder), "--video", "{in}/clip.avi", "--threads", "1"] if cli == "classify" else
+    argv = (["--artifact", str(folder), "--source", "{in}/clip.avi", "--threads", "1"] if cli == "classify" else
             ["--artifact", str(folder), "--source", "{in}/clip.avi", "--quiet", "--backend", "cpu", "--seconds", "8"])
     case = Case(f"manifest {what} ({cli})", cli, argv, exits=(1,) if message else (0, 1, 2), message=message)
     result = run_case(case, [inputs, folder], root / "out" / f"{name}-{cli}")
@@ -322,7 +322,7 @@ def test_seeded_manifest_mutation(world, kind, seed):
 
 # A few in real child processes: what a shell sees (exit status, the last stderr line, no traceback).
 SUBPROCESS = [
-    ("classify", ["-m", "runtime.classify", "--artifact", "{in}/art/model.onnx", "--video", "{in}/clip.avi"],
+    ("classify", ["-m", "runtime.classify", "--artifact", "{in}/art/model.onnx", "--source", "{in}/clip.avi"],
      r"^error: artifact path .* is a file, not a folder"),
     ("stream", ["-m", "runtime.stream", "--artifact", "{in}/art", "--source", "{in}/clip.avi", "--backend",
                 "tensorrt"], r"^error: .*use --backend onnxruntime$"),

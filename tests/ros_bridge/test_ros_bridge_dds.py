@@ -64,7 +64,7 @@ def test_images_from_another_process_come_back_as_classifications(onnx_artifact,
 
     bridge = subprocess.Popen(
         [sys.executable, "-m", "ros_bridge", "--artifact", str(onnx_artifact), "--image-topic", "/cam/image_raw",
-         "--loopback", "--domain-id", str(domain), "--duration", "60", "--set", "diagnostics_period=0.3"],
+         "--loopback", "--domain-id", str(domain), "--seconds", "60", "--set", "diagnostics_period=0.3"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _await_ready(_lines(bridge), bridge)

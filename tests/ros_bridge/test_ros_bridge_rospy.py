@@ -56,7 +56,7 @@ def roscore(tmp_path):
 
 def test_rospy_camera_to_bridge_to_listener(roscore, onnx_artifact):
     bridge = subprocess.Popen([sys.executable, "-c", BRIDGE, "--transport", "rospy", "--artifact", str(onnx_artifact),
-                               "--image-topic", "/cam/image_raw", "--duration", "60", "--set", "diagnostics_period=0.5"],
+                               "--image-topic", "/cam/image_raw", "--seconds", "60", "--set", "diagnostics_period=0.5"],
                               cwd=REPO, env={**roscore, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:

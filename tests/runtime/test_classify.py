@@ -10,7 +10,7 @@ from tests.conftest import make_onnx_artifact, moving_square_video
 def test_classify_prints_one_json_line_per_window(tmp_path):
     artifact = make_onnx_artifact(tmp_path / "art")
     video = moving_square_video(tmp_path / "clip.avi", frames=12)
-    run = subprocess.run([sys.executable, "-m", "runtime.classify", "--artifact", str(artifact), "--video", str(video),
+    run = subprocess.run([sys.executable, "-m", "runtime.classify", "--artifact", str(artifact), "--source", str(video),
                           "--top-k", "2"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in run.stdout.splitlines()]
@@ -28,7 +28,7 @@ def test_classify_runs_without_torch_importable(tmp_path):
     artifact = make_onnx_artifact(tmp_path / "art")
     video = moving_square_video(tmp_path / "clip.avi", frames=8)
     code = ("import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
-            "from runtime.classify import main; sys.exit(main(['--artifact', sys.argv[1], '--video', sys.argv[2]]))")
+            "from runtime.classify import main; sys.exit(main(['--artifact', sys.argv[1], '--source', sys.argv[2]]))")
     run = subprocess.run([sys.executable, "-c", code, str(artifact), str(video)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert len(run.stdout.splitlines()) == 3
@@ -37,9 +37,9 @@ def test_classify_runs_without_torch_importable(tmp_path):
 def test_classify_errors_are_one_line(tmp_path):
     artifact = make_onnx_artifact(tmp_path / "art")
     (tmp_path / "notvideo.avi").write_text("hello")
-    for args, message in [(["--artifact", str(tmp_path / "none"), "--video", "x.avi"], "does not exist"),
-                          (["--artifact", str(artifact), "--video", str(tmp_path / "missing.avi")], "does not exist"),
-                          (["--artifact", str(artifact), "--video", str(tmp_path / "notvideo.avi")], "cannot open")]:
+    for args, message in [(["--artifact", str(tmp_path / "none"), "--source", "x.avi"], "does not exist"),
+                          (["--artifact", str(artifact), "--source", str(tmp_path / "missing.avi")], "does not exist"),
+                          (["--artifact", str(artifact), "--source", str(tmp_path / "notvideo.avi")], "cannot open")]:
         run = subprocess.run([sys.executable, "-m", "runtime.classify", *args], capture_output=True, text=True, timeout=60)
         assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
 
@@ -55,7 +55,7 @@ def test_video_text_artifact_is_classified_zero_shot_over_its_prompts(tmp_path):
 
     artifact = make_toy_videotext(tmp_path / "vt")
     video = moving_square_video(tmp_path / "clip.avi", frames=8)
-    run = _classify("--artifact", artifact, "--video", video)
+    run = _classify("--artifact", artifact, "--source", video)
     assert run.returncode == 0, run.stderr
     prompts = json.loads((artifact / "manifest.json").read_text())["labels"]
     lines = [json.loads(line) for line in run.stdout.splitlines()]
@@ -66,7 +66,7 @@ def test_closed_stdout_ends_quietly(tmp_path):
     """`runtime.classify ... | head -1`: no BrokenPipeError traceback, the Unix exit status for SIGPIPE."""
     artifact = make_onnx_artifact(tmp_path / "art")
     video = moving_square_video(tmp_path / "long.avi", frames=400)
-    child = subprocess.Popen([sys.executable, "-m", "runtime.classify", "--artifact", str(artifact), "--video",
+    child = subprocess.Popen([sys.executable, "-m", "runtime.classify", "--artifact", str(artifact), "--source",
                               str(video)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     json.loads(child.stdout.readline())
     child.stdout.close()  # what head does after its first line
@@ -77,7 +77,7 @@ def test_closed_stdout_ends_quietly(tmp_path):
 
 def test_shorter_than_one_clip_gives_the_numbers(tmp_path):
     artifact = make_onnx_artifact(tmp_path / "art")
-    run = _classify("--artifact", artifact, "--video", moving_square_video(tmp_path / "short.avi", frames=3, fps=10))
+    run = _classify("--artifact", artifact, "--source", moving_square_video(tmp_path / "short.avi", frames=3, fps=10))
     assert run.returncode == 0 and run.stdout == ""
     assert ("short.avi: no windows: 3 frames were sampled and a window needs 4: the stream is shorter than one clip "
             "at the model's sampling rate; the file has 3 frame(s) over 0.20 s, one clip is 4 frames taken every "
@@ -91,7 +91,7 @@ def test_shorter_than_one_clip_at_the_models_sampling_rate(tmp_path):
     data = json.loads(path.read_text())
     data["sampling"]["target_fps"] = 2.0
     path.write_text(json.dumps(data))
-    run = _classify("--artifact", artifact, "--video", moving_square_video(tmp_path / "v.avi", frames=12, fps=10))
+    run = _classify("--artifact", artifact, "--source", moving_square_video(tmp_path / "v.avi", frames=12, fps=10))
     assert run.returncode == 0 and run.stdout == ""
     assert "3 frames were sampled and a window needs 4: the stream is shorter than one clip" in run.stderr
     assert "the file has 12 frame(s) over 1.10 s, one clip is 4 frames sampled at 2 fps, 16 frames of this video" in run.stderr
@@ -122,6 +122,6 @@ def test_no_window_for_another_reason_does_not_claim_too_short(tmp_path):
 def test_cli_hints_use_cli_syntax(tmp_path):
     artifact = make_onnx_artifact(tmp_path / "art")
     video = moving_square_video(tmp_path / "clip.avi", frames=8)
-    run = _classify("--artifact", artifact, "--video", video, "--backend", "tensorrt")
+    run = _classify("--artifact", artifact, "--source", video, "--backend", "tensorrt")
     assert run.returncode == 1 and "use --backend onnxruntime" in run.stderr and "backend=" not in run.stderr
     assert len(run.stderr.splitlines()) == 1, run.stderr
