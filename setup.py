@@ -59,5 +59,8 @@ setup(
         "tubelet-stream=runtime.stream:main",
         "tubelet-engine=runtime.backends.tensorrt.cli:main",
         "tubelet-triton=runtime.triton_repo.cli:main",
+        "tubelet-calibrate=calibration.__main__:main",
+        "tubelet-ros=ros_bridge.cli:main",
+        "tubelet-retrieve=runtime.videotext.retrieve:main",
     ]},
 )
