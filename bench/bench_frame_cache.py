@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
 
 def build_clip(tmp: Path) -> Path:
@@ -33,7 +33,7 @@ def build_clip(tmp: Path) -> Path:
     import transformers
 
     from export.videotext import VideoTextOptions, build_videotext_artifact
-    from tests.videotext_fixtures import TEXT, clip_tokenizer
+    from testbed.tiny_videotext import TEXT, clip_tokenizer
 
     folder = tmp / "clip"
     folder.mkdir()

@@ -19,16 +19,16 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path.insert(0, str(REPO))
 
 from tqdm import tqdm  # noqa: E402
 
 
 def cmd_camera(args) -> dict:
-    from mjpeg_camera import MjpegCamera
     from runtime.sources import open_source
-    from tests.reliability.camera_faults import unplug_replug
-    from tests.reliability.rtsp_camera import RtspCamera, rtsp_server_available
+    from testbed.cameras.mjpeg import MjpegCamera
+    from testbed.cameras.rtsp import RtspCamera, rtsp_server_available
+    from testbed.faults.unplug import unplug_replug
 
     kinds = {"mjpeg": lambda: MjpegCamera(fps=20)}
     why = rtsp_server_available()
@@ -57,9 +57,9 @@ def cmd_camera(args) -> dict:
 
 
 def cmd_artifacts(args) -> dict:
-    from tests.conftest import make_onnx_artifact
-    from tests.reliability.case_runner import run_cases
-    from tests.reliability.corrupt import add_fake_engine, damaged_copies, schema_cases
+    from testbed.artifacts import make_onnx_artifact
+    from testbed.faults.case_runner import run_cases
+    from testbed.faults.corrupt import add_fake_engine, damaged_copies, schema_cases
 
     root = Path(tempfile.mkdtemp(prefix="tubelet-faults-"))
     try:
@@ -85,9 +85,9 @@ def cmd_artifacts(args) -> dict:
 
 
 def cmd_soak(args) -> dict:
-    from mjpeg_camera import MjpegCamera
-    from tests.conftest import make_onnx_artifact
-    from tests.reliability.soak import soak
+    from testbed.artifacts import make_onnx_artifact
+    from testbed.cameras.mjpeg import MjpegCamera
+    from testbed.faults.soak import soak
 
     root = Path(tempfile.mkdtemp(prefix="tubelet-soak-"))
     seconds = args.minutes * 60.0

@@ -1,6 +1,6 @@
 """Sources: capture-to-consumer handoff, stall detection, reconnect, rosbag decode — one run.
 
-Live figures come from the loopback MJPEG camera of the tests (real sockets, real JPEG, FFmpeg via
+Live figures come from testbed's loopback MJPEG camera (real sockets, real JPEG, FFmpeg via
 OpenCV) at 640x480, 30 fps, with default source settings (stall_timeout 1 s, backoff 0.25 s → 5 s):
 - handoff: consumer receipt time − the frame's capture stamp (the capture thread's cost on latency),
   as a fraction of the frame period;
@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
-from mjpeg_camera import MjpegCamera  # noqa: E402
 from runtime.sources import open_source  # noqa: E402
+from testbed.cameras.mjpeg import MjpegCamera  # noqa: E402
 
 
 def handoff(camera: MjpegCamera, frames: int) -> dict:

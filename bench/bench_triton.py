@@ -10,7 +10,7 @@ the server executed (Triton's statistics API, per run), and latency (emission âˆ
 p50/p95 with its overhead over in-process.
 
 The server is PyTriton's tritonserver (Python backend running ONNX Runtime; see
-tests/serving/serve_entry.py) on the same machine, started and stopped by the tests' helper; it
+testbed/serving/serve_entry.py) on the same machine, started and stopped by testbed's harness; it
 needs the .venv-triton venv (README, Tests and CI). Model: --artifact (default build/videomae-motion,
 else the bundled model is exported to a temporary folder, which needs torch). Both sides run ORT
 with --threads threads, on the same cores: this measures the serving path's overhead, not a GPU.
@@ -35,7 +35,7 @@ from runtime.artifact import load_artifact  # noqa: E402
 from runtime.backends import open_backend, open_remote  # noqa: E402
 from runtime.sources.synthetic_stream import SyntheticStream  # noqa: E402
 from runtime.triton_repo import write_repository  # noqa: E402
-from tests.serving.server import TritonServer  # noqa: E402
+from testbed.serving.server import TritonServer  # noqa: E402
 
 
 def artifact_dir(given: str | None, scratch: Path) -> Path:

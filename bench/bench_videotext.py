@@ -55,7 +55,7 @@ def frame_cache(threads: int, repeats: int) -> dict:
     from export.videotext import VideoTextOptions, build_videotext_artifact
     from runtime.videotext.model import VideoTextModel
     from runtime.videotext.zeroshot import FrameCachedEncoder
-    from tests.videotext_fixtures import TEXT, clip_tokenizer
+    from testbed.tiny_videotext import TEXT, clip_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "clip"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import make_onnx_artifact
+from testbed.artifacts import make_onnx_artifact
 
 SYNTH_LABELS = ("moving left", "moving right", "rotating clockwise")
 

@@ -8,8 +8,8 @@ import pytest
 from calibration.errors import CalibrationDataError
 from calibration.reader import ClipReader, sample_clips
 from runtime.artifact import load_artifact, read_manifest, write_manifest
+from testbed.artifacts import make_onnx_artifact, moving_square_video
 from tests.calibration.calib_helpers import SYNTH_LABELS
-from tests.conftest import make_onnx_artifact, moving_square_video
 
 
 def _with_sampling(folder, frame_stride=1, window_stride=2):

@@ -81,7 +81,7 @@ def _pre(artifact):
 
 
 def test_labels_the_model_does_not_know_are_refused(tmp_path):
-    from tests.conftest import make_onnx_artifact, moving_square_video
+    from testbed.artifacts import make_onnx_artifact, moving_square_video
 
     art = make_onnx_artifact(tmp_path / "a")
     (tmp_path / "data" / "jumping").mkdir(parents=True)

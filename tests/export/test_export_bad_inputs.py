@@ -164,7 +164,7 @@ def test_verbose_lets_the_libraries_speak(tmp_path, tiny_checkpoint):
 @pytest.fixture(scope="module")
 def videotext_checkpoints(tmp_path_factory):
     pytest.importorskip("tokenizers", reason="needs the [videotext] extra (tokenizers)")
-    from tests.videotext_fixtures import save_tiny_clip, save_tiny_xclip
+    from testbed.tiny_videotext import save_tiny_clip, save_tiny_xclip
 
     root = tmp_path_factory.mktemp("vt")
     return {"xclip": save_tiny_xclip(root / "xclip"), "clip": save_tiny_clip(root / "clip")}

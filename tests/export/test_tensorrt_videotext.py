@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("torch", reason="export needs the [export] extra")
 pytest.importorskip("transformers", reason="export needs the [export] extra")
 
-from tests.videotext_fixtures import save_tiny_xclip  # noqa: E402
+from testbed.tiny_videotext import save_tiny_xclip  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.export

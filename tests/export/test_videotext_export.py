@@ -22,7 +22,7 @@ from runtime.preprocess import Preprocessor  # noqa: E402
 from runtime.videotext.model import VideoTextModel, l2_normalize  # noqa: E402
 from runtime.videotext.tokenizer import PromptError, TextTokenizer  # noqa: E402
 from runtime.videotext.zeroshot import FrameCachedEncoder, ZeroShotClassifier  # noqa: E402
-from tests.videotext_fixtures import save_tiny_clip, save_tiny_xclip  # noqa: E402
+from testbed.tiny_videotext import save_tiny_clip, save_tiny_xclip  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPTS = ["the cat", "a dog running in the rain", "Waving!"]
@@ -109,7 +109,7 @@ def test_clip_meanpool_cli_and_frame_cache_match_hf(clip_cli):
 
 @pytest.mark.parametrize("prompts", [["a photo of a CAT", "two  spaces", "émigré café", "x"], ["The dog; runs!", "a"]])
 def test_tokenizer_matches_transformers_clip(tmp_path, prompts):
-    from tests.videotext_fixtures import clip_tokenizer
+    from testbed.tiny_videotext import clip_tokenizer
 
     tok = clip_tokenizer(tmp_path)
     ours = TextTokenizer(tmp_path / "tokenizer.json", 32, tok.pad_token_id)

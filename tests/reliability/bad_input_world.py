@@ -15,7 +15,7 @@ import random
 import shutil
 from pathlib import Path
 
-from tests.conftest import make_onnx_artifact, moving_square_video
+from testbed.artifacts import make_onnx_artifact, moving_square_video
 from tests.runtime.videotext_toy import make_toy_videotext
 
 # Values a hostile or careless manifest edit puts in a field (the fuzzer's list, plus near misses).

@@ -61,7 +61,7 @@ def nonfinite_artifact(folder: Path) -> Path:
     from onnx import helper
 
     from runtime.artifact import describe_file, read_manifest, write_manifest
-    from tests.conftest import make_onnx_artifact
+    from testbed.artifacts import make_onnx_artifact
 
     make_onnx_artifact(folder)
     model = onnx.load(str(folder / "model.onnx"))

@@ -208,7 +208,7 @@ def test_export_bad_input(world, case):
 def _replace_model(folder: Path) -> None:
     """Another valid ONNX (8 frames, 5 labels) in place of model.onnx, its hash updated in the manifest."""
     from runtime.artifact import describe_file
-    from tests.conftest import make_onnx_artifact
+    from testbed.artifacts import make_onnx_artifact
 
     other = make_onnx_artifact(folder.parent / f"{folder.name}-other", frames=8, labels=tuple("abcde"))
     (folder / "model.onnx").write_bytes((other / "model.onnx").read_bytes())

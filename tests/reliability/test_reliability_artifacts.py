@@ -10,9 +10,9 @@ import shutil
 
 import pytest
 
-from tests.conftest import make_onnx_artifact
-from tests.reliability.case_runner import run_cases
-from tests.reliability.corrupt import TRUNCATIONS, add_fake_engine, damaged_copies, schema_cases
+from testbed.artifacts import make_onnx_artifact
+from testbed.faults.case_runner import run_cases
+from testbed.faults.corrupt import TRUNCATIONS, add_fake_engine, damaged_copies, schema_cases
 
 LIMIT_S = 2.0
 FLIPS = 100

@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("cv2", reason="sources need OpenCV (the [opencv] extra)")
 
-from mjpeg_camera import MjpegCamera  # noqa: E402
 from runtime.sources import open_source  # noqa: E402
-from tests.reliability.camera_faults import unplug_replug  # noqa: E402
+from testbed.cameras.mjpeg import MjpegCamera  # noqa: E402
+from testbed.faults.unplug import unplug_replug  # noqa: E402
 
 STALL_S, RESUME_S = 1.5, 5.0
 
@@ -53,7 +53,7 @@ def test_mjpeg_camera_unplugged_50_times():
 
 
 def _rtsp_camera():
-    from tests.reliability.rtsp_camera import RtspCamera, rtsp_server_available
+    from testbed.cameras.rtsp import RtspCamera, rtsp_server_available
 
     why = rtsp_server_available()
     if why:

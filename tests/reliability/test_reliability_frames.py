@@ -13,7 +13,7 @@ from runtime.postprocess import PostprocessConfig
 from runtime.recognizer import Recognizer, RecognizerConfig
 from runtime.sources import IterableSource
 from runtime.sources.base import Frame
-from tests.conftest import make_onnx_artifact
+from testbed.artifacts import make_onnx_artifact
 from tests.reliability.onnx_cases import nonfinite_artifact
 
 

@@ -9,14 +9,14 @@ import pytest
 
 pytest.importorskip("cv2", reason="sources need OpenCV (the [opencv] extra)")
 
-from mjpeg_camera import MjpegCamera  # noqa: E402
 from runtime.api import RunLimits, StreamRunner  # noqa: E402
 from runtime.artifact import load_artifact  # noqa: E402
 from runtime.backends import Backend, open_backend  # noqa: E402
 from runtime.recognizer import Recognizer, RecognizerConfig  # noqa: E402
 from runtime.scheduler import Scheduler  # noqa: E402
 from runtime.sources import open_source  # noqa: E402
-from tests.conftest import make_onnx_artifact  # noqa: E402
+from testbed.artifacts import make_onnx_artifact  # noqa: E402
+from testbed.cameras.mjpeg import MjpegCamera  # noqa: E402
 from tests.reliability.test_reliability_frames import Collect  # noqa: E402
 
 FPS = 20.0

@@ -6,9 +6,9 @@ import pytest
 
 pytest.importorskip("cv2", reason="sources need OpenCV (the [opencv] extra)")
 
-from mjpeg_camera import MjpegCamera  # noqa: E402
-from tests.conftest import make_onnx_artifact  # noqa: E402
-from tests.reliability.soak import soak  # noqa: E402
+from testbed.artifacts import make_onnx_artifact  # noqa: E402
+from testbed.cameras.mjpeg import MjpegCamera  # noqa: E402
+from testbed.faults.soak import soak  # noqa: E402
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from runtime.backends import open_backend
 from runtime.recognizer import Recognizer, RecognizerConfig, RecognizerError
 from runtime.scheduler import Scheduler
 from runtime.sources import open_source
-from tests.conftest import make_onnx_artifact
+from testbed.artifacts import make_onnx_artifact
 from tests.reliability.stream_faults import FAULT, FaultyBackend
 
 SYNTHETIC_FAST = "synthetic://?realtime=false&width=64&height=48&seed=3"

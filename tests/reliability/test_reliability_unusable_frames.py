@@ -16,7 +16,7 @@ from runtime.api import RunLimits, StreamRunner, recognize  # noqa: E402
 from runtime.outputs.summary import format_summary, why_no_windows  # noqa: E402
 from runtime.sources import IterableSource, SourceError  # noqa: E402
 from runtime.sources.base import Frame  # noqa: E402
-from tests.conftest import make_onnx_artifact  # noqa: E402
+from testbed.artifacts import make_onnx_artifact  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 
 from runtime.artifact import ArtifactError, ModelMismatchError, describe_file, load_artifact
 from runtime.backends import open_backend
-from tests.conftest import make_onnx_artifact
+from testbed.artifacts import make_onnx_artifact
 
 
 def _edit(folder, change):

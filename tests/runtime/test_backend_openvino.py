@@ -22,7 +22,7 @@ from runtime.artifact import describe_file, load_artifact, read_manifest, write_
 from runtime.backends import BackendError, InputError  # noqa: E402
 from runtime.backends.onnxruntime import OnnxRuntimeBackend  # noqa: E402
 from runtime.backends.openvino import OpenVINOBackend, check_precision, open_openvino  # noqa: E402
-from tests.conftest import make_onnx_artifact  # noqa: E402
+from testbed.artifacts import make_onnx_artifact  # noqa: E402
 
 COSINE = {"fp32": 0.99999, "bf16": 0.999, "int8": 0.999}
 

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import make_onnx_artifact, moving_square_video
+from testbed.artifacts import make_onnx_artifact, moving_square_video
 
 
 def test_classify_prints_one_json_line_per_window(tmp_path):

@@ -10,7 +10,7 @@ from runtime.backends import open_backend
 from runtime.recognizer import Recognizer, RecognizerConfig, RecognizerError
 from runtime.scheduler import Scheduler
 from runtime.sources.base import Frame
-from tests.conftest import make_onnx_artifact
+from testbed.artifacts import make_onnx_artifact
 
 
 def _frames(n, seed, stream_id, size=(48, 64), period=0.1, start=0.0):

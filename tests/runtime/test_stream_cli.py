@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import make_onnx_artifact, moving_square_video
+from testbed.artifacts import make_onnx_artifact, moving_square_video
 
 SYNTHETIC_FAST = "synthetic://?realtime=false&width=64&height=48&seed=3"
 

@@ -14,7 +14,7 @@ from runtime.outputs.summary import format_summary, summarize
 from runtime.recognizer import Recognizer, RecognizerConfig
 from runtime.scheduler import Scheduler
 from runtime.sources.base import Frame
-from tests.conftest import make_onnx_artifact
+from testbed.artifacts import make_onnx_artifact
 
 
 class Unreliable(Backend):

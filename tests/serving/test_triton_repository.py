@@ -12,7 +12,7 @@ import pytest
 from runtime.artifact import describe_file, load_artifact, read_manifest, write_manifest
 from runtime.triton_repo import RepositoryError, RepositoryOptions, write_repository
 from runtime.triton_repo.config import MANIFEST_PARAMETER
-from tests.conftest import make_onnx_artifact
+from testbed.artifacts import make_onnx_artifact
 
 TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16"}
 

@@ -1,7 +1,7 @@
 """The triton backend against a real Triton server on loopback (PyTriton's tritonserver, Python backend running
 ONNX Runtime under the names and shapes of the config.pbtxt that tubelet-triton wrote).
 
-Client side in this venv (tritonclient); the server in its own Python 3.12 venv (tests/serving/server.py).
+Client side in this venv (tritonclient); the server in its own Python 3.12 venv (testbed/serving/server.py).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 from runtime.artifact import load_artifact
 from runtime.backends import BackendError, open_backend, open_remote
 from runtime.triton_repo import RepositoryOptions, write_repository
-from tests.conftest import make_onnx_artifact
-from tests.serving.server import TritonServer
+from testbed.artifacts import make_onnx_artifact
+from testbed.serving.server import TritonServer
 
 pytest.importorskip("tritonclient.grpc", reason="the triton backend needs tritonclient: pip install 'tubelet[triton]'")
 pytestmark = pytest.mark.triton
@@ -89,7 +89,7 @@ def test_a_model_other_than_the_artifact_is_refused_at_open(server, bundled_arti
 
 
 def test_an_unreachable_server_is_one_line_at_open(bundled_artifact_dir):
-    from tests.serving.server import free_ports
+    from testbed.serving.server import free_ports
 
     [port] = free_ports(1)
     with pytest.raises(BackendError, match=f"cannot reach the Triton server at grpc://127.0.0.1:{port}"):

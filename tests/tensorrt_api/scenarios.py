@@ -34,7 +34,7 @@ def artifact(root: Path, fp16=True, int8=False, int8_fp16=None) -> Path:
     """A real artifact folder (tiny ONNX, manifest with hashes) with FP16 / Q/DQ graphs beside it; with int8 also
     the Q/DQ FP16 graph strongly typed builds take (model.int8.fp16.onnx), unless int8_fp16 is False."""
     from runtime.artifact import describe_file, read_manifest, write_manifest
-    from tests.conftest import make_onnx_artifact
+    from testbed.artifacts import make_onnx_artifact
 
     folder = make_onnx_artifact(root / "art")
     manifest = read_manifest(folder)

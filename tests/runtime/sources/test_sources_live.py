@@ -10,9 +10,9 @@ import pytest
 
 cv2 = pytest.importorskip("cv2", reason="sources need OpenCV (the [opencv] extra)")
 
-from mjpeg_camera import MjpegCamera, frame_level  # noqa: E402
 from runtime.sources import SourceError, open_source  # noqa: E402
 from runtime.sources.live import LiveSource  # noqa: E402
+from testbed.cameras.mjpeg import MjpegCamera, frame_level  # noqa: E402
 
 FAST = dict(open_timeout=1.0, read_timeout=0.5, stall_timeout=0.3, backoff_initial=0.05, backoff_max=0.4)
 

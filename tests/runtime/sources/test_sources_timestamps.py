@@ -17,7 +17,7 @@ from runtime.api import StreamRunner  # noqa: E402
 from runtime.sources import open_source  # noqa: E402
 from runtime.sources.timestamps import REORDER_DEPTH, presentation_times  # noqa: E402
 from runtime.sources.video import PacedFileReader  # noqa: E402
-from tests.conftest import make_onnx_artifact, moving_square_video  # noqa: E402
+from testbed.artifacts import make_onnx_artifact, moving_square_video  # noqa: E402
 
 OPENCV_SAMPLES = Path("/usr/share/doc/opencv-doc/examples/data")
 needs_samples = pytest.mark.skipif(not (OPENCV_SAMPLES / "tree.avi").exists(),

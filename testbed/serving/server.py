@@ -1,4 +1,4 @@
-"""Start and stop a real Triton server (tests/serving/serve_entry.py) on free loopback ports, by process id.
+"""Start and stop a real Triton server (testbed/serving/serve_entry.py) on free loopback ports, by process id.
 
 The server runs under Python 3.12 in its own venv, because PyTriton's Python-backend stub fails
 under 3.11; `.ci/run` creates it:

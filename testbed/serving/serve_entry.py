@@ -1,6 +1,6 @@
 """A real Triton server (PyTriton's bundled tritonserver) serving repository entries written by tubelet-triton.
 
-Runs under Python 3.12 in its own venv (nvidia-pytriton, onnxruntime, numpy; see tests/serving/server.py).
+Runs under Python 3.12 in its own venv (nvidia-pytriton, onnxruntime, numpy; see testbed/serving/server.py).
 For each --entry it parses the entry's config.pbtxt into Triton's ModelConfig and binds a function
 that runs the entry's 1/model.onnx through ONNX Runtime under exactly the names, data types, dims,
 max batch size and dynamic batcher that config declares. This is Triton's Python backend running

@@ -1,4 +1,4 @@
-"""Tiny random-init X-CLIP / CLIP checkpoints with a real (small) CLIP BPE tokenizer, for tests."""
+"""Tiny random-init X-CLIP / CLIP checkpoints with a real (small) CLIP BPE tokenizer, for tests and benchmarks."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Run hostile-input cases in a child process, so a crash or a hang is a result, not a dead test run.
 
-The parent (`run_cases`) starts `python -m tests.reliability.case_runner`, sends it the cases as
+The parent (`run_cases`) starts `python -m testbed.faults.case_runner`, sends it the cases as
 JSON on stdin, and reads one JSON line per case from its stdout. The child imports the runtime once
 (signalling "ready"), then times each case from its first call to its outcome. If the child dies
 (a segfault in a native library) or stays silent past `timeout_s` on a case, that case is recorded
@@ -55,7 +55,7 @@ def _run_child(cases: list[dict], timeout_s: float, startup_s: float) -> list[Ou
 
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                OMP_NUM_THREADS="1")
-    child = subprocess.Popen([sys.executable, "-m", "tests.reliability.case_runner"], cwd=REPO, env=env,
+    child = subprocess.Popen([sys.executable, "-m", "testbed.faults.case_runner"], cwd=REPO, env=env,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     child.stdin.write(json.dumps(cases))
     child.stdin.close()

@@ -1,7 +1,7 @@
 """A loopback RTSP camera: GStreamer's rtsp-server (Debian: gstreamer1.0-rtsp, gir1.2-gst-rtsp-server-1.0,
 python3-gst-1.0, gstreamer1.0-plugins-good). Run with the system Python that has those bindings:
 
-    /usr/bin/python3 tests/reliability/rtsp_server.py PORT     # rtsp://127.0.0.1:PORT/cam, MJPEG/RTP 64x48@20
+    /usr/bin/python3 testbed/cameras/rtsp_server.py PORT     # rtsp://127.0.0.1:PORT/cam, MJPEG/RTP 64x48@20
 
 rtpjpegpay only carries 4:2:0 JPEG, hence format=I420. Prints "ready" once listening.
 """
