@@ -69,11 +69,11 @@ def window_costs(engine, streams, frame_cache: bool):
 
 
 def run(args) -> dict:
-    from runtime.engine import open_engine
+    from runtime.model import open_model
 
     with tempfile.TemporaryDirectory(prefix="tubelet-fc-") as tmp:
         art = build_clip(Path(tmp))
-        engine = open_engine(str(art), "cpu", threads=args.threads, prompts=["a person waving", "a car", "a dog running"])
+        engine = open_model(str(art), "cpu", threads=args.threads, prompts=["a person waving", "a car", "a dog running"])
         encoder = engine.backend.frame_encoder
         one = np.random.default_rng(0).standard_normal((1, 3, 96, 96)).astype(np.float32)
         name = encoder.inputs[0].name

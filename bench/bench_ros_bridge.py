@@ -113,12 +113,12 @@ def offline_parts(engine) -> dict:
 
 def run(args) -> dict:
     os.environ["CYCLONEDDS_URI"] = loopback_config()
-    from runtime.engine import open_engine
+    from runtime.model import open_model
     from ros_bridge.node import BridgeCore, BridgeSettings, Camera
     from ros_bridge.transports.dds import DdsSettings, DdsTransport
     from runtime.recognizer import RecognizerConfig
 
-    engine = open_engine(_artifact(args.artifact), "cpu", threads=args.threads)
+    engine = open_model(_artifact(args.artifact), "cpu", threads=args.threads)
     wire_ms = []
 
     class Timed(BridgeCore):

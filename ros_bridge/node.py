@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ros_bridge.convert import ImageError, ImageLimits, compressed_to_array, header_of, image_to_array
-from runtime.engine import Engine
+from runtime.model import Model
 from ros_bridge.messages import Classification, DiagnosticArray, StringMsg
 from ros_bridge.results import classification_message, diagnostics_message, event_message, stream_status
 from ros_bridge.stamps import Stamp, StampClock
@@ -121,7 +121,7 @@ class _Stream:
 class BridgeCore:
     """Transport-independent node: owns the recognizer, its inference thread and the counters."""
 
-    def __init__(self, engine: Engine, outputs: Outputs, settings: BridgeSettings,
+    def __init__(self, engine: Model, outputs: Outputs, settings: BridgeSettings,
                  config: RecognizerConfig | None = None, logger: logging.Logger = LOG):
         if not settings.cameras:
             raise ValueError("no camera given; pass at least one Camera(topic=...)")

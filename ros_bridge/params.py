@@ -81,17 +81,17 @@ def merged(values: dict[str, Any]) -> dict[str, Any]:
 
 def open_bridge_engine(p: dict[str, Any]):
     """The engine every front end runs: in process on `backend`, or remote when `server` is set."""
-    from runtime.engine import open_engine
+    from runtime.model import open_model
 
     if p["server_timeout"] <= 0:
         raise ParameterError(f"parameter server_timeout must be > 0 seconds, got {p['server_timeout']}")
     if not p["server"]:
-        return open_engine(p["artifact"], p["backend"], p["threads"] or None, p["prompts"] or None)
+        return open_model(p["artifact"], p["backend"], p["threads"] or None, p["prompts"] or None)
     if p["backend"] not in ("auto", "triton") or p["threads"]:
         raise ParameterError(f"parameter server {p['server']!r} sends inference to a Triton server: leave backend "
                              f"(now {p['backend']!r}) at auto or triton and threads at 0")
-    return open_engine(p["artifact"], "triton", prompts=p["prompts"] or None, server=p["server"],
-                       server_model=p["server_model"] or None, server_timeout=p["server_timeout"])
+    return open_model(p["artifact"], "triton", prompts=p["prompts"] or None, server=p["server"],
+                      server_model=p["server_model"] or None, server_timeout=p["server_timeout"])
 
 
 def recognizer_config(p: dict[str, Any]) -> RecognizerConfig:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from runtime.artifact import Artifact, load_artifact
-from runtime.engine import open_engine
+from runtime.model import open_model
 from runtime.outputs.base import Sink, Sinks
 from runtime.outputs.summary import StreamSummary, summarize, why_no_windows
 from runtime.postprocess import PostprocessConfig
@@ -80,7 +80,7 @@ class StreamRunner:
         self._own_backend = backend_object is None
         if prompts is not None and backend_object is not None:
             raise ValueError("prompts apply when the runner opens the artifact itself; with backend_object, "
-                             "set them on that backend (runtime.engine.Engine.set_prompts)")
+                             "set them on that backend (runtime.model.Model.set_prompts)")
         if build_engine and backend_object is None:
             # Engines are built where they run: on the first launch here, reused on the next ones.
             from runtime.backends.tensorrt.artifact_engines import build_on_first_launch
@@ -88,9 +88,9 @@ class StreamRunner:
             self.artifact = build_on_first_launch(self.artifact, precision, log=lambda line: print(line, file=sys.stderr))
         if backend_object is None:
             # Video-text artifacts run zero-shot over their prompts (the prompts become the labels).
-            engine = open_engine(self.artifact, backend, threads=threads, precision=precision, prompts=prompts,
-                                 device=device)
-            self.artifact, backend_object = engine.artifact, engine.backend
+            model = open_model(self.artifact, backend, threads=threads, precision=precision, prompts=prompts,
+                               device=device)
+            self.artifact, backend_object = model.artifact, model.backend
         self.backend = backend_object
         self.recognizer = Recognizer(self.artifact, self.backend, self.config)
         self.sinks = Sinks(sinks)

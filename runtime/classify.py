@@ -114,23 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from runtime.engine import open_engine
+    from runtime.model import open_model
     from runtime.sources.video import read_video_file
 
-    engine = open_engine(args.artifact, args.backend, threads=args.threads, precision=args.precision,
-                         server=args.server, server_model=args.server_model, server_timeout=args.server_timeout)
+    model = open_model(args.artifact, args.backend, threads=args.threads, precision=args.precision,
+                       server=args.server, server_model=args.server_model, server_timeout=args.server_timeout)
     try:
         for path in args.source:
-            recognizer = engine.recognizer(_config(args.top_k, args.window_stride))
+            recognizer = model.recognizer(_config(args.top_k, args.window_stride))
             timeline = _Timeline(read_video_file(path))
             count = 0
-            for result in classify_frames(engine.artifact, engine.backend, timeline, recognizer=recognizer):
+            for result in classify_frames(model.artifact, model.backend, timeline, recognizer=recognizer):
                 print(json.dumps(result.as_dict()), flush=True)
                 count += 1
             if count == 0:
                 print(f"warning: {why_no_window(path, recognizer, timeline)}", file=sys.stderr)
     finally:
-        engine.close()
+        model.close()
     return 0
 
 

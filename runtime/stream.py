@@ -295,10 +295,10 @@ def _open_remote(args, artifact):
     """--backend triton: the served model, checked against the artifact; None for the in-process backends."""
     if args.backend != "triton":
         return None
-    from runtime.engine import open_engine
+    from runtime.model import open_model
 
-    return open_engine(artifact, "triton", server=args.server, server_model=args.server_model,
-                       server_timeout=args.server_timeout).backend
+    return open_model(artifact, "triton", server=args.server, server_model=args.server_model,
+                      server_timeout=args.server_timeout).backend
 
 
 def _say(text: str) -> None:

@@ -49,14 +49,14 @@ def main(argv=None) -> int:
     import runtime.api
     from runtime import stream
 
-    real_open = runtime.api.open_engine
+    real_open = runtime.api.open_model
 
     def open_faulty(*args, **kwargs):
         engine = real_open(*args, **kwargs)
         engine.backend = FaultyBackend(engine.backend, ours.fail_at, ours.delay)
         return engine
 
-    runtime.api.open_engine = open_faulty
+    runtime.api.open_model = open_faulty
     return stream.main(stream_args)
 
 

@@ -99,14 +99,14 @@ def test_a_failing_sink_ends_the_run_naming_it(artifact):
 def test_recognize_raises_the_inference_failure(artifact, monkeypatch):
     import runtime.api
 
-    real_open = runtime.api.open_engine
+    real_open = runtime.api.open_model
 
     def faulty(*args, **kwargs):
         engine = real_open(*args, **kwargs)
         engine.backend = FaultyBackend(engine.backend, fail_at=2, delay=0.0)
         return engine
 
-    monkeypatch.setattr(runtime.api, "open_engine", faulty)
+    monkeypatch.setattr(runtime.api, "open_model", faulty)
     seen = []
     with pytest.raises(RecognizerError, match=f"inference failed: RuntimeError: {FAULT}"):
         for result in runtime.api.recognize(str(artifact), SYNTHETIC_FAST, backend="cpu", max_frames=400):

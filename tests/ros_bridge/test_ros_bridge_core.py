@@ -6,7 +6,7 @@ import time
 import pytest
 
 from ros_bridge.convert import ImageLimits
-from runtime.engine import EngineError, open_engine
+from runtime.model import ModelError, open_model
 from ros_bridge.messages import OK, STALE, WARN
 from ros_bridge.node import BridgeCore, BridgeSettings, Camera
 from ros_bridge.stamps import Stamp, StampClock
@@ -19,7 +19,7 @@ COLOURS = [(250, 10, 10), (10, 250, 10), (10, 10, 250), (128, 128, 128)]
 
 def _core(artifact, cameras=("/cam/image_raw",), config=None, **settings):
     outputs = RecordingOutputs()
-    core = BridgeCore(open_engine(str(artifact), "cpu"), outputs,
+    core = BridgeCore(open_model(str(artifact), "cpu"), outputs,
                       BridgeSettings([Camera(t) for t in cameras], diagnostics_period_s=0, **settings), config)
     return core, outputs
 
@@ -145,7 +145,7 @@ def test_reconfigure_changes_window_stride_at_run_time(onnx_artifact):
             core.on_image("/cam/image_raw", image_msg(color_frame(COLOURS[3]), "bgr8", sec=1 + i))
             core.wait_idle()
         assert [m.header.stamp.sec for _, m in out.classifications] == [4, 5, 6]
-        with pytest.raises(EngineError, match="video_text"):
+        with pytest.raises(ModelError, match="video_text"):
             core.reconfigure(prompts=["a person waving"])
         with pytest.raises(Exception, match="on_threshold"):
             core.reconfigure(RecognizerConfig(postprocess=PostprocessConfig(on_threshold=0.1, off_threshold=0.5)))
@@ -171,7 +171,7 @@ def test_zero_shot_prompts_change_at_run_time(tmp_path):
 
     artifact = make_toy_videotext(tmp_path / "vt")
     outputs = RecordingOutputs()
-    core = BridgeCore(open_engine(str(artifact), "cpu"), outputs,
+    core = BridgeCore(open_model(str(artifact), "cpu"), outputs,
                       BridgeSettings([Camera("/cam")], diagnostics_period_s=0))
     red = colour_frames((20, 20, 230), 8)  # BGR
 

@@ -71,12 +71,12 @@ def test_stream_runner_default_backend_on_a_cpu_machine_is_openvino(mlp, monkeyp
 
 def test_device_is_refused_for_a_video_text_artifact(tmp_path):
     pytest.importorskip("tokenizers", reason="the video-text runtime needs the [videotext] extra (tokenizers)")
-    from runtime.engine import EngineError, open_engine
+    from runtime.model import ModelError, open_model
     from tests.runtime.videotext_toy import make_toy_videotext
 
     toy = make_toy_videotext(tmp_path / "toy")
-    with pytest.raises(EngineError, match="device='GPU'.* video_text artifact, which runs on ONNX Runtime"):
-        open_engine(str(toy), "auto", device="GPU")
+    with pytest.raises(ModelError, match="device='GPU'.* video_text artifact, which runs on ONNX Runtime"):
+        open_model(str(toy), "auto", device="GPU")
 
 
 def _cli(*args):

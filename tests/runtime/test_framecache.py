@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("tokenizers", reason="the video-text runtime needs the [videotext] extra (tokenizers)")
 
-from runtime.engine import open_engine  # noqa: E402
+from runtime.model import open_model  # noqa: E402
 from runtime.recognizer import Recognizer, RecognizerConfig  # noqa: E402
 from runtime.sources.base import Frame  # noqa: E402
 from tests.runtime.videotext_toy import colour_frames, make_toy_videotext  # noqa: E402
@@ -27,7 +27,7 @@ def toy(tmp_path_factory):
 
 @pytest.fixture
 def engine(toy):
-    opened = open_engine(str(toy), "cpu", threads=1)
+    opened = open_model(str(toy), "cpu", threads=1)
     yield opened
     opened.close()
 

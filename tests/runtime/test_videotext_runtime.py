@@ -277,7 +277,7 @@ def test_video_text_section_is_typed_at_read_time(toy, tmp_path, change, message
 
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
 def test_video_text_refuses_a_precision_it_would_not_run(toy, precision):
-    from runtime.engine import EngineError, open_engine
+    from runtime.model import ModelError, open_model
 
-    with pytest.raises(EngineError, match=rf"precision='{precision}'.* run in FP32 only; use precision='fp32'"):
-        open_engine(toy, "cpu", precision=precision)
+    with pytest.raises(ModelError, match=rf"precision='{precision}'.* run in FP32 only; use precision='fp32'"):
+        open_model(toy, "cpu", precision=precision)

@@ -343,7 +343,7 @@ def first_launch(root):
 def videotext_runner(root):
     """Zero-shot over a video-text artifact's engines: new prompts go through the text engine."""
     from runtime.artifact import describe_file, read_manifest, write_manifest
-    from runtime.engine import open_engine
+    from runtime.model import open_model
     from tests.runtime.videotext_toy import colour_frames, make_toy_videotext
 
     folder = make_toy_videotext(root / "vt")
@@ -364,10 +364,10 @@ def videotext_runner(root):
     with contextlib.ExitStack() as stack:
         gpu.install(stack)
         stack.enter_context(mock.patch("runtime.backends.tensorrt.cuda_memory.open_cuda", return_value=cuda))
-        on_trt = open_engine(folder, backend="tensorrt", prompts=prompts)
+        on_trt = open_model(folder, backend="tensorrt", prompts=prompts)
         got = on_trt.backend.infer({on_trt.backend.inputs[0].name: clips})
         on_trt.close()
-    on_cpu = open_engine(folder, backend="cpu", prompts=prompts)
+    on_cpu = open_model(folder, backend="cpu", prompts=prompts)
     want = on_cpu.backend.infer({on_cpu.backend.inputs[0].name: clips})
     on_cpu.close()
     name = next(iter(want))

@@ -1,5 +1,7 @@
-"""Artifact → backend → `runtime.recognizer.Recognizer`: the one way every entry point opens an artifact
-(runtime.classify, runtime.stream and runtime.api's StreamRunner, the ROS bridge's node).
+"""A Model is an artifact opened on a backend, ready to feed a `runtime.recognizer.Recognizer`.
+
+`open_model` is the one way every entry point opens an artifact (runtime.classify, runtime.stream and
+runtime.api's StreamRunner, the ROS bridge's node), the remote Triton backend included.
 
 Classification artifacts run as exported. Video-text artifacts run zero-shot over a prompt set
 (`runtime.videotext.zeroshot.ZeroShotClassifier`); the prompts become the labels, so a prompt change builds a
@@ -19,12 +21,19 @@ from runtime.common.hints import setting
 from runtime.recognizer import Recognizer, RecognizerConfig
 
 
-class EngineError(TubeletError, RuntimeError):
-    """The bridge cannot run the given artifact or settings."""
+class ModelError(TubeletError, RuntimeError):
+    """The artifact cannot be opened with the given settings (backend, device, precision, prompts, server)."""
 
 
 @dataclass
-class Engine:
+class Model:
+    """An artifact opened on a backend; for a video-text artifact, with its zero-shot prompts.
+
+    For a video-text artifact the backend is the `ZeroShotClassifier` over the current prompts, and
+    `artifact` is the artifact as the recognizer must see it (the prompts as labels, the classifier's
+    I/O names); `set_prompts` swaps the prompt set in place.
+    """
+
     artifact: Artifact  # as the recognizer sees it (labels = current prompts for zero-shot)
     backend: Backend
     zeroshot: object | None = None  # runtime.videotext.zeroshot.ZeroShotClassifier for video-text artifacts
@@ -35,7 +44,7 @@ class Engine:
     def set_prompts(self, prompts: Sequence[str]) -> None:
         """Encode new zero-shot prompts and swap them in; the old set stays on any error."""
         if self.zeroshot is None:
-            raise EngineError(f"{self.artifact.folder} is a {self.artifact.manifest.task} artifact: prompts apply only "
+            raise ModelError(f"{self.artifact.folder} is a {self.artifact.manifest.task} artifact: prompts apply only "
                               "to video_text artifacts (export one with build_engine.py --family ...)")
         current = self.zeroshot.set_prompts(list(prompts))
         self.artifact = _with_labels(self.artifact, list(current.prompts), self.zeroshot)
@@ -58,9 +67,9 @@ def _with_labels(artifact: Artifact, labels: list[str], zeroshot) -> Artifact:
     return dataclasses.replace(artifact, manifest=manifest)
 
 
-def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | None = None,
-                prompts: Sequence[str] | None = None, precision: str = "fp32", device: str | None = None,
-                server: str | None = None, server_model: str | None = None, server_timeout: float = 5.0) -> Engine:
+def open_model(artifact: str | Artifact, backend: str = "auto", threads: int | None = None,
+               prompts: Sequence[str] | None = None, precision: str = "fp32", device: str | None = None,
+               server: str | None = None, server_model: str | None = None, server_timeout: float = 5.0) -> Model:
     """Open an artifact (hash-checked) with the best usable backend, zero-shot when it is video-text.
 
     device: the OpenVINO device (CPU, GPU, NPU) for classification artifacts. backend 'triton': the
@@ -71,22 +80,22 @@ def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | 
                             threads=threads, prompts=prompts, precision=precision, device=device)
     if art.manifest.task != "video_text":
         if prompts is not None:
-            raise EngineError(f"prompts given, but {art.folder} is a {art.manifest.task} artifact; "
+            raise ModelError(f"prompts given, but {art.folder} is a {art.manifest.task} artifact; "
                               "zero-shot prompts need a video_text artifact")
-        return Engine(art, open_backend(art, backend, threads=threads, precision=precision, device=device))
+        return Model(art, open_backend(art, backend, threads=threads, precision=precision, device=device))
     if device is not None:
-        raise EngineError(f"{setting('device', device)}: {art.folder} is a video_text artifact, which runs on ONNX "
+        raise ModelError(f"{setting('device', device)}: {art.folder} is a video_text artifact, which runs on ONNX "
                           f"Runtime (choose its device by {setting('backend')}: cpu, cuda or tensorrt-ep)")
     from runtime.videotext.model import VideoTextModel
     from runtime.videotext.zeroshot import ZeroShotClassifier
 
     device = "tensorrt-engine" if backend == "tensorrt" else ORT_DEVICES.get(backend)
     if device is None:
-        raise EngineError(f"backend {backend!r} cannot run a video_text artifact; choose "
+        raise ModelError(f"backend {backend!r} cannot run a video_text artifact; choose "
                           f"{setting('backend', 'auto')}, cpu, cuda or tensorrt-ep")
     if precision != "fp32" and not (backend == "tensorrt" and precision == "fp16"):
         # its ONNX graphs run in FP32; anything else would silently run FP32 (its engines are FP16)
-        raise EngineError(f"{setting('precision', precision)}: {art.folder} is a video_text artifact, whose graphs "
+        raise ModelError(f"{setting('precision', precision)}: {art.folder} is a video_text artifact, whose graphs "
                           f"run in FP32 only; use {setting('precision', 'fp32')}")
     model = VideoTextModel(art, device=device, threads=threads)
     try:
@@ -95,22 +104,22 @@ def open_engine(artifact: str | Artifact, backend: str = "auto", threads: int | 
     except BaseException:
         model.close()
         raise
-    return Engine(_with_labels(art, zeroshot.labels, zeroshot), zeroshot, zeroshot)
+    return Model(_with_labels(art, zeroshot.labels, zeroshot), zeroshot, zeroshot)
 
 
 def _open_remote(art: Artifact, backend: str, server: str | None, server_model: str | None, timeout_s: float,
-                 **local) -> Engine:
+                 **local) -> Model:
     """backend='triton' with its server: classification artifacts only; the in-process options do not apply."""
     from runtime.backends import open_remote
 
     if backend != "triton" or server is None:
-        raise EngineError(f"{setting('backend', 'triton')} and {setting('server', 'URL')} go together "
+        raise ModelError(f"{setting('backend', 'triton')} and {setting('server', 'URL')} go together "
                           "(the URL as grpc://HOST:8001 or http://HOST:8000)")
     if art.manifest.task != "classification":
-        raise EngineError(f"{setting('backend', 'triton')} serves classification artifacts; {art.folder} is "
+        raise ModelError(f"{setting('backend', 'triton')} serves classification artifacts; {art.folder} is "
                           f"{art.manifest.task} (run it in-process instead)")
     given = [name for name, value in local.items() if value not in (None, "fp32")]
     if given:
-        raise EngineError(f"{', '.join(setting(n) for n in given)} apply to in-process backends, not to "
+        raise ModelError(f"{', '.join(setting(n) for n in given)} apply to in-process backends, not to "
                           f"{setting('backend', 'triton')} (the server decides threads, precision and device)")
-    return Engine(art, open_remote(art, server, server_model, timeout_s=timeout_s))
+    return Model(art, open_remote(art, server, server_model, timeout_s=timeout_s))
