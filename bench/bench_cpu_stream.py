@@ -69,7 +69,7 @@ def heldout(artifact: Path, threads: int, repeats: int) -> dict:
     from runtime.artifact import load_artifact
     from runtime.backends import open_backend
     from runtime.preprocess import Preprocessor
-    from runtime.sources.synthetic import make_clips
+    from runtime.world import make_clips
 
     art = load_artifact(artifact)
     m = art.manifest

@@ -41,7 +41,7 @@ def videomae_s_checkpoint(folder: Path) -> Path:
     import torch
     import transformers
 
-    from runtime.sources.synthetic import ACTIONS
+    from runtime.world import ACTIONS
 
     torch.manual_seed(0)
     labels = list(ACTIONS)

@@ -48,7 +48,7 @@ def random_init_model(folder: Path, threads: int) -> tuple[Path, Path]:
     from transformers import VideoMAEForVideoClassification
 
     from export.pipeline import ExportOptions, build_artifact
-    from runtime.sources.synthetic import ACTIONS
+    from runtime.world import ACTIONS
     from training.config import ModelSpec
     from training.data import make_processor
 
@@ -65,7 +65,7 @@ def random_init_model(folder: Path, threads: int) -> tuple[Path, Path]:
 
 
 def camera_frames(n: int, height: int = 480, width: int = 640, seed: int = 0) -> list:
-    from runtime.sources.synthetic import SyntheticStream
+    from runtime.world import SyntheticStream
 
     stream = SyntheticStream(seed=seed, height=height, width=width, num_frames=n)
     return list(stream)
@@ -200,7 +200,7 @@ def bench_accuracy(artifact, threads: int, frames: int, smoothing: str) -> dict:
                           mode="offline", config=config, sinks=[recorder], limits=RunLimits(max_frames=frames))
     with runner:
         report = runner.run()
-        world = runner.feeds[0].source.world
+        world = runner.feeds[0].source.ground_truth()
         score = recorder.score(runner.feeds[0].stream_id, world, background)
     m = artifact.manifest
     # The clip spans `frames` sampled frames: at the manifest's target fps if it has one, else every

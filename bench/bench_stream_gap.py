@@ -57,7 +57,7 @@ def run(artifact, width: int, height: int, frames: int, seed: int, threads: int)
                           sinks=[recorder, windows], limits=RunLimits(max_frames=frames))
     with runner:
         runner.run()
-        world = runner.feeds[0].source.world
+        world = runner.feeds[0].source.ground_truth()
         score = recorder.score(runner.feeds[0].stream_id, world, background)
     spec = artifact.manifest.preprocessing
     left, top, right, bottom = crop_box(spec, height, width)

@@ -33,10 +33,10 @@ from runtime.artifact import load_artifact  # noqa: E402
 from runtime.outputs.accuracy import GroundTruthRecorder  # noqa: E402
 from runtime.postprocess import PostprocessConfig  # noqa: E402
 from runtime.recognizer import RecognizerConfig  # noqa: E402
-from runtime.sources.synthetic import REVERSED  # noqa: E402
+from runtime.world import REVERSED  # noqa: E402
 
 UNSEEN_SEEDS = (31, 42, 57, 63, 88, 123, 256, 314)
-# Each action's speed in thirds of the range clips draw it from (runtime.sources.synthetic):
+# Each action's speed in thirds of the range clips draw it from (runtime.world):
 # short sides/s for moves, degrees/s for turns, log scale/s for approach and recession.
 _RATE = {"moving": ("speed", 0.25, 0.5), "rotating": ("spin", 90.0, 180.0),
          "approaching": ("grow", 0.45, 0.8), "receding": ("grow", 0.45, 0.8)}
@@ -96,7 +96,7 @@ def run_seed(artifact, seed: int, frames: int, threads: int, width: int = 320, h
                           sinks=[recorder, windows], limits=RunLimits(max_frames=frames))
     with runner:
         runner.run()
-        world = runner.feeds[0].source.world
+        world = runner.feeds[0].source.ground_truth()
         score = recorder.score(runner.feeds[0].stream_id, world, background)
         state = runner.recognizer.streams.get(runner.feeds[0].stream_id)
         times = sorted(state.stats.inference_ms) if state is not None else []

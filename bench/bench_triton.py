@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from runtime.api import RunLimits, StreamRunner  # noqa: E402
 from runtime.artifact import load_artifact  # noqa: E402
 from runtime.backends import open_backend, open_remote  # noqa: E402
-from runtime.sources.synthetic_stream import SyntheticStream  # noqa: E402
+from runtime.world import SyntheticStream  # noqa: E402
 from runtime.triton_repo import write_repository  # noqa: E402
 from testbed.serving.server import TritonServer  # noqa: E402
 

@@ -102,7 +102,7 @@ def text_encode(model, repeats: int) -> dict:
 def stream_accuracy(model, frames: int, seed: int) -> dict:
     from runtime.clips import ClipBuffer
     from runtime.preprocess import Preprocessor
-    from runtime.sources.synthetic import ACTIONS, SyntheticStream
+    from runtime.world import ACTIONS, SyntheticStream
     from runtime.videotext.zeroshot import ZeroShotClassifier
 
     m = model.artifact.manifest

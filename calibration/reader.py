@@ -317,7 +317,7 @@ def _synthetic_common(manifest: Manifest, options: dict, kind: str) -> tuple[int
 
 def _synthetic_clips(manifest: Manifest, options: dict, max_clips: int) -> list[_Stream]:
     from runtime.sources.base import Frame
-    from runtime.sources.synthetic import ACTIONS, render_clip
+    from runtime.world import ACTIONS, render_clip
 
     seed, fps, height, width = _synthetic_common(manifest, options, "synthetic")
     count = _take(options, "clips", int, max_clips, "synthetic")
@@ -339,7 +339,7 @@ def _synthetic_clips(manifest: Manifest, options: dict, max_clips: int) -> list[
 
 
 def _synthetic_stream(manifest: Manifest, options: dict) -> _Stream:
-    from runtime.sources.synthetic import SyntheticStream
+    from runtime.world import SyntheticStream
 
     seed, fps, height, width = _synthetic_common(manifest, options, "synthetic-stream")
     total = _take(options, "frames", int, 900, "synthetic-stream")

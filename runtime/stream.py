@@ -209,19 +209,19 @@ def _sinks(args, stream_ids):
 
 
 def _ground_truth(runner, recorder, background, rec):
-    """Accuracy for every stream whose source carries a world (the synthetic one), else nothing."""
+    """Accuracy for every stream whose source knows its ground truth (the synthetic world), else nothing."""
     from runtime.outputs.accuracy import format_accuracy
 
     scores, goal = [], None
     for stream_id, source in runner.sources.items():
-        world = getattr(source, "world", None)
-        if world is None or not hasattr(world, "label_at"):
+        truth = source.ground_truth()
+        if truth is None:
             continue
-        scores.append(recorder.score(stream_id, world, background))
+        scores.append(recorder.score(stream_id, truth, background))
         state = rec.streams.get(stream_id)
         times = sorted(state.stats.inference_ms) if state is not None else []
         inference = times[len(times) // 2] / 1000 if times else 0.0
-        span = rec.manifest.input.frames * (1.0 / rec.target_fps if rec.target_fps else rec.frame_stride / world.fps)
+        span = rec.manifest.input.frames * (1.0 / rec.target_fps if rec.target_fps else rec.frame_stride / truth.fps)
         goal = span / 2 + inference
     return scores, (format_accuracy(scores, goal) if scores else None), goal
 

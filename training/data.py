@@ -72,7 +72,7 @@ def world_clips(n_per_class: int, num_frames: int, size: int, seed: int,
     thousands of steps (the actor is a few patches among textured ones); on clean clips it finds
     the motion cues within a few hundred, and keeps them as the clutter is brought in.
     """
-    from runtime.sources.synthetic import ACTIONS, make_clips, render_clip
+    from runtime.world import ACTIONS, make_clips, render_clip
 
     if clean_fraction <= 0:
         return make_clips(n_per_class, num_frames=num_frames, height=size, width=size, seed=seed,
@@ -81,7 +81,7 @@ def world_clips(n_per_class: int, num_frames: int, size: int, seed: int,
     labels = np.array([ACTIONS.index(name) for name in names] * n_per_class, np.int64)
     pick = np.random.default_rng([seed, 7]).random(len(labels)) < clean_fraction
     clips = np.stack([render_clip(ACTIONS[label], num_frames, size, size, seed=seed * 100_000 + i, fps=fps,
-                                  _clean=bool(clean)) for i, (label, clean) in enumerate(zip(labels, pick))])
+                                  clean=bool(clean)) for i, (label, clean) in enumerate(zip(labels, pick))])
     return clips, labels
 
 
@@ -91,7 +91,7 @@ def scaled_clips(n_per_class: int, num_frames: int, size: int, seed: int, fps: f
     the actor is often partly outside the model's central crop), each with the actor resized by a
     log-uniform draw from ACTOR_SCALES: every action at every scale the demo stream reaches (approach
     and recession span the scales by themselves, so they keep scale 1)."""
-    from runtime.sources.synthetic import ACTIONS, ACTOR_SCALES, render_clip
+    from runtime.world import ACTIONS, ACTOR_SCALES, render_clip
 
     labels = np.array(list(range(len(ACTIONS))) * n_per_class, np.int64)
     rng = np.random.default_rng([seed, 11])

@@ -43,7 +43,7 @@ def _probe_row(encoder, data: dict, spec: ModelSpec, actions, reversed_of) -> di
 
 
 def run_all(spec: ModelSpec, steps: int, seed: int, batch: int = 32) -> tuple[list, dict]:
-    from runtime.sources.synthetic import ACTIONS, REVERSED, make_clips
+    from runtime.world import ACTIONS, REVERSED, make_clips
 
     base = seed * 1000 + 500  # apart from train_bundled's seeds
     size, frames, fps = spec.image_size, spec.num_frames, spec.fps
@@ -168,7 +168,7 @@ Reproduce (CPU, two threads):
 
 Date: {datetime.date.today().isoformat()}. Seeds: model init and masks {seed}; pretraining clips
 rendered with seed {seed * 1000 + 500}, probe-training clips {seed * 1000 + 501}, held-out clips
-{HELDOUT_SEED} (`runtime.sources.synthetic.make_clips`, 40 / 20 / 20 clips per class, {spec.num_frames} frames
+{HELDOUT_SEED} (`runtime.world.make_clips`, 40 / 20 / 20 clips per class, {spec.num_frames} frames
 at {spec.fps:g} fps).
 Model (each run from the same init): {spec.as_dict()}.
 Budget per run: {steps} steps of batch 32, AdamW, warm-up + cosine, normalized-pixel loss.

@@ -25,7 +25,7 @@ HELDOUT_SEED = 990_003
 
 def study(action: str, spec: ModelSpec, epochs: int, clips_per_class: int = 40, lr: float = 1e-3,
           clean_fraction: float = 1.0, seed: int = 0) -> dict:
-    from runtime.sources.synthetic import ACTIONS, REVERSED
+    from runtime.world import ACTIONS, REVERSED
 
     twin = REVERSED[action]
     if twin == action:

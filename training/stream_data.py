@@ -1,7 +1,7 @@
 """Training windows cut from the demo camera itself, as the runtime samples and preprocesses it.
 
 Clips show the actor at its clip scale, wholly in a square frame, and one action per clip. The
-stream (`runtime.sources.synthetic.SyntheticStream`) shows what a robot's camera does: the actor
+stream (`runtime.world.SyntheticStream`) shows what a robot's camera does: the actor
 at whatever scale its last approach or recession left it, moving left at a third of its clip size
 or half outside the model's central crop, and windows that straddle the change from one action to
 the next. So training also takes windows from streams rendered with seeds of its own: every frame
@@ -39,7 +39,7 @@ def stream_windows(seed: int, num_frames: int, size: int, clip_fps: float, frame
                    height: int = STREAM_SIZE[0], width: int = STREAM_SIZE[1]) -> tuple[np.ndarray, np.ndarray]:
     """float32 pixel values (N, num_frames, 3, size, size) and int64 labels (index into ACTIONS) of the
     windows of one stream of `frames` frames, a window starting every `every` stream frames."""
-    from runtime.sources.synthetic import ACTIONS, SyntheticStream
+    from runtime.world import ACTIONS, SyntheticStream
 
     names = ACTIONS if actions is None else actions
     stream = SyntheticStream(seed, height, width, STREAM_FPS, num_frames=frames)

@@ -60,7 +60,7 @@ class Recipe:
 
 
 def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = None) -> dict:
-    from runtime.sources.synthetic import ACTIONS, REVERSED
+    from runtime.world import ACTIONS, REVERSED
 
     started = time.time()
     base = recipe.seed * 1000
@@ -146,7 +146,7 @@ def _recipe_text(recipe: Recipe, result: dict) -> str:
               "filling most of it (ties to the action at its newest frame): actors at every scale the stream "
               "reaches, partly outside the crop, and windows that straddle an onset (`training.stream_data`).")
     return (f"{start}, on {recipe.finetune_clips_per_class} clips per class of the synthetic world "
-            f"(`runtime.sources.synthetic`) rendered at the model's clip rate, a fresh render seed every epoch."
+            f"(`runtime.world`) rendered at the model's clip rate, a fresh render seed every epoch."
             f"{stream} {_curriculum_text(recipe)} "
             f"Fine-tuning loss {result['finetune_loss'][0]:.3f} -> {result['finetune_loss'][1]:.3f} "
             "(label smoothing 0.1).")

@@ -62,7 +62,7 @@ def train(recipe: Recipe, out: Path, log=print) -> dict:
     from tqdm import tqdm
 
     from export.models.videotext_motion import IMAGE_MEAN, IMAGE_STD, TowerConfig, build_tower, sentence_encoder, text_model_dir
-    from runtime.sources.synthetic import ACTIONS
+    from runtime.world import ACTIONS
     from training.videotext_data import all_train_captions, caption, clip_attributes, render_batch, to_pixels
 
     torch.manual_seed(recipe.seed)
@@ -114,7 +114,7 @@ def evaluate(tower, encoder, folder, config, recipe: Recipe) -> dict:
     import torch
 
     from export.models.videotext_motion import IMAGE_MEAN, IMAGE_STD
-    from runtime.sources.synthetic import ACTIONS
+    from runtime.world import ACTIONS
     from training.videotext_data import LABEL_PROMPTS, caption, clip_attributes, render_batch, to_pixels
 
     rng = np.random.default_rng(recipe.seed + 1)
@@ -148,7 +148,7 @@ def evaluate(tower, encoder, folder, config, recipe: Recipe) -> dict:
 def save(out: Path, tower, config, recipe: Recipe, metrics: dict) -> None:
     from safetensors.torch import save_file
 
-    from runtime.sources.synthetic import ACTIONS
+    from runtime.world import ACTIONS
     from training.videotext_data import LABEL_PROMPTS
 
     out.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# _PALETTE order (BGR) in runtime/sources/synthetic.py, named by what a person would call them.
+# runtime.world.PALETTE order (BGR), named by what a person would call them.
 COLOR_NAMES = ("red", "green", "blue", "yellow", "pink", "cyan", "orange", "white", "purple")
 EMPTY = "empty"
 
@@ -71,13 +71,12 @@ class Attributes:
 
 def clip_attributes(action: str, seed: int) -> Attributes:
     """The actor of `render_clip(action, seed=seed)`: drawn exactly as the world draws it."""
-    from runtime.sources import synthetic as world
+    from runtime.world import PALETTE, clip_actor
 
-    actor_seq = np.random.SeedSequence(seed).spawn(3)[1]  # _render: (world, actor, frame) streams
-    actor = world._sample_actor(np.random.default_rng(actor_seq))
+    actor = clip_actor(seed)
     if action == "no action" and actor.empty:
         return Attributes(action, EMPTY, EMPTY)
-    palette = np.array(world._PALETTE, dtype=np.float64)
+    palette = np.array(PALETTE, dtype=np.float64)
     index = int(np.abs(palette - np.array(actor.color)).sum(1).argmin())  # colours are jittered ±20
     return Attributes(action, COLOR_NAMES[index], actor.shape)
 
@@ -103,14 +102,14 @@ def caption(attrs: Attributes, rng: np.random.Generator, heldout: bool = False,
 
 def all_train_captions() -> list[str]:
     """Every caption training can draw (so their embeddings are computed once, up front)."""
-    from runtime.sources.synthetic import ACTIONS, _SHAPE_NAMES
+    from runtime.world import ACTIONS, SHAPE_NAMES
 
     out = set(TRAIN_EMPTY)
     for action in ACTIONS:
         for motion in TRAIN_MOTION[action]:
             for template in TRAIN_TEMPLATES:
                 for color in COLOR_NAMES + (None,):
-                    for shape in _SHAPE_NAMES + (None,):
+                    for shape in SHAPE_NAMES + (None,):
                         text = template.format(color=color or "", motion=motion,
                                                shape=shape or ("shape" if color else "something"))
                         out.add(" ".join(text.split()))
@@ -119,7 +118,7 @@ def all_train_captions() -> list[str]:
 
 def render_batch(actions: list[str], seeds: list[int], num_frames: int, size: int) -> np.ndarray:
     """uint8 (N, T, size, size, 3) BGR clips, one per (action, seed)."""
-    from runtime.sources.synthetic import render_clip
+    from runtime.world import render_clip
 
     return np.stack([render_clip(a, num_frames, size, size, seed=int(s)) for a, s in zip(actions, seeds)])
 

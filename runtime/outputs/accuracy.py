@@ -19,8 +19,12 @@ from __future__ import annotations
 import bisect
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from runtime.outputs.base import Sink
+
+if TYPE_CHECKING:
+    from runtime.sources.base import GroundTruth
 
 
 @dataclass
@@ -64,8 +68,9 @@ class GroundTruthRecorder(Sink):
             self._records.setdefault(result.stream_id, []).append(
                 (result.first_index, result.newest_index, result.label, result.latency_ms / 1000.0))
 
-    def score(self, stream_id: str, world, background: tuple[str, ...] = ()) -> Accuracy:
-        """world: has label_at(index), timeline (Segment(start, end, label)) and fps; and optionally
+    def score(self, stream_id: str, world: GroundTruth, background: tuple[str, ...] = ()) -> Accuracy:
+        """world: the stream's ground truth (runtime.sources.base.GroundTruth, what `Source.ground_truth()`
+        returns): label_at(index), timeline (Segment(start, end, label)) and fps; and, when it has one,
         action_of(label), which reads a result label (e.g. a zero-shot prompt) as one of its actions."""
         with self._lock:
             records = list(self._records.get(stream_id, []))

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable
 
-from runtime.sources.base import Frame, Gap, IterableSource, Source, SourceError, SourceStats
+from runtime.sources.base import Frame, Gap, GroundTruth, IterableSource, Source, SourceError, SourceStats
+from runtime.sources.synthetic import is_world_spec, open_synthetic
+from runtime.sources.uri import query
 
-__all__ = ["Frame", "Gap", "IterableSource", "Source", "SourceError", "SourceStats", "open_source"]
+__all__ = ["Frame", "Gap", "GroundTruth", "IterableSource", "Source", "SourceError", "SourceStats", "open_source"]
 
 
 def open_source(spec: str, **options) -> Source:
@@ -42,9 +43,13 @@ def open_source(spec: str, **options) -> Source:
       "... ! ... ! appsink"          raw GStreamer pipeline (live, needs OpenCV with GStreamer)
       "clip.mp4", "file://clip.mp4"  video file (offline)             [realtime=True plays it as a camera]
       "frames/"                      folder of images, sorted by name (offline) [fps=30]
-      "synthetic", "synthetic://?seed=1&fps=15&width=320&height=240"
-                                     the synthetic world (live, paced in real time) [realtime=False: as
-                                     fast as possible, offline]
+      "synthetic", "synthetic://?seed=1&fps=15&size=240x320&frames=900"
+                                     the synthetic world's continuous stream, with its ground truth
+                                     (source.ground_truth()); live, paced in real time [realtime=False:
+                                     as fast as possible, offline]. The one world grammar, shared with
+                                     calibration (synthetic://?clips=N: labelled clips): query keys seed,
+                                     fps, size=HxW (or width, height), frames, min_action_s,
+                                     max_action_s, realtime, clips; see runtime.sources.synthetic
       "rosbag://run.mcap?topic=/camera/image_raw", "run.db3", "run.mcap", "run.bag", a bag folder
                                      sensor_msgs/Image or CompressedImage replay (offline, no ROS needed)
                                                                       [topic, rate=None, stamps="header"]
@@ -64,12 +69,12 @@ def open_source(spec: str, **options) -> Source:
                           "'rtsp://host/stream', 'synthetic'")
     spec = spec.strip()
     lower = spec.lower()
-    if lower == "synthetic" or lower.startswith(("synthetic://", "synthetic:?")):
-        return _open_synthetic(spec, {**_query(spec), **options})
+    if is_world_spec(spec):
+        return open_synthetic(spec, options)
     if lower.startswith("rosbag://"):
         from runtime.sources.rosbag import open_rosbag
 
-        return open_rosbag(spec[len("rosbag://"):].partition("?")[0], {**_query(spec), **options})
+        return open_rosbag(spec[len("rosbag://"):].partition("?")[0], {**query(spec), **options})
     if " ! " in spec:
         from runtime.sources.opencv import open_gstreamer
 
@@ -128,7 +133,7 @@ def _open_uri_camera(spec: str, options: dict) -> Source:
     number = rest.partition("?")[0]
     if not number.isdigit():
         raise SourceError(f"{spec!r}: expected {scheme}://N with N a camera number, e.g. {scheme}://0")
-    options = {**_query(spec), **options}
+    options = {**query(spec), **options}
     if scheme.lower() == "csi":
         from runtime.sources.opencv import open_csi
 
@@ -136,69 +141,3 @@ def _open_uri_camera(spec: str, options: dict) -> Source:
     from runtime.sources.opencv import open_device
 
     return open_device(spec, f"/dev/video{int(number)}", options)
-
-
-def _query(spec: str) -> dict:
-    """'x://...?seed=1&fps=15.5&realtime=false' → {'seed': 1, 'fps': 15.5, 'realtime': False}."""
-    from urllib.parse import parse_qsl
-
-    query = spec.partition("?")[2]
-    return {key: _scalar(value) for key, value in parse_qsl(query, keep_blank_values=True)}
-
-
-def _scalar(text: str):
-    if text.lower() in ("true", "yes", "on"):
-        return True
-    if text.lower() in ("false", "no", "off"):
-        return False
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _open_synthetic(spec: str, options: dict) -> Source:
-    """The synthetic world: live (paced in real time) by default; realtime=False runs flat out, offline."""
-    try:
-        from runtime.sources.synthetic import SyntheticStream
-    except ImportError as exc:
-        raise SourceError(f"{spec!r}: the synthetic world (runtime.sources.synthetic) is not available: {exc}") from exc
-    from runtime.sources.live import LiveSource, split_options
-
-    options = dict(options)
-    realtime = bool(options.pop("realtime", True))
-    live, world = split_options(spec, options, tuple(k for k in options if k not in ("realtime",)))
-    stream_id = live.pop("stream_id", "synthetic")
-    try:
-        stream = SyntheticStream(realtime=realtime, stream_id=stream_id, **world)
-    except (TypeError, ValueError) as exc:
-        raise SourceError(f"{spec!r}: bad synthetic-world options {world}: {exc}") from exc
-    if not realtime:
-        if live:
-            raise SourceError(f"{spec!r}: options {sorted(live)} apply to live sources only; drop them or use "
-                              "realtime=True")
-        source = IterableSource(stream, spec, stream_id)
-    else:
-        source = LiveSource(lambda: _IteratorReader(stream), spec, stream_id, **live)
-    source.world = stream  # the ground truth (stream.timeline) for accuracy and delay measurements
-    return source
-
-
-class _IteratorReader:
-    """Feeds an iterable of frames (already paced) to the capture thread, once."""
-
-    def __init__(self, frames: Iterable[Frame]):
-        self._frames = iter(frames)
-
-    def read(self) -> Frame:
-        from runtime.sources.live import EndOfStream
-
-        try:
-            return next(self._frames)
-        except StopIteration:
-            raise EndOfStream("the stream ended") from None
-
-    def release(self) -> None:
-        pass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import threading
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -65,6 +65,28 @@ class SourceStats:
         return copy.deepcopy(self)
 
 
+class Segment(Protocol):
+    """Frames [start, end) of a stream show `label`."""
+
+    start: int
+    end: int
+    label: str
+
+
+class GroundTruth(Protocol):
+    """What a scene truly shows, frame by frame: what accuracy and detection delay are scored against.
+
+    A source that knows it (the synthetic world) returns one from `Source.ground_truth()`. It may
+    also have `action_of(label) -> str | None`, reading a result's label (e.g. a zero-shot prompt,
+    "a shape moving left") as one of its actions; the scorer uses it when present."""
+
+    fps: float
+    timeline: Sequence[Segment]  # in frame order, end exclusive, each start the previous end
+
+    def label_at(self, index: int) -> str:
+        """The true label of frame `index`."""
+
+
 class Source:
     """An iterable of `Frame`s with a `.live` flag, `.stats`, `.close()`, and a context manager."""
 
@@ -89,6 +111,11 @@ class Source:
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
+
+    def ground_truth(self) -> GroundTruth | None:
+        """The scene's true labels by frame index when the source knows them (the synthetic world),
+        else None: cameras and recordings carry no ground truth."""
+        return None
 
     def close(self) -> None:
         self._closed = True

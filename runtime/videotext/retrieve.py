@@ -33,7 +33,7 @@ TWINS = ("moving right", "moving down", "receding", "rotating anticlockwise", "d
 
 def synthetic_clips(artifact: Artifact, seed: int) -> tuple[np.ndarray, list[str]]:
     """One clip per SEED_CLIPS action, rendered and preprocessed exactly as the runtime would."""
-    from runtime.sources.synthetic import render_clip
+    from runtime.world import render_clip
 
     spec = artifact.manifest.input
     pre = Preprocessor(artifact.manifest.preprocessing)

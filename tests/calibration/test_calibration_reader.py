@@ -78,7 +78,7 @@ def test_synthetic_stream_labels_only_windows_inside_one_action(synth_artifact):
     spec = "synthetic-stream:frames=240,seed=2"
     every = sample_clips(manifest, spec, max_clips=1000)
     labelled = sample_clips(manifest, spec, max_clips=1000, labelled=True)
-    from runtime.sources.synthetic import SyntheticStream
+    from runtime.world import SyntheticStream
 
     world = SyntheticStream(seed=2, height=32, width=32, num_frames=240)
     assert 0 < len(labelled) < len(every)
@@ -89,7 +89,7 @@ def test_synthetic_stream_labels_only_windows_inside_one_action(synth_artifact):
 def test_image_folder_through_the_runtime_sources(tmp_path, synth_artifact):
     import cv2
 
-    from runtime.sources.synthetic import render_clip
+    from runtime.world import render_clip
 
     pytest.importorskip("runtime.sources.folder", reason="image folders need runtime.sources.folder")
     images = render_clip("moving right", 8, 40, 40, seed=3)

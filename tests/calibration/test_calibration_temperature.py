@@ -52,7 +52,7 @@ def test_artifact_temperature_is_written_and_applied_by_the_runtime(synth_artifa
     from runtime.backends import open_backend
     from runtime.classify import classify_frames
     from runtime.sources.base import Frame
-    from runtime.sources.synthetic import render_clip
+    from runtime.world import render_clip
 
     report = calibrate_artifact(synth_artifact, "synthetic:seed=7", clips=30)
     artifact = load_artifact(synth_artifact)  # the diagram is hash-listed like every file

@@ -170,7 +170,7 @@ def test_bundled_model_text_graph_is_minilm(tmp_path):
         np.testing.assert_allclose(vt.encode_text(prompts), reference.encode(prompts, normalize_embeddings=True), atol=1e-4)
         assert vt.artifact.manifest.labels and vt.label_embeddings().shape == (len(vt.artifact.manifest.labels), 384)
         # The trained tower through the artifact: zero-shot on clips with seeds training never used.
-        from runtime.sources.synthetic import ACTIONS, render_clip
+        from runtime.world import ACTIONS, render_clip
 
         pre = Preprocessor(vt.artifact.manifest.preprocessing)
         actions = [a for a in ACTIONS for _ in range(2)]

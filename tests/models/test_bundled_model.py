@@ -29,7 +29,7 @@ def bundled_artifact(tmp_path_factory):
 def test_held_out_accuracy_and_twins_through_onnx(bundled_artifact):
     from runtime.backends import open_backend
     from runtime.preprocess import Preprocessor
-    from runtime.sources.synthetic import ACTIONS, REVERSED, make_clips
+    from runtime.world import ACTIONS, REVERSED, make_clips
 
     m = bundled_artifact.manifest
     assert m.labels == list(ACTIONS)

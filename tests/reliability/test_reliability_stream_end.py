@@ -44,7 +44,7 @@ def test_every_thread_sees_a_worker_failure(artifact, producers):
 
         def produce(stream_id):
             try:
-                for frame in open_source(SYNTHETIC_FAST, stream_id=stream_id, num_frames=200):
+                for frame in open_source(SYNTHETIC_FAST, stream_id=stream_id, frames=200):
                     pending = recognizer.prepare(frame, stream_id)
                     if pending is not None:
                         scheduler.submit(pending)

@@ -37,7 +37,7 @@ def bundled(tmp_path_factory):
 @pytest.fixture(scope="module")
 def heldout(bundled):
     from runtime.preprocess import Preprocessor
-    from runtime.sources.synthetic import make_clips
+    from runtime.world import make_clips
 
     m = bundled.manifest
     clips, labels = make_clips(30, num_frames=m.input.frames, height=96, width=128, seed=515151,

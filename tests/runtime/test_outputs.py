@@ -191,7 +191,7 @@ def test_accuracy_and_detection_delay_against_a_timeline():
 
 def test_zero_shot_prompt_labels_are_scored_as_the_actions_they_name():
     """The synthetic world reads prompts ("a shape moving left") as its actions when scoring."""
-    from runtime.sources.synthetic import SyntheticStream, action_of
+    from runtime.world import SyntheticStream, action_of
 
     assert action_of("a shape rotating anticlockwise") == "rotating anticlockwise"
     assert action_of("a shape rotating clockwise") == "rotating clockwise"

@@ -50,7 +50,7 @@ def server(repository, tmp_path_factory):
 
 def _clips(artifact, count, seed):
     from runtime.preprocess import Preprocessor
-    from runtime.sources.synthetic import make_clips
+    from runtime.world import make_clips
 
     m = artifact.manifest
     clips, _ = make_clips(count, num_frames=m.input.frames, height=96, width=128, seed=seed, fps=m.sampling.target_fps)
@@ -119,7 +119,7 @@ def test_stream_cli_through_triton_and_its_one_line_refusal(server, bundled_arti
 
 def test_windows_of_several_streams_go_out_in_one_request(server, bundled_artifact_dir):
     from runtime.api import StreamRunner
-    from runtime.sources.synthetic_stream import SyntheticStream
+    from runtime.world import SyntheticStream
 
     art = load_artifact(bundled_artifact_dir)
     with open_remote(art, server.grpc_url) as remote:
@@ -146,7 +146,7 @@ class _KillableFeed:
     coming while it is down, and until results have resumed for `after_resume` more frames."""
 
     def __init__(self, server, kill_at=24, after_resume=24, deadline_s=150.0):
-        from runtime.sources.synthetic_stream import SyntheticStream
+        from runtime.world import SyntheticStream
 
         self.world = SyntheticStream(seed=9, height=96, width=128, stream_id="cam")
         self.server, self.kill_at, self.after_resume, self.deadline_s = server, kill_at, after_resume, deadline_s
@@ -307,7 +307,7 @@ def test_stream_cli_survives_a_server_restart_and_still_writes_its_summary(repos
 def test_a_torch_free_artifact_through_triton_equals_onnx_runtime(tmp_path):
     """No torch needed (the Python 3.10 job runs this one): a small ONNX artifact, served and streamed."""
     from runtime.api import StreamRunner
-    from runtime.sources.synthetic_stream import SyntheticStream
+    from runtime.world import SyntheticStream
 
     art = load_artifact(make_onnx_artifact(tmp_path / "small", frames=4, height=32, width=32))
     [entry] = write_repository(art, tmp_path / "repo", RepositoryOptions(name="small"), log=lambda _: None)
@@ -365,7 +365,7 @@ def test_the_ros_bridge_points_at_the_server_through_its_parameters(server, bund
 
 
 def _raw_clips(artifact, seed):
-    from runtime.sources.synthetic import make_clips
+    from runtime.world import make_clips
 
     m = artifact.manifest
     clips, _ = make_clips(3, num_frames=m.input.frames, height=96, width=128, seed=seed, fps=m.sampling.target_fps)

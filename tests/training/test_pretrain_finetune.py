@@ -133,11 +133,11 @@ def test_evaluate_counts_twin_confusions():
 
 
 def test_reversed_pairs_are_exact_twins_and_share_a_batch():
-    from runtime.sources.synthetic import ACTIONS, REVERSED, render_clip
+    from runtime.world import ACTIONS, REVERSED, render_clip
     from training.data import batches, with_reversed
 
     names = ["moving left", "rotating clockwise", "no action"]
-    clips = np.stack([render_clip(name, 6, 32, 32, seed=5, _clean=True) for name in names])
+    clips = np.stack([render_clip(name, 6, 32, 32, seed=5, clean=True) for name in names])
     labels = np.array([ACTIONS.index(name) for name in names])
     twin_of = {i: ACTIONS.index(REVERSED[name]) for i, name in enumerate(ACTIONS)}
     paired, paired_labels = with_reversed(clips, labels, twin_of)
@@ -146,7 +146,7 @@ def test_reversed_pairs_are_exact_twins_and_share_a_batch():
     np.testing.assert_array_equal(paired[0::2], clips)
     np.testing.assert_array_equal(paired[1::2], clips[:, ::-1])
     # On clean clips (no noise or shake) a reversed clip equals the twin rendered from the same seed.
-    np.testing.assert_array_equal(paired[1], render_clip("moving right", 6, 32, 32, seed=5, _clean=True))
+    np.testing.assert_array_equal(paired[1], render_clip("moving right", 6, 32, 32, seed=5, clean=True))
     seen = []
     for values, target in batches(paired, paired_labels, 2, 32, torch.Generator().manual_seed(1), group=2):
         assert len(target) == 2 and twin_of[int(target[0])] == int(target[1])  # a pair, never split

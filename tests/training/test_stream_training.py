@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from runtime.preprocess import Preprocessor
-from runtime.sources.synthetic import ACTIONS, Segment, SyntheticStream
+from runtime.world import ACTIONS, Segment, SyntheticStream
 from training.config import ModelSpec
 from training.data import pixel_values, runtime_preprocessing
 from training.finetune import finetune, new_classifier
@@ -76,10 +76,10 @@ def test_finetune_resumes_from_its_checkpoint_and_ends_as_an_unbroken_run(tmp_pa
 
 
 def test_render_clip_resizes_the_actor_and_refuses_scales_the_stream_never_reaches():
-    from runtime.sources.synthetic import ACTOR_SCALES, render_clip
+    from runtime.world import ACTOR_SCALES, render_clip
 
     def area(scale):  # a clean clip: flat grey, so the actor is every pixel that is not grey
-        frame = render_clip("moving left", 2, 96, 96, seed=4, actor_scale=scale, _clean=True)[0]
+        frame = render_clip("moving left", 2, 96, 96, seed=4, actor_scale=scale, clean=True)[0]
         return int((np.abs(frame.astype(int) - 128).sum(-1) > 30).sum())
 
     assert area(0.5) / area(1.0) == pytest.approx(0.25, rel=0.15)
@@ -90,7 +90,7 @@ def test_render_clip_resizes_the_actor_and_refuses_scales_the_stream_never_reach
 
 
 def test_scaled_clips_are_camera_frames_through_the_runtime_preprocessor():
-    from runtime.sources.synthetic import ACTIONS
+    from runtime.world import ACTIONS
     from training.data import scaled_clips
 
     values, labels = scaled_clips(1, 2, 16, seed=9, fps=7.5, height=48, width=64)

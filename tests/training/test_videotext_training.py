@@ -7,20 +7,20 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs the [export] extra (torch)")
 
-from runtime.sources.synthetic import ACTIONS, render_clip  # noqa: E402
+from runtime.world import ACTIONS, render_clip  # noqa: E402
 from training.videotext import _loss  # noqa: E402
 from training.videotext_data import (COLOR_NAMES, HELDOUT_MOTION, TRAIN_MOTION, Attributes, all_train_captions,  # noqa: E402
                                      caption, clip_attributes, to_pixels)
 
 
 def test_caption_colour_is_the_colour_actually_drawn():
-    from runtime.sources import synthetic as world
+    import runtime.world as world
 
     checked = 0
     for seed in range(12):
         attrs = clip_attributes("moving right", seed)
-        frames = render_clip("moving right", 4, 64, 64, seed=seed, _clean=True)  # flat grey background
-        named = np.array(world._PALETTE[COLOR_NAMES.index(attrs.color)], np.int32)
+        frames = render_clip("moving right", 4, 64, 64, seed=seed, clean=True)  # flat grey background
+        named = np.array(world.PALETTE[COLOR_NAMES.index(attrs.color)], np.int32)
         pixels = frames[0].reshape(-1, 3).astype(np.int32)
         actor = pixels[np.abs(pixels - 128).sum(1) > 40]
         # the most common non-grey colour is within the ±20 jitter of the named palette entry

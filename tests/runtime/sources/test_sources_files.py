@@ -107,12 +107,12 @@ def test_image_folder_errors(tmp_path):
 
 
 def test_synthetic_offline_and_live():
-    offline = open_source("synthetic://?seed=3&fps=30&width=64&height=48&num_frames=40", realtime=False)
+    offline = open_source("synthetic://?seed=3&fps=30&width=64&height=48&frames=40", realtime=False)
     frames = list(offline)
     assert offline.live is False and len(frames) == 40 and frames[0].image.shape == (48, 64, 3)
     assert [f.index for f in frames] == list(range(40))
-    assert offline.world.timeline[-1].end == 40  # the ground truth travels with the source
-    again = list(open_source("synthetic://?seed=3&fps=30&width=64&height=48&num_frames=40", realtime=False))
+    assert offline.ground_truth().timeline[-1].end == 40  # the ground truth travels with the source
+    again = list(open_source("synthetic://?seed=3&fps=30&width=64&height=48&frames=40", realtime=False))
     assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, again))
     started = time.monotonic()
     with open_source("synthetic://?seed=3&fps=30&width=64&height=48") as live:

@@ -20,7 +20,7 @@ for name in ("torch", "rclpy", "rospy", "tensorrt", "rosbags", "rosbags.highleve
 import runtime.sources, runtime.sources.live, runtime.sources.opencv, runtime.sources.video
 import runtime.sources.folder, runtime.sources.rosbag
 from runtime.sources import open_source
-frames = list(open_source("synthetic://?seed=0&fps=10&width=32&height=24&num_frames=5", realtime=False))
+frames = list(open_source("synthetic://?seed=0&fps=10&width=32&height=24&frames=5", realtime=False))
 assert len(frames) == 5, len(frames)
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("export", "calibration", "ros_bridge", "training"))
 assert not heavy, heavy

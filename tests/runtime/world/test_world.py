@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from runtime.sources import synthetic
 from runtime.sources.base import Frame
-from runtime.sources.synthetic import (
+from runtime.world import actions, render, stream as world_stream
+from runtime.world import (
     ACTIONS, REVERSED, Segment, SyntheticStream, make_clips, render_clip)
 
 MOVES = [a for a in ACTIONS if a != "no action"]
@@ -77,10 +77,10 @@ def test_make_clips_labels_and_determinism():
                                                 (10.0, 45, 0.75), (15.0, 2, 1.0)])
 def test_twin_trajectory_is_the_action_played_backwards(fps, frames, aspect):
     for seed in range(5):
-        actor = synthetic._sample_actor(np.random.default_rng(seed))
+        actor = actions.sample_actor(np.random.default_rng(seed))
         for action, twin in REVERSED.items():
-            forward = synthetic._trajectory(action, frames, fps, actor, aspect)
-            backward = synthetic._trajectory(twin, frames, fps, actor, aspect)
+            forward = actions.trajectory(action, frames, fps, actor, aspect)
+            backward = actions.trajectory(twin, frames, fps, actor, aspect)
             assert forward.shape == (frames, 5)
             assert np.array_equal(backward, forward[::-1])
 
@@ -88,15 +88,15 @@ def test_twin_trajectory_is_the_action_played_backwards(fps, frames, aspect):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_twin_clip_is_the_clip_reversed_in_pixels(seed):
     for action in ("moving left", "moving up", "approaching", "rotating clockwise", "appearing"):
-        clip = render_clip(action, seed=seed, _clean=True)
-        twin = render_clip(REVERSED[action], seed=seed, _clean=True)
+        clip = render_clip(action, seed=seed, clean=True)
+        twin = render_clip(REVERSED[action], seed=seed, clean=True)
         assert np.array_equal(twin, clip[::-1]), action
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_actor_moves_the_way_its_label_says(seed):
     def clean(action):
-        return render_clip(action, 16, 64, 64, seed=seed, fps=15.0, _clean=True)
+        return render_clip(action, 16, 64, 64, seed=seed, fps=15.0, clean=True)
 
     # 15 frames at 15 fps is one second: at least a quarter of the short side, i.e. 16 px
     left = clean("moving left")
@@ -114,10 +114,10 @@ def test_actor_moves_the_way_its_label_says(seed):
 
 
 def test_positive_angles_turn_clockwise_on_screen():
-    base = synthetic._sample_actor(np.random.default_rng(0))
+    base = actions.sample_actor(np.random.default_rng(0))
     actor = dataclasses.replace(base, shape="circle", color=(40, 40, 220), marker=(235, 235, 235),
                                 size=0.3)
-    world = synthetic._World(np.random.default_rng(0), 64, 64, clean=True)
+    world = render.World(np.random.default_rng(0), 64, 64, clean=True)
     rng = np.random.default_rng(0)
     frames = []
     for angle in (0.0, 90.0):
@@ -127,7 +127,7 @@ def test_positive_angles_turn_clockwise_on_screen():
     white = [np.argwhere(f.min(axis=-1) > 200).mean(axis=0) - 31.5 for f in frames]  # (y, x)
     assert white[0][1] > 5 and abs(white[0][0]) < 2  # angle 0: the marker is to the right
     assert white[1][0] > 5 and abs(white[1][1]) < 2  # angle 90: below, a clockwise quarter turn
-    spin = synthetic._trajectory("rotating clockwise", 16, 15.0, actor)[:, 3]
+    spin = actions.trajectory("rotating clockwise", 16, 15.0, actor)[:, 3]
     assert np.all(np.diff(spin) > 0)
 
 
@@ -138,9 +138,9 @@ def test_every_action_changes_more_than_no_action(seed):
     def change(clip):
         return np.abs(clip[-1].astype(np.int16) - clip[0]).mean()
 
-    assert change(render_clip("no action", seed=seed, _clean=True)) == 0
+    assert change(render_clip("no action", seed=seed, clean=True)) == 0
     for action in MOVES:
-        assert change(render_clip(action, seed=seed, _clean=True)) > 0.3, action
+        assert change(render_clip(action, seed=seed, clean=True)) > 0.3, action
 
 
 def test_bad_arguments_are_value_errors():
@@ -199,19 +199,19 @@ def test_stream_moves_like_clips_and_continues_the_actor():
             assert segment.label in ("no action", "appearing") or previous is None
             previous = None
             continue
-        assert synthetic._fits(poses, actor, extent)
+        assert actions.fits(poses, actor, extent)
         if previous is not None and segment.label != "appearing":
             assert np.allclose(poses[0], previous)  # no jump between actions
         seconds = (len(poses) - 1) / fps
         if segment.label.startswith("moving"):
             speed = np.abs(poses[-1, :2] - poses[0, :2]).max() / seconds
-            assert synthetic._SPEED[0] - 1e-9 <= speed <= synthetic._SPEED[1] + 1e-9
+            assert actions.SPEED[0] - 1e-9 <= speed <= actions.SPEED[1] + 1e-9
             axis, sign = {"left": (0, -1), "right": (0, 1), "up": (1, -1),
                           "down": (1, 1)}[segment.label.split()[1]]
             assert np.all(sign * np.diff(poses[:, axis]) > 0)
         if segment.label.startswith("rotating"):
             spin = abs(poses[-1, 3] - poses[0, 3]) / seconds
-            assert synthetic._SPIN[0] - 1e-9 <= spin <= synthetic._SPIN[1] + 1e-9
+            assert actions.SPIN[0] - 1e-9 <= spin <= actions.SPIN[1] + 1e-9
         previous = None if segment.label == "disappearing" else poses[-1]
     assert {s.label for s in stream.timeline} == set(ACTIONS)
 
@@ -261,7 +261,7 @@ def test_realtime_stream_paces_frames():
 
 def test_cli_writes_a_readable_video_and_timeline(tmp_path, capsys):
     out = tmp_path / "demo.mp4"
-    code = synthetic.main(["--out", str(out), "--seconds", "2", "--fps", "10", "--width", "64",
+    code = world_stream.main(["--out", str(out), "--seconds", "2", "--fps", "10", "--width", "64",
                            "--height", "48", "--seed", "2"])
     assert code == 0
     capture = cv2.VideoCapture(str(out))
@@ -281,18 +281,18 @@ def test_cli_writes_a_readable_video_and_timeline(tmp_path, capsys):
     assert all(a["end"] == b["start"] for a, b in zip(timeline, timeline[1:]))
     assert all(s["label"] in ACTIONS for s in timeline)
 
-    assert synthetic.main(["--out", str(tmp_path / "missing" / "x.mp4"), "--seconds", "1"]) == 1
+    assert world_stream.main(["--out", str(tmp_path / "missing" / "x.mp4"), "--seconds", "1"]) == 1
     assert "cannot write" in capsys.readouterr().err
 
 
 def test_cli_rejects_bad_arguments_with_a_message(tmp_path):
     for bad in (["--seconds", "-1"], ["--width", "3"], ["--fps", "abc"]):
         done = subprocess.run(
-            [sys.executable, "-m", "runtime.sources.synthetic", "--out",
+            [sys.executable, "-m", "runtime.world", "--out",
              str(tmp_path / "x.mp4"), *bad], capture_output=True, text=True)
         assert done.returncode == 2, bad
         assert "error:" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "x.mp4").exists()
-    shown = subprocess.run([sys.executable, "-m", "runtime.sources.synthetic", "--help"],
+    shown = subprocess.run([sys.executable, "-m", "runtime.world", "--help"],
                            capture_output=True, text=True)
     assert shown.returncode == 0 and "timeline.json" in shown.stdout

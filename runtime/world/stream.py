@@ -1,8 +1,10 @@
 """The continuous demo camera of the motion world: random actions on a ground-truth timeline.
 
-`SyntheticStream` strings the world's actions (runtime.sources.synthetic) into one scene whose
-true label is known at every frame: the demo camera (`--source synthetic`) and the yardstick for
-streaming accuracy and detection delay. `python -m runtime.sources.synthetic` writes it to a video.
+`SyntheticStream` strings the world's actions (runtime.world.actions) into one scene whose true
+label is known at every frame: the demo camera (`--source synthetic`) and the yardstick for
+streaming accuracy and detection delay. Its ground truth is the `GroundTruth` interface of
+runtime.sources.base (`timeline`, `label_at`, `action_of`, `fps`), which the scorer asks through
+`Source.ground_truth()`. `python -m runtime.world` writes the stream to a video.
 """
 
 from __future__ import annotations
@@ -20,11 +22,20 @@ import cv2
 import numpy as np
 
 from runtime.sources.base import Frame
-from runtime.sources.synthetic import (
-    _GROW, _SPEED, _SPIN, ACTIONS, MAX_SIDE, Segment, _Actor, _check_args, _continue, _fits, _sample_actor,
-    _trajectory, _World, action_of)
+from runtime.world.actions import (
+    ACTIONS, GROW, SPEED, SPIN, Actor, action_of, continue_from, fits, sample_actor, trajectory)
+from runtime.world.render import MAX_SIDE, World, check_args
 
-__all__ = ["SyntheticStream", "main"]
+__all__ = ["Segment", "SyntheticStream", "main"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """Ground truth: frames [start, end) of a stream show `label`."""
+
+    start: int
+    end: int
+    label: str
 
 
 class SyntheticStream:
@@ -40,7 +51,7 @@ class SyntheticStream:
                  num_frames: int | None = None, realtime: bool = False,
                  min_action_s: float = 1.5, max_action_s: float = 4.0,
                  stream_id: str = "synthetic"):
-        _check_args(fps, num_frames=(0 if num_frames is None else num_frames, 0),
+        check_args(fps, num_frames=(0 if num_frames is None else num_frames, 0),
                     height=(height, 8, MAX_SIDE), width=(width, 8, MAX_SIDE), seed=(seed, 0))
         if not 0 < min_action_s <= max_action_s < math.inf:
             raise ValueError("need 0 < min_action_s <= max_action_s, got "
@@ -53,14 +64,14 @@ class SyntheticStream:
         # about as quick as in clips instead of a long, nearly still dissolve.
         self._longest_fade = max(self._shortest, min(self._longest, round(2.0 * fps)))
         world_seq, plan_seq, self._frame_seq = np.random.SeedSequence(seed).spawn(3)
-        self._world = _World(np.random.default_rng(world_seq), height, width)
+        self._world = World(np.random.default_rng(world_seq), height, width)
         self._plan = np.random.default_rng(plan_seq)
         self.timeline: list[Segment] = []
         self._recipes: list[tuple] = []  # (action, actor, frames, start pose) per segment
-        self._actor: _Actor | None = None
+        self._actor: Actor | None = None
         self._pose: np.ndarray | None = None
         if self._plan.random() < 0.7:  # usually open on a visible actor, else on an empty scene
-            self._actor = dataclasses.replace(_sample_actor(self._plan), empty=False)
+            self._actor = dataclasses.replace(sample_actor(self._plan), empty=False)
             self._pose = self._poses(("no action", self._actor, 1, None))[0]
         if num_frames is not None:
             while self._end() < num_frames:
@@ -77,8 +88,8 @@ class SyntheticStream:
             return None  # an empty scene
         if action == "no action" and start is not None:
             return np.repeat(start[None], frames, axis=0)
-        poses = _trajectory(action, frames, self.fps, actor, self.width / self.height)
-        return poses if start is None else _continue(poses, start)
+        poses = trajectory(action, frames, self.fps, actor, self.width / self.height)
+        return poses if start is None else continue_from(poses, start)
 
     def _plan_next(self) -> None:
         rng = self._plan
@@ -97,13 +108,13 @@ class SyntheticStream:
 
     def _next_action(self, rng: np.random.Generator, frames: int) -> tuple:
         if self._actor is None:  # only a new actor fading in may follow an empty scene
-            actor = dataclasses.replace(_sample_actor(rng), empty=False)
+            actor = dataclasses.replace(sample_actor(rng), empty=False)
             frames = min(frames, self._longest_fade)
             return "appearing", actor, frames, self._poses(("appearing", actor, frames, None))
         now = self._actor  # new speeds for this action; the same look
-        actor = dataclasses.replace(_sample_actor(rng), shape=now.shape, color=now.color,
+        actor = dataclasses.replace(sample_actor(rng), shape=now.shape, color=now.color,
                                     marker=now.marker, size=now.size, empty=False)
-        slowest = dataclasses.replace(actor, speed=_SPEED[0], spin=_SPIN[0], grow=_GROW[0])
+        slowest = dataclasses.replace(actor, speed=SPEED[0], spin=SPIN[0], grow=GROW[0])
         choices = [name for name in ACTIONS[1:] if name != "appearing"]
         for index in rng.permutation(len(choices)):
             action = choices[index]
@@ -115,7 +126,7 @@ class SyntheticStream:
             for variant in (actor, slowest):
                 for n in lengths:
                     poses = self._poses((action, variant, n, self._pose))
-                    if _fits(poses, variant, self._world.extent):
+                    if fits(poses, variant, self._world.extent):
                         return action, variant, n, poses
         raise RuntimeError("no action fits the scene")  # unreachable: turning in place fits
 
@@ -184,7 +195,7 @@ class SyntheticStream:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m runtime.sources.synthetic",
+        prog="python -m runtime.world",
         description="Write a video of the procedural motion world (mp4v) and its ground truth, "
                     "<out>.timeline.json: a list of {start, end, label} in frame indices, "
                     "end exclusive.")
@@ -200,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 < args.seconds < math.inf:
         parser.error(f"--seconds must be a positive number, got {args.seconds}")
     try:
-        _check_args(args.fps)  # before it multiplies the seconds
+        check_args(args.fps)  # before it multiplies the seconds
         frames = max(1, round(args.seconds * args.fps))
         stream = SyntheticStream(args.seed, args.height, args.width, args.fps, frames,
                                  min_action_s=args.min_action_s, max_action_s=args.max_action_s)
