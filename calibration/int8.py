@@ -104,6 +104,7 @@ def _record(folder: Path, report: QuantizationReport, spec: str, digest: str, tr
     manifest.files[INT8_NAME] = describe_file(path, "onnx", precision="int8", opset=opset, details={
         "format": "QDQ", "method": report.method, "activations": "int8 symmetric per-tensor",
         "weights": "int8 symmetric per-channel", "op_types": report.op_types, "excluded": report.excluded,
+        "float_attention_probs": report.float_by_rule,
         "int8_ops": report.census, "gate": report.gate.as_dict(),
         "calibration": {"data": spec, "clips": report.calibration_clips, "digest": digest}})
     manifest.validation["int8"] = figures

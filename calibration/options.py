@@ -37,6 +37,8 @@ def add_int8_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
                        help="layers the sensitivity search may keep in float when the gate fails (default 8; 0: off)")
     group.add_argument("--quantize-ops", default="MatMul,Gemm,Conv",
                        help="op types to quantize, comma-separated (default MatMul,Gemm,Conv)")
+    group.add_argument("--int8-attention-probs", action="store_true",
+                       help="also quantize the MatMuls of Softmax outputs (attention probabilities x V; float by default)")
     group.add_argument("--calib-window-stride", type=positive, default=None,
                        help="window stride for calibration clips (default: the manifest's, as the runtime samples)")
     group.add_argument("--calib-threads", type=positive, default=None, help="ONNX Runtime threads for the gate")
@@ -47,7 +49,8 @@ def int8_options(args):
 
     ops = tuple(op.strip() for op in args.quantize_ops.split(",") if op.strip())
     return QuantizeOptions(method=args.method, op_types=ops, min_agreement=args.min_agreement,
-                           min_cosine=args.min_cosine, max_excluded=args.max_excluded, threads=args.calib_threads)
+                           min_cosine=args.min_cosine, max_excluded=args.max_excluded, threads=args.calib_threads,
+                           float_attention_probs=not args.int8_attention_probs)
 
 
 def run_int8(folder, args, log=print) -> int:
@@ -73,7 +76,8 @@ def print_int8_table(report, seconds: float, path=None) -> None:
     rows = [("method", f"{report.method} ({report.quant_format.upper()}, symmetric int8, per-channel weights)"),
             ("clips", f"{report.calibration_clips} calibration, {report.heldout_clips} held out")]
     rows += [(f"{op} in INT8", f"{c['int8']} / {c['total']}") for op, c in sorted(report.census.items())]
-    rows += [("kept in float", ", ".join(report.excluded) or "none"),
+    rows += [("attention probs x V", f"{len(report.float_by_rule)} in float" if report.float_by_rule else "in INT8"),
+             ("kept in float", ", ".join(report.excluded) or "none"),
              ("top-1 agreement", f"{g.top1_agreement:.2%}  (gate >= {g.min_agreement:.2%})"),
              ("cosine min / mean", f"{g.min_cosine:.5f} / {g.mean_cosine:.5f}  (gate >= {g.min_cosine_required:.5f})"),
              ("max abs logit error", f"{g.max_abs_error:.4g}"),
