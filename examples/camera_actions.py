@@ -2,7 +2,7 @@
 
 import sys
 
-from runtime.api import recognize
+from runtime import recognize
 
 artifact = sys.argv[1] if len(sys.argv) > 1 else "build/videomae-motion"
 source = sys.argv[2] if len(sys.argv) > 2 else "0"  # or a file, rtsp://..., csi://0, synthetic
