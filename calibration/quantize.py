@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from calibration.errors import CalibrationError, GateError, NothingQuantizedError
-from calibration.gate import GateResult, census_line, compare, damage, int8_census, run_logits
+from calibration.gate import GateResult, census_line, compare, damage, gate_backend, int8_census, run_logits
 from calibration.reader import ClipReader
 from runtime.backends.base import require
 
@@ -212,13 +212,18 @@ def quantize_with_gate(fp32_path: str | Path, out_path: str | Path, calib: ClipR
         prepared = prepare(fp32_path, work / "prepared.onnx")
         check_op_types(prepared, options.op_types)  # before the calibration pass, which is the long work
         cache = work / "ranges.json"
-        reference = run_logits(prepared, heldout, options.threads)
         report = QuantizationReport(options.method, options.quant_format, list(options.op_types),
                                     gate=None, calibration_clips=len(calib.samples), heldout_clips=len(heldout.samples))
         if options.float_attention_probs and "MatMul" in options.op_types:
             report.float_by_rule = attention_prob_matmuls(prepared)
         log(f"calibrating ({options.method}) on {len(calib.samples)} clips, gate on {len(heldout.samples)} held-out clips")
-        report.gate = _attempt(prepared, out_path, calib, heldout, reference, options, report.float_by_rule, cache, report)
+        quantize_model(prepared, out_path, calib, options, exclude=report.float_by_rule, cache=cache)
+        # One engine for the whole gate: the one `--backend auto` will run this INT8 model on (gate_backend:
+        # OpenVINO or ONNX Runtime, by the INT8 file), for the FP32 reference, every attempt and every trial
+        # of the search, so the figures measure the quantization, not a difference between engines.
+        reference = run_logits(prepared, heldout, options.threads, gate_backend(out_path))
+        report.gate = _attempt(prepared, out_path, calib, heldout, reference, options, report.float_by_rule, cache,
+                               report, quantized=True)
         rule = f" (attention probabilities x V in float: {len(report.float_by_rule)})" if report.float_by_rule else ""
         log(f"all layers{rule}: {report.gate.line()}")
         if not report.gate.passed and options.max_excluded > 0:
@@ -250,9 +255,12 @@ def quantize_with_gate(fp32_path: str | Path, out_path: str | Path, calib: ClipR
     return report
 
 
-def _attempt(prepared, out_path, calib, heldout, reference, options, excluded, cache, report) -> GateResult:
-    quantize_model(prepared, out_path, calib, options, exclude=excluded, cache=cache)
-    result = compare(reference, run_logits(out_path, heldout, options.threads), options.min_agreement, options.min_cosine)
+def _attempt(prepared, out_path, calib, heldout, reference, options, excluded, cache, report,
+             quantized: bool = False) -> GateResult:
+    if not quantized:
+        quantize_model(prepared, out_path, calib, options, exclude=excluded, cache=cache)
+    candidate = run_logits(out_path, heldout, options.threads, reference.backend)
+    result = compare(reference, candidate, options.min_agreement, options.min_cosine)
     figures = result.as_dict()
     report.attempts.append({"excluded": len(excluded) - len(report.float_by_rule), "top1_agreement": figures["top1_agreement"],
                             "min_cosine": figures["min_cosine"], "passed": result.passed})
@@ -271,7 +279,7 @@ def _sensitivity(prepared, work, calib, heldout, reference, options, cache, prog
         for name in nodes:
             single = work / "single.onnx"
             quantize_model(prepared, single, calib, options, only=[name], cache=cache)
-            scores.append((name, damage(reference, run_logits(single, heldout, options.threads))))
+            scores.append((name, damage(reference, run_logits(single, heldout, options.threads, reference.backend))))
             bar.update(1)
     finally:
         bar.close()

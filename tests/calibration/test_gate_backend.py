@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,3 +81,29 @@ def test_gate_stays_on_onnxruntime_without_openvino_and_for_qoperator_graphs(mlp
     assert gate_backend(mlp / "model.int8.onnx") == "onnxruntime"
     logits = run_logits(mlp / "model.int8.onnx", Reader(clips(4)))
     assert compare(logits, logits).backend == "onnxruntime"
+
+
+def test_the_whole_gate_runs_on_the_int8_models_engine(tmp_path, monkeypatch):
+    """Reference, attempts and the search's trials all on the engine the INT8 file will run on, even where
+    the FP32 file alone would pick another (auto decides by the file's size)."""
+    pytest.importorskip("openvino", reason="needs the [openvino] extra")
+    from calibration import quantize
+    from calibration.quantize import QuantizeOptions, quantize_with_gate
+    from calibration.reader import ClipReader
+    from tests.calibration.calib_helpers import outlier_clips, outlier_graph
+
+    real, seen = quantize.run_logits, []
+
+    def spy(path, reader, threads=None, backend=None):
+        seen.append((Path(path).name, backend))
+        return real(path, reader, threads, backend)
+
+    monkeypatch.setattr(quantize, "run_logits", spy)
+    monkeypatch.setattr(quantize, "gate_backend", lambda path: "openvino")  # as if the INT8 file were large
+    model = outlier_graph(tmp_path / "m.onnx")
+    calib, held = ClipReader(outlier_clips(16, 1), "x"), ClipReader(outlier_clips(16, 2), "x")
+    report = quantize_with_gate(model, tmp_path / "q.onnx", calib, held, QuantizeOptions(max_excluded=2))
+    assert seen[0] == ("prepared.onnx", "openvino")  # the FP32 reference
+    assert {name for name, _ in seen} == {"prepared.onnx", "q.onnx", "single.onnx"}
+    assert {backend for _, backend in seen} == {"openvino"}
+    assert report.gate.backend == "openvino" and report.excluded == ["mm_outlier"]
