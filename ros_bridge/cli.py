@@ -99,13 +99,13 @@ def run(args) -> int:
     import os
 
     from ros_bridge.node import BridgeCore
-    from ros_bridge.params import bridge_settings, merged, open_bridge_engine, recognizer_config
+    from ros_bridge.params import bridge_settings, merged, open_bridge_model, recognizer_config
 
     p = merged(parameters(args))
     if not p["artifact"]:
         raise CliError("no artifact given; pass --artifact FOLDER (or artifact: in --params)")
     settings, config = bridge_settings(p), recognizer_config(p)
-    engine = open_bridge_engine(p)
+    model = open_bridge_model(p)
     if args.transport == "dds":
         from ros_bridge.transports.dds import DdsSettings, DdsTransport, loopback_config
 
@@ -116,7 +116,7 @@ def run(args) -> int:
         from ros_bridge.transports.rospy_node import RospyTransport
 
         transport = RospyTransport(settings.cameras, p["output_namespace"], p["diagnostics_topic"])
-    core = BridgeCore(engine, transport, settings, config)
+    core = BridgeCore(model, transport, settings, config)
     transport.start(core)
     logging.getLogger("ros_bridge").info("bridge running on %s: %s", args.transport,
                                          ", ".join(c.topic for c in settings.cameras))
@@ -124,7 +124,7 @@ def run(args) -> int:
     _wait(args.seconds)
     core.close()
     transport.close()
-    engine.close()
+    model.close()
     return 0
 
 
@@ -141,7 +141,7 @@ def _wait(duration: float | None) -> None:
 
 
 def main(argv=None) -> int:
-    """Exit 2 for bad command-line input or parameters (usage), 1 when the artifact, the engine or a
+    """Exit 2 for bad command-line input or parameters (usage), 1 when the artifact, the model or a
     transport fails, 0 after SIGINT/SIGTERM or --seconds."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")

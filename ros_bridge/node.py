@@ -121,20 +121,20 @@ class _Stream:
 class BridgeCore:
     """Transport-independent node: owns the recognizer, its inference thread and the counters."""
 
-    def __init__(self, engine: Model, outputs: Outputs, settings: BridgeSettings,
+    def __init__(self, model: Model, outputs: Outputs, settings: BridgeSettings,
                  config: RecognizerConfig | None = None, logger: logging.Logger = LOG):
         if not settings.cameras:
             raise ValueError("no camera given; pass at least one Camera(topic=...)")
         keys = [c.key for c in settings.cameras]
         if len(set(keys)) != len(keys):
             raise ValueError(f"camera names must be unique, got {keys}; give each camera a distinct name")
-        self.engine, self.outputs, self.settings = engine, outputs, settings
+        self.model, self.outputs, self.settings = model, outputs, settings
         self.config = config or RecognizerConfig()
         self.config.mode = "live"  # a robot wants the newest answer, never a backlog
         self.log = ThrottledLog(logger, settings.log_period_s)
         self.streams = {c.key: _Stream(c, settings) for c in settings.cameras}
         self._swap = threading.Lock()
-        self._recognizer = engine.recognizer(self.config)
+        self._recognizer = model.recognizer(self.config)
         self._scheduler = Scheduler(self._recognizer, self._on_result)
         self._closed = threading.Event()
         self._timer = None
@@ -266,10 +266,10 @@ class BridgeCore:
         Everything is validated before the swap: on any error the running recognizer stays.
         """
         if prompts is not None:
-            self.engine.set_prompts(prompts)
+            self.model.set_prompts(prompts)
         new_config = config or self.config
         new_config.mode = "live"
-        recognizer = self.engine.recognizer(new_config)
+        recognizer = self.model.recognizer(new_config)
         scheduler = Scheduler(recognizer, self._on_result)
         with self._swap:
             old, self._recognizer, self._scheduler, self.config = self._scheduler, recognizer, scheduler, new_config

@@ -79,8 +79,8 @@ def merged(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def open_bridge_engine(p: dict[str, Any]):
-    """The engine every front end runs: in process on `backend`, or remote when `server` is set."""
+def open_bridge_model(p: dict[str, Any]):
+    """The opened model (runtime.model.Model) every front end runs: in process on `backend`, or remote when `server` is set."""
     from runtime.model import open_model
 
     if p["server_timeout"] <= 0:

@@ -98,9 +98,9 @@ def _declare(node, ros: dict) -> dict:
 
 
 def build_node(ros: dict):
-    """The node, its bridge core and engine, from the node's parameters."""
+    """The node, its bridge core and opened model, from the node's parameters."""
     from ros_bridge.node import BridgeCore
-    from ros_bridge.params import (STARTUP_ONLY, ParameterError, bridge_settings, merged, open_bridge_engine,
+    from ros_bridge.params import (STARTUP_ONLY, ParameterError, bridge_settings, merged, open_bridge_model,
                                    recognizer_config)
 
     node = ros["Node"]("tubelet")
@@ -109,9 +109,9 @@ def build_node(ros: dict):
         raise ParameterError("parameter artifact is empty; set it in config/params.yaml or with "
                              "--ros-args -p artifact:=/path/to/artifact")
     settings, config = bridge_settings(values), recognizer_config(values)
-    engine = open_bridge_engine(values)
+    model = open_bridge_model(values)
     outputs = RclpyOutputs(node, ros, settings.cameras, values["output_namespace"], values["diagnostics_topic"])
-    core = BridgeCore(engine, outputs, settings, config, logger=_RosLogger(node.get_logger()))
+    core = BridgeCore(model, outputs, settings, config, logger=_RosLogger(node.get_logger()))
     for camera in settings.cameras:
         kind = ros["CompressedImage"] if camera.compressed else ros["Image"]
         node.create_subscription(kind, camera.topic, lambda msg, key=camera.key: core.on_image(key, msg),
@@ -132,7 +132,7 @@ def build_node(ros: dict):
         return ros["SetParametersResult"](successful=True)
 
     node.add_on_set_parameters_callback(on_set)
-    return node, core, engine
+    return node, core, model
 
 
 class _RosLogger:
@@ -149,9 +149,9 @@ def main(args=None) -> int:
     ros = _import_rclpy()
     rclpy = ros["rclpy"]
     rclpy.init(args=args)
-    node = core = engine = None
+    node = core = model = None
     try:
-        node, core, engine = build_node(ros)
+        node, core, model = build_node(ros)
         node.get_logger().info("tubelet bridge running")
         rclpy.spin(node)
     except KeyboardInterrupt:
@@ -162,8 +162,8 @@ def main(args=None) -> int:
     finally:
         if core is not None:
             core.close()
-        if engine is not None:
-            engine.close()
+        if model is not None:
+            model.close()
         if node is not None:
             node.destroy_node()
         if rclpy.ok():

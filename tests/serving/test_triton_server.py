@@ -331,16 +331,16 @@ def test_the_ros_bridge_points_at_the_server_through_its_parameters(server, bund
     """The bridge's `server` parameter sends its windows to Triton: the classifications it publishes carry
     the scores in-process ONNX Runtime gives for the same frames."""
     from ros_bridge.node import BridgeCore, BridgeSettings, Camera
-    from ros_bridge.params import ParameterError, merged, open_bridge_engine, recognizer_config
+    from ros_bridge.params import ParameterError, merged, open_bridge_model, recognizer_config
     from tests.ros_bridge.bridge_helpers import RecordingOutputs, image_msg
 
     art = load_artifact(bundled_artifact_dir)
     frames = [frame for clip in _raw_clips(art, seed=91) for frame in clip][:24]
 
     def publish(params, backend_kind):
-        outputs, engine = RecordingOutputs(), open_bridge_engine(params)
-        assert type(engine.backend).__name__ == backend_kind
-        core = BridgeCore(engine, outputs, BridgeSettings([Camera("/cam")], diagnostics_period_s=0),
+        outputs, model = RecordingOutputs(), open_bridge_model(params)
+        assert type(model.backend).__name__ == backend_kind
+        core = BridgeCore(model, outputs, BridgeSettings([Camera("/cam")], diagnostics_period_s=0),
                           recognizer_config(params))
         try:
             for i, frame in enumerate(frames):
@@ -361,7 +361,7 @@ def test_the_ros_bridge_points_at_the_server_through_its_parameters(server, bund
         assert [c for c, _ in mine] == [c for c, _ in theirs]
         np.testing.assert_allclose([s for _, s in mine], [s for _, s in theirs], atol=1e-5)
     with pytest.raises(ParameterError, match="leave backend"):
-        open_bridge_engine(merged({**base, "server": server.grpc_url, "backend": "cpu"}))
+        open_bridge_model(merged({**base, "server": server.grpc_url, "backend": "cpu"}))
 
 
 def _raw_clips(artifact, seed):
