@@ -67,7 +67,7 @@ def export(name: str, folder: Path, int8: bool, log) -> tuple[Path, object]:
         from calibration.quantize import QuantizeOptions
 
         log("calibrating INT8 (12 synthetic clips)")
-        quantize_artifact(art, "synthetic:size=240x320", QuantizeOptions(min_agreement=0.0, min_cosine=-1.0, max_excluded=0),
+        quantize_artifact(art, "synthetic://?clips&size=240x320", QuantizeOptions(min_agreement=0.0, min_cosine=-1.0, max_excluded=0),
                           clips=8, holdout=0.34)
     return Path(art), model
 

@@ -42,7 +42,7 @@ def prepare(artifact: str | None, tmp: Path) -> Path:
     if load_artifact(artifact).manifest.file_of_kind("onnx", "int8") is None:
         from calibration.int8 import quantize_artifact
 
-        quantize_artifact(artifact, "synthetic:size=96x128", clips=64)
+        quantize_artifact(artifact, "synthetic://?clips&size=96x128", clips=64)
     return Path(artifact)
 
 

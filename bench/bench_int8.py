@@ -92,7 +92,7 @@ def bench_model(label: str, artifact_dir: Path, clips: int, runs: int, threads: 
 
     artifact = load_artifact(artifact_dir)
     m = artifact.manifest
-    calib, held = read_calibration_sets(m, "synthetic:seed=2000", clips=clips, holdout=0.25, progress=True)
+    calib, held = read_calibration_sets(m, "synthetic://?clips&seed=2000", clips=clips, holdout=0.25, progress=True)
     prepared = prepare(artifact.path("model.onnx"), work / f"{label}-prepared.onnx")
     reference = run_logits(prepared, held, threads)
     paths, rows = {"fp32": artifact.path("model.onnx")}, {}

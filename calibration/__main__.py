@@ -8,13 +8,14 @@ import sys
 from calibration.options import OneLineParser, add_int8_arguments, positive, print_table, run_int8
 
 EXAMPLES = """examples:
-  python -m calibration int8 --artifact build/videomae-motion --calib-data synthetic
+  python -m calibration int8 --artifact build/videomae-motion --calib-data 'synthetic://?clips'
   python -m calibration int8 --artifact build/mine --calib-data clips/ --method entropy --clips 128
   python -m calibration int8 --artifact build/mine --calib-data calib/ --eval-data heldout/ --max-excluded 12
-  python -m calibration temperature --artifact build/videomae-motion --data synthetic:clips=330
+  python -m calibration temperature --artifact build/videomae-motion --data 'synthetic://?clips=330'
   python -m calibration temperature --artifact build/mine --data labelled/   # labelled/<label>/*.mp4
 
-data specs: synthetic[:clips=N,seed=S,fps=F,size=HxW] | synthetic-stream[:frames=N,...] | a video file |
+data specs: 'synthetic://?clips[=N]&seed=S&fps=F&size=HxW' (labelled clips; bare clips: --clips) | 'synthetic://?frames=N&...' (the
+  continuous stream) | a video file |
   a folder of videos | a folder per class (labels for `temperature`) | image folders and rosbags via the
   runtime's sources
 """
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     temp = sub.add_parser("temperature", help="fit the softmax temperature on labelled clips",
                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     temp.add_argument("--artifact", required=True, help="artifact folder written by export/build_engine.py")
-    temp.add_argument("--data", required=True, help="labelled data: synthetic[...] or DIR/<label>/*.mp4")
+    temp.add_argument("--data", required=True, help="labelled data: 'synthetic://?clips' or DIR/<label>/*.mp4")
     temp.add_argument("--clips", type=positive, default=256, help="labelled clips to fit on (default 256)")
     temp.add_argument("--precision", default="fp32", choices=("fp32", "int8"), help="which ONNX model's logits (default fp32)")
     temp.add_argument("--diagram", default="reliability.png",

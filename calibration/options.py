@@ -22,7 +22,7 @@ def add_int8_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     """The INT8 options, shared with export/build_engine.py --precision int8."""
     group = parser.add_argument_group("INT8 calibration (Q/DQ)")
     group.add_argument("--calib-data", required=required, metavar="SPEC",
-                       help="calibration clips: synthetic[...], a video, a folder of videos, ...")
+                       help="calibration clips: 'synthetic://?clips', a video, a folder of videos, ...")
     group.add_argument("--eval-data", default=None, metavar="SPEC",
                        help="held-out clips for the gate (default: every 4th stream of --calib-data)")
     group.add_argument("--method", default="minmax", choices=("minmax", "entropy", "percentile"),

@@ -5,11 +5,13 @@ temperature fit read their clips here. Frames come from the runtime's own source
 the runtime's own `Preprocessor` and `ClipBuffer`, configured from the artifact's manifest, so a
 calibration clip is bit-for-bit the clip the robot would feed the model for the same frames.
 
-Data specs (`--calib-data`, `--data`):
-  synthetic[:clips=N,seed=S,fps=F,size=HxW]   the procedural motion world, clips balanced over
-                                              its actions (labelled by ground truth)
-  synthetic-stream[:frames=N,seed=S,fps=F,size=HxW]  one continuous synthetic scene; a window is
-                                              labelled when it lies inside one action segment
+Data specs (`--calib-data`, `--data`); the world is spelled as everywhere (runtime.sources.synthetic):
+  synthetic://?clips[=N]&seed=S&fps=F&size=HxW  the procedural motion world, clips balanced over
+                                              its actions (labelled by ground truth); N of them,
+                                              or with a bare `clips` as many as asked for
+  synthetic://?frames=N&seed=S&fps=F&size=HxW one continuous synthetic scene (900 frames unless
+                                              frames=N); a window is labelled when it lies inside
+                                              one action segment
   PATH.mp4 (any OpenCV video)                 one video file (unlabelled)
   DIR/ of videos                              every video in it, one stream each (unlabelled)
   DIR/<label>/*.mp4                           folder per class: the folder name is the label
@@ -31,6 +33,7 @@ from calibration.errors import CalibrationDataError
 from runtime.artifact import Manifest
 from runtime.clips import ClipBuffer
 from runtime.preprocess import Preprocessor
+from runtime.sources.synthetic import is_world_spec
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 LabelFn = Callable[[int, int], "str | None"]  # (first frame index, newest frame index) -> label
@@ -208,14 +211,10 @@ def _stream_clips(manifest: Manifest, stream: _Stream, window_stride: int | None
 
 def open_streams(spec: str, manifest: Manifest, max_clips: int) -> list[_Stream]:
     if not isinstance(spec, str) or not spec.strip():
-        raise CalibrationDataError("the calibration data spec is empty; give a video file, a folder, or 'synthetic'")
+        raise CalibrationDataError("the calibration data spec is empty; give a video file, a folder, or 'synthetic://?clips'")
     spec = spec.strip()
-    kind, _, params = spec.partition(":")
-    if kind in ("synthetic", "synthetic-stream") and not params.startswith("//") and not os.path.exists(spec):
-        options = _parse_params(params, spec)
-        if kind == "synthetic":
-            return _synthetic_clips(manifest, options, max_clips)
-        return [_synthetic_stream(manifest, options)]
+    if is_world_spec(spec) and not os.path.exists(spec):
+        return _synthetic(spec, manifest, max_clips)
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
         return [_video_stream(path, None, None)]
@@ -260,7 +259,7 @@ def _runtime_source(spec: str, path: Path) -> list[_Stream]:
     if open_source is None:
         if not path.exists():
             raise CalibrationDataError(f"calibration data {spec!r} does not exist (give a video file, a folder of "
-                                       "videos, DIR/<label>/*.mp4, or 'synthetic')")
+                                       "videos, DIR/<label>/*.mp4, or 'synthetic://?clips')")
         raise CalibrationDataError(f"calibration data {spec!r} holds no video files, and this runtime has no "
                                    "runtime.sources.open_source for image folders or rosbags")
     try:
@@ -271,7 +270,7 @@ def _runtime_source(spec: str, path: Path) -> list[_Stream]:
         # A live source drops frames when we fall behind and never ends: not a reproducible set.
         source.close()
         raise CalibrationDataError(f"{spec!r} is a live source; calibration needs recorded data (a video file, "
-                                   "image folder, rosbag, or 'synthetic'): record the camera first")
+                                   "image folder, rosbag, or 'synthetic://?clips'): record the camera first")
 
     def frames():
         try:
@@ -282,46 +281,49 @@ def _runtime_source(spec: str, path: Path) -> list[_Stream]:
     return [_Stream(getattr(source, "stream_id", spec), frames, lambda first, newest: None)]
 
 
-def _parse_params(text: str, spec: str) -> dict[str, str]:
-    options = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not value:
-            raise CalibrationDataError(f"data spec {spec!r}: {item!r} is not key=value (e.g. synthetic:clips=64,seed=1)")
-        options[key.strip()] = value.strip()
-    return options
+def _synthetic(spec: str, manifest: Manifest, max_clips: int) -> list[_Stream]:
+    """The world in the one spelling every tool reads (runtime.sources.synthetic): clips=N for
+    labelled clips, else the continuous stream; old calibration spellings name their new one."""
+    from runtime.sources.base import SourceError
+    from runtime.sources.synthetic import new_spelling, parse_world_spec
 
-
-def _take(options: dict, key: str, cast, default, spec_kind: str):
-    if key not in options:
-        return default
-    text = options.pop(key)
+    fixed = "synthetic://?clips" if spec.lower() == "synthetic" else new_spelling(spec)
+    if fixed is not None:
+        # Bare 'synthetic' meant labelled clips here; everywhere else it is the stream, so it is refused
+        # rather than read as something else.
+        raise CalibrationDataError(f"calibration data {spec!r} is spelled {fixed!r} now (synthetic://?clips: "
+                                   "labelled clips, as many as --clips asks; synthetic://?clips=N: N of them; "
+                                   "synthetic://?frames=N: the continuous stream); see "
+                                   "docs/CALIBRATION.md")
     try:
-        return cast(text)
-    except ValueError:
-        raise CalibrationDataError(f"{spec_kind}: {key}={text!r} is not a valid {cast.__name__}") from None
+        world = parse_world_spec(spec)
+    except SourceError as exc:
+        raise CalibrationDataError(str(exc)) from None
+    if world.other:
+        raise CalibrationDataError(f"{spec!r}: unknown option(s) {sorted(world.other)}; the world takes clips, "
+                                   "seed, fps, size (or width, height), frames, min_action_s, max_action_s")
+    if world.realtime:
+        raise CalibrationDataError(f"{spec!r} is a live source (realtime=true); calibration needs recorded data: "
+                                   "drop realtime, and the world is read offline")
+    if world.labelled:
+        return _synthetic_clips(manifest, world, max_clips)
+    return [_synthetic_stream(manifest, world)]
 
 
-def _synthetic_common(manifest: Manifest, options: dict, kind: str) -> tuple[int, float, int, int]:
-    seed = _take(options, "seed", int, 1000, kind)  # training uses small seeds: keep calibration apart
-    fps = _take(options, "fps", float, 15.0, kind)
-    size = _take(options, "size", str, None, kind)
-    height, width = manifest.input.height, manifest.input.width
-    if size is not None:
-        try:
-            height, width = (int(v) for v in size.lower().split("x"))
-        except ValueError:
-            raise CalibrationDataError(f"{kind}: size={size!r} must be HxW, e.g. size=64x64") from None
+def _world_frame(manifest: Manifest, world) -> tuple[int, float, int, int]:
+    """seed, fps, height, width with calibration's defaults: a seed training never uses, the model's size."""
+    seed = 1000 if world.seed is None else world.seed  # training uses small seeds: keep calibration apart
+    fps = 15.0 if world.fps is None else world.fps
+    height = manifest.input.height if world.height is None else world.height
+    width = manifest.input.width if world.width is None else world.width
     return seed, fps, height, width
 
 
-def _synthetic_clips(manifest: Manifest, options: dict, max_clips: int) -> list[_Stream]:
+def _synthetic_clips(manifest: Manifest, world, max_clips: int) -> list[_Stream]:
     from runtime.sources.base import Frame
     from runtime.world import ACTIONS, render_clip
 
-    seed, fps, height, width = _synthetic_common(manifest, options, "synthetic")
-    count = _take(options, "clips", int, max_clips, "synthetic")
-    _no_leftovers(options, "synthetic", "clips, seed, fps, size")
+    seed, fps, height, width = _world_frame(manifest, world)
     frames = _frames_for_one_window(manifest, fps)
     labels = [a for a in ACTIONS if a in manifest.labels] or list(ACTIONS)
 
@@ -335,22 +337,25 @@ def _synthetic_clips(manifest: Manifest, options: dict, max_clips: int) -> list[
 
         return _Stream(f"synthetic-{i}", frames_of, lambda first, newest: action, 1)
 
-    return [stream(i) for i in range(count)]
+    return [stream(i) for i in range(max_clips if world.clips is None else world.clips)]
 
 
-def _synthetic_stream(manifest: Manifest, options: dict) -> _Stream:
+def _synthetic_stream(manifest: Manifest, world) -> _Stream:
     from runtime.world import SyntheticStream
 
-    seed, fps, height, width = _synthetic_common(manifest, options, "synthetic-stream")
-    total = _take(options, "frames", int, 900, "synthetic-stream")
-    _no_leftovers(options, "synthetic-stream", "frames, seed, fps, size")
-    world = SyntheticStream(seed=seed, height=height, width=width, fps=fps, num_frames=total, stream_id="synthetic-stream")
+    seed, fps, height, width = _world_frame(manifest, world)
+    options = {key: value for key, value in world.stream_options().items() if key in ("min_action_s", "max_action_s")}
+    try:
+        stream = SyntheticStream(seed=seed, height=height, width=width, fps=fps, stream_id="synthetic-stream",
+                                 num_frames=900 if world.frames is None else world.frames, **options)
+    except ValueError as exc:
+        raise CalibrationDataError(f"synthetic stream: {exc}") from None
 
-    def label_of(first: int, newest: int) -> str | None:
-        label = world.label_at(first)
-        return label if world.label_at(newest) == label else None  # a window across a change is ambiguous
+    def label_of(first: int, newest: int) -> str | None:  # the stream is its own ground truth
+        label = stream.label_at(first)
+        return label if stream.label_at(newest) == label else None  # a window across a change is ambiguous
 
-    return _Stream("synthetic-stream", lambda: iter(world), label_of)
+    return _Stream("synthetic-stream", lambda: iter(stream), label_of)
 
 
 def _frames_for_one_window(manifest: Manifest, fps: float) -> int:
@@ -359,11 +364,6 @@ def _frames_for_one_window(manifest: Manifest, fps: float) -> int:
     if s.target_fps:
         return int(math.ceil((manifest.input.frames - 1) * fps / s.target_fps)) + 2
     return (manifest.input.frames - 1) * s.frame_stride + 1
-
-
-def _no_leftovers(options: dict, kind: str, known: str) -> None:
-    if options:
-        raise CalibrationDataError(f"{kind}: unknown option(s) {sorted(options)}; known: {known}")
 
 
 def _short(spec: str) -> str:

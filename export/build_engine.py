@@ -26,7 +26,7 @@ EXAMPLES = """examples:
   python export/build_engine.py --model DIR --output OUT --precision fp16 --workspace 2048 --opset 17
   python export/build_engine.py --model DIR --output OUT --precision fp16 --keep-fp32 '/videomae/encoder/layer.0/*'
   python export/build_engine.py --model DIR --output OUT --precision fp16 --dla-core 0   # Orin DLA, GPU fallback
-  python export/build_engine.py --precision int8 --calib-data synthetic      # + Q/DQ INT8 graphs (gated); see docs/CALIBRATION.md
+  python export/build_engine.py --precision int8 --calib-data 'synthetic://?clips'   # + Q/DQ INT8 graphs (gated); see docs/CALIBRATION.md
   python export/build_engine.py --model models/videotext-motion --output build/videotext-motion   # video-text; docs/VIDEO_TEXT.md
   python export/build_engine.py --model XCLIP_DIR --output build/xclip --prompts prompts.txt       # family from config.json
 """
@@ -68,7 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if (args.precision == "int8") != (args.calib_data is not None):
         parser.error("--precision int8 and --calib-data SPEC go together: INT8 is calibrated on clips "
-                     "(e.g. --calib-data synthetic, or a folder of videos); see docs/CALIBRATION.md")
+                     "(e.g. --calib-data 'synthetic://?clips', or a folder of videos); see docs/CALIBRATION.md")
     if args.opset < 17:
         parser.error(f"--opset {args.opset}: use 17 or newer, so LayerNorm exports as one op that TensorRT keeps in FP32")
     newest = _newest_opset()

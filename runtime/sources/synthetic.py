@@ -6,6 +6,7 @@ and `--data`), parsed here by `parse_world_spec`:
     synthetic                          the continuous stream, every option at its default
     synthetic://?seed=3&fps=15         the continuous stream (the demo camera) with options
     synthetic://?clips=64&size=64x64   64 labelled clips balanced over the actions (calibration)
+    synthetic://?clips&seed=5          labelled clips, as many as the tool asks for (calibration's --clips)
 
 Query keys (keyword arguments to open_source are the same keys, and win over the query):
     seed=S                 which world; the same seed, the same pixels (open_source 0, calibration 1000)
@@ -16,7 +17,8 @@ Query keys (keyword arguments to open_source are the same keys, and win over the
     min_action_s, max_action_s   shortest and longest action or pause, seconds (1.5, 4.0)
     realtime=true|false    pace the stream to the clock as a live camera (open_source: true);
                            calibration reads the world offline
-    clips=N                N labelled clips instead of the stream (with seed, fps and size only)
+    clips=N, clips         N labelled clips instead of the stream (with seed, fps and size only);
+                           a bare `clips` leaves the count to the tool
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ COMMON_KEYS = ("seed", "fps", "size", "width", "height")
 
 @dataclass(frozen=True)
 class WorldSpec:
-    """A parsed world spec; None means "the tool's default". `clips` set: labelled clips, else the stream."""
+    """A parsed world spec; None means "the tool's default". `labelled`: clips (`clips` of them, None: as many
+    as the tool asks for), else the continuous stream."""
 
     seed: int | None = None
     fps: float | None = None
@@ -45,6 +48,7 @@ class WorldSpec:
     width: int | None = None
     frames: int | None = None
     clips: int | None = None
+    labelled: bool = False
     realtime: bool | None = None
     min_action_s: float | None = None
     max_action_s: float | None = None
@@ -63,9 +67,9 @@ def is_world_spec(spec: str) -> bool:
     return lower in ("synthetic", "synthetic-stream") or lower.startswith(("synthetic:", "synthetic-stream:"))
 
 
-def new_spelling(spec: str, clips: int | None = None) -> str | None:
+def new_spelling(spec: str) -> str | None:
     """The one spelling of an old calibration spec (synthetic:clips=N,size=HxW, synthetic-stream:...),
-    or None when `spec` is already spelled right. `clips`: what a bare old `synthetic` counted."""
+    or None when `spec` is already spelled right."""
     text = spec.strip()
     lower = text.lower()
     if lower == "synthetic" or lower.startswith((SCHEME, "synthetic://?")):
@@ -76,7 +80,7 @@ def new_spelling(spec: str, clips: int | None = None) -> str | None:
         params = params[2:].lstrip("?")
     items = [part.strip() for part in params.replace("&", ",").split(",") if part.strip()]
     if not stream and not any(item.startswith("clips=") for item in items):
-        items.insert(0, f"clips={clips if clips is not None else 'N'}")
+        items.insert(0, "clips")
     return SCHEME + ("?" + "&".join(items) if items else "")
 
 
@@ -93,12 +97,12 @@ def parse_world_spec(spec: str, options: dict | None = None) -> WorldSpec:
                           "(synthetic://?clips=N for labelled clips, synthetic://?... for the stream)")
     if "?" in text:
         for item in text.partition("?")[2].split("&"):
-            if item and ("=" not in item or not item.partition("=")[2]):
+            if item and item != "clips" and ("=" not in item or not item.partition("=")[2]):
                 raise SourceError(f"{spec!r}: {item!r} is not key=value (e.g. synthetic://?clips=64&seed=1)")
     given = {**query(text), **(options or {})}
     values = {key: given.pop(key) for key in (*COMMON_KEYS, *STREAM_KEYS, "clips") if key in given}
     spec_values = _typed(spec, values)
-    if spec_values.get("clips") is not None:
+    if spec_values["labelled"]:
         mixed = sorted(key for key in STREAM_KEYS if key in values)
         if mixed:
             raise SourceError(f"{spec!r}: clips=N renders separate labelled clips; {mixed} belong to the "
@@ -107,7 +111,9 @@ def parse_world_spec(spec: str, options: dict | None = None) -> WorldSpec:
 
 
 def _typed(spec: str, values: dict) -> dict:
-    out: dict = {}
+    out: dict = {"labelled": "clips" in values}
+    if values.get("clips") == "":  # a bare `clips`: the tool's count
+        del values["clips"]
     for key, kind in (("seed", int), ("fps", float), ("width", int), ("height", int), ("frames", int),
                       ("clips", int), ("min_action_s", float), ("max_action_s", float)):
         if key in values:
@@ -166,7 +172,7 @@ def open_synthetic(spec: str, options: dict) -> IterableSource | LiveSource:
     except ImportError as exc:
         raise SourceError(f"{spec!r}: the synthetic world (runtime.world) is not available: {exc}") from exc
     parsed = parse_world_spec(spec, options)
-    if parsed.clips is not None:
+    if parsed.labelled:
         raise SourceError(f"{spec!r}: clips=N is a set of labelled clips, which calibration reads "
                           "(--calib-data 'synthetic://?clips=N'); a frame source is the continuous stream: "
                           "drop clips (synthetic://?seed=S&frames=N...)")

@@ -16,7 +16,7 @@ def test_build_engine_int8_writes_a_gated_int8_model(tmp_path, tiny_checkpoint, 
 
     out = tmp_path / "int8"
     code = main(["--model", str(tiny_checkpoint), "--output", str(out), "--precision", "int8",
-                 "--calib-data", "synthetic:size=40x40", "--clips", "12", "--min-agreement", "0.75",
+                 "--calib-data", "synthetic://?clips&size=40x40", "--clips", "12", "--min-agreement", "0.75",
                  "--min-cosine", "0.98"])
     printed = capsys.readouterr().out
     assert code == 0, printed
@@ -45,7 +45,7 @@ def test_a_failed_int8_gate_keeps_the_fp32_artifact(tmp_path, tiny_checkpoint, c
 
     out = tmp_path / "strict"
     code = main(["--model", str(tiny_checkpoint), "--output", str(out), "--precision", "int8",
-                 "--calib-data", "synthetic:size=40x40", "--clips", "6", "--min-cosine", "1.0", "--max-excluded", "0"])
+                 "--calib-data", "synthetic://?clips&size=40x40", "--clips", "6", "--min-cosine", "1.0", "--max-excluded", "0"])
     err = capsys.readouterr().err
     assert code == 1 and "accuracy gate" in err and "no INT8 model was added" in err
     assert set(load_artifact(out).manifest.files) >= {"model.onnx"} and "model.int8.onnx" not in load_artifact(out).manifest.files

@@ -20,12 +20,12 @@ def _run(*args, timeout=180):
 def test_int8_and_temperature_commands(synth_artifact):
     pytest.importorskip("onnxruntime.quantization", reason="needs onnxruntime's quantization tools")
     pytest.importorskip("matplotlib", reason="the reliability diagram needs matplotlib")
-    done = _run("int8", "--artifact", synth_artifact, "--calib-data", "synthetic", "--clips", 9, "--method", "entropy")
+    done = _run("int8", "--artifact", synth_artifact, "--calib-data", "synthetic://?clips", "--clips", 9, "--method", "entropy")
     assert done.returncode == 0, done.stderr
     assert "MatMul in INT8" in done.stdout and "1 / 1" in done.stdout and "PASS" in done.stdout
     manifest = json.loads((synth_artifact / "manifest.json").read_text())
     assert manifest["files"]["model.int8.onnx"]["details"]["method"] == "entropy"
-    done = _run("temperature", "--artifact", synth_artifact, "--data", "synthetic:seed=4", "--clips", 12)
+    done = _run("temperature", "--artifact", synth_artifact, "--data", "synthetic://?clips&seed=4", "--clips", 12)
     assert done.returncode == 0, done.stderr
     assert "ECE before / after" in done.stdout
     assert json.loads((synth_artifact / "manifest.json").read_text())["temperature"] != 1.0
@@ -34,7 +34,7 @@ def test_int8_and_temperature_commands(synth_artifact):
 def test_bad_input_gets_one_line_errors(tmp_path, synth_artifact):
     for args, expected in (
         (("int8", "--artifact", synth_artifact, "--calib-data", tmp_path / "none.mp4"), "does not exist"),
-        (("int8", "--artifact", tmp_path / "no-artifact", "--calib-data", "synthetic"), "does not exist"),
+        (("int8", "--artifact", tmp_path / "no-artifact", "--calib-data", "synthetic://?clips"), "does not exist"),
         (("temperature", "--artifact", synth_artifact, "--data", tmp_path), "holds no"),
     ):
         done = _run(*args)
@@ -46,7 +46,7 @@ def test_bad_input_gets_one_line_errors(tmp_path, synth_artifact):
                                     ("--holdout", "nan", "must be a finite number"),
                                     ("--holdout", "1", "must be a fraction between 0 and 1"),
                                     ("--max-excluded", "-1", "must be >= 0")):
-        done = _run("int8", "--artifact", synth_artifact, "--calib-data", "synthetic", option, value)
+        done = _run("int8", "--artifact", synth_artifact, "--calib-data", "synthetic://?clips", option, value)
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr  # usage: one line, before any work
         assert f"argument {option}: {expected}" in done.stderr and "Traceback" not in done.stderr
 

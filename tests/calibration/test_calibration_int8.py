@@ -21,7 +21,7 @@ from tests.calibration.calib_helpers import outlier_clips, outlier_graph  # noqa
 
 @pytest.mark.parametrize("method", ["minmax", "entropy", "percentile"])
 def test_tiny_artifact_quantizes_passes_the_gate_and_runs_in_ort(synth_artifact, method):
-    result = quantize_artifact(synth_artifact, "synthetic:seed=5", QuantizeOptions(method=method), clips=12)
+    result = quantize_artifact(synth_artifact, "synthetic://?clips&seed=5", QuantizeOptions(method=method), clips=12)
     artifact = load_artifact(synth_artifact)  # every hash, the new file's included
     entry = artifact.manifest.files[INT8_NAME]
     assert (entry.kind, entry.precision) == ("onnx", "int8")
@@ -30,7 +30,7 @@ def test_tiny_artifact_quantizes_passes_the_gate_and_runs_in_ort(synth_artifact,
     assert gate["passed"] and gate["top1_agreement"] >= 0.99 and gate["min_cosine"] >= 0.99
     assert artifact.manifest.validation["int8"]["method"] == method
     assert result.report.calibration_clips == 12 and result.report.heldout_clips == 4
-    reader = ClipReader.from_spec(artifact.manifest, "synthetic:seed=9", max_clips=8)
+    reader = ClipReader.from_spec(artifact.manifest, "synthetic://?clips&seed=9", max_clips=8)
     batch = np.stack([s.array for s in reader.samples])
     with open_backend(artifact, "cpu", precision="int8") as int8, open_backend(artifact, "cpu") as fp32:
         a = int8.infer({"pixel_values": batch})["logits"]
@@ -40,7 +40,7 @@ def test_tiny_artifact_quantizes_passes_the_gate_and_runs_in_ort(synth_artifact,
 
 
 def test_qdq_graph_is_the_form_tensorrt_takes(synth_artifact):
-    quantize_artifact(synth_artifact, "synthetic", clips=8)
+    quantize_artifact(synth_artifact, "synthetic://?clips", clips=8)
     model = onnx.load(str(synth_artifact / INT8_NAME))
     inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
     quant = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
@@ -83,22 +83,22 @@ def test_failed_gate_leaves_the_artifact_untouched(tmp_path, synth_artifact):
     before = (synth_artifact / "manifest.json").read_bytes()
     strict = QuantizeOptions(min_cosine=1.0, max_excluded=0)  # no int8 model is bit-exact
     with pytest.raises(GateError):
-        quantize_artifact(synth_artifact, "synthetic", strict, clips=8)
+        quantize_artifact(synth_artifact, "synthetic://?clips", strict, clips=8)
     assert (synth_artifact / "manifest.json").read_bytes() == before
     assert sorted(p.name for p in synth_artifact.iterdir()) == ["manifest.json", "model.onnx"]
 
 
 def test_bad_options_and_data_are_refused(synth_artifact):
     with pytest.raises(CalibrationError, match="method 'kl' unknown"):
-        quantize_artifact(synth_artifact, "synthetic", QuantizeOptions(method="kl"), clips=8)
+        quantize_artifact(synth_artifact, "synthetic://?clips", QuantizeOptions(method="kl"), clips=8)
     with pytest.raises(CalibrationError, match="uint8 with format qoperator"):
-        quantize_artifact(synth_artifact, "synthetic", QuantizeOptions(activations="uint8"), clips=8)
+        quantize_artifact(synth_artifact, "synthetic://?clips", QuantizeOptions(activations="uint8"), clips=8)
     with pytest.raises(CalibrationError, match="must be Q/DQ"):
-        quantize_artifact(synth_artifact, "synthetic", QuantizeOptions(quant_format="qoperator"), clips=8)
+        quantize_artifact(synth_artifact, "synthetic://?clips", QuantizeOptions(quant_format="qoperator"), clips=8)
     with pytest.raises(CalibrationError, match="does not exist"):
         quantize_artifact(synth_artifact, str(synth_artifact / "missing"), clips=8)
     with pytest.raises(CalibrationError, match="holdout"):
-        quantize_artifact(synth_artifact, "synthetic", clips=8, holdout=1.5)
+        quantize_artifact(synth_artifact, "synthetic://?clips", clips=8, holdout=1.5)
 
 
 def test_quantize_refuses_a_tampered_fp32_model(synth_artifact):
@@ -106,7 +106,7 @@ def test_quantize_refuses_a_tampered_fp32_model(synth_artifact):
 
     (synth_artifact / "model.onnx").write_bytes((synth_artifact / "model.onnx").read_bytes() + b"\0")
     with pytest.raises(HashMismatchError):
-        quantize_artifact(synth_artifact, "synthetic", clips=8)
+        quantize_artifact(synth_artifact, "synthetic://?clips", clips=8)
 
 
 @pytest.mark.export
@@ -114,7 +114,7 @@ def test_tiny_videomae_quantizes_its_matmuls(tiny_artifact):
     pytest.importorskip("torch", reason="export tests need the [export] extra (torch)")
     fp32_sha = sha256_file(tiny_artifact / "model.onnx")
     options = QuantizeOptions(min_agreement=0.75, min_cosine=0.98, max_excluded=4)
-    result = quantize_artifact(tiny_artifact, "synthetic:size=40x40", options, clips=16)
+    result = quantize_artifact(tiny_artifact, "synthetic://?clips&size=40x40", options, clips=16)
     census = result.report.census
     assert census["MatMul"]["int8"] >= 8 and census["MatMul"]["total"] >= census["MatMul"]["int8"]
     manifest = json.loads((tiny_artifact / "manifest.json").read_text())

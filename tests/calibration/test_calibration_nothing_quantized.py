@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _int8(artifact, *ops):
     return subprocess.run([sys.executable, "-m", "calibration", "int8", "--artifact", str(artifact), "--calib-data",
-                           "synthetic", "--clips", "6", *ops], cwd=REPO, capture_output=True, text=True, timeout=180)
+                           "synthetic://?clips", "--clips", "6", *ops], cwd=REPO, capture_output=True, text=True, timeout=180)
 
 
 @pytest.mark.parametrize("ops, message", [
@@ -41,10 +41,10 @@ def test_quantize_ops_that_quantize_nothing_are_refused(synth_artifact, ops, mes
 
 def test_the_root_check_holds_for_the_python_api(synth_artifact):
     with pytest.raises(NothingQuantizedError, match="would run as FP32 under an INT8 name") as caught:
-        quantize_artifact(synth_artifact, "synthetic", QuantizeOptions(op_types=("ReduceMean",)), clips=6)
+        quantize_artifact(synth_artifact, "synthetic://?clips", QuantizeOptions(op_types=("ReduceMean",)), clips=6)
     assert caught.value.report.census == {"ReduceMean": {"int8": 0, "total": 1}}
     with pytest.raises(CalibrationError, match="not an ONNX operator"):
-        quantize_artifact(synth_artifact, "synthetic", QuantizeOptions(op_types=("Foo",)), clips=6)
+        quantize_artifact(synth_artifact, "synthetic://?clips", QuantizeOptions(op_types=("Foo",)), clips=6)
     assert not (synth_artifact / INT8_NAME).exists()
-    result = quantize_artifact(synth_artifact, "synthetic", QuantizeOptions(op_types=("MatMul",)), clips=6)
+    result = quantize_artifact(synth_artifact, "synthetic://?clips", QuantizeOptions(op_types=("MatMul",)), clips=6)
     assert result.report.census == {"MatMul": {"int8": 1, "total": 1}}  # what does quantize still passes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -50,7 +52,7 @@ def test_reader_clips_equal_the_runtime_clips_for_the_same_video(tmp_path, layou
 def test_reader_is_an_onnxruntime_calibration_reader(synth_artifact):
     quantization = pytest.importorskip("onnxruntime.quantization", reason="needs onnxruntime's quantization tools")
     manifest = load_artifact(synth_artifact).manifest
-    reader = ClipReader.from_spec(manifest, "synthetic:clips=5", max_clips=5, batch_size=2)
+    reader = ClipReader.from_spec(manifest, "synthetic://?clips=5", max_clips=5, batch_size=2)
     quantization.CalibrationDataReader.register(ClipReader)
     assert isinstance(reader, quantization.CalibrationDataReader)
     shapes = []
@@ -65,9 +67,9 @@ def test_reader_is_an_onnxruntime_calibration_reader(synth_artifact):
 
 def test_synthetic_clips_are_labelled_balanced_and_deterministic(synth_artifact):
     manifest = load_artifact(synth_artifact).manifest
-    first = ClipReader.from_spec(manifest, "synthetic:clips=6,seed=3", max_clips=6)
-    again = ClipReader.from_spec(manifest, "synthetic:clips=6,seed=3", max_clips=6)
-    other = ClipReader.from_spec(manifest, "synthetic:clips=6,seed=4", max_clips=6)
+    first = ClipReader.from_spec(manifest, "synthetic://?clips=6&seed=3", max_clips=6)
+    again = ClipReader.from_spec(manifest, "synthetic://?clips=6&seed=3", max_clips=6)
+    other = ClipReader.from_spec(manifest, "synthetic://?clips=6&seed=4", max_clips=6)
     assert first.labels == list(SYNTH_LABELS) * 2
     assert first.digest() == again.digest() != other.digest()
     assert len({s.stream_id for s in first.samples}) == 6
@@ -75,7 +77,7 @@ def test_synthetic_clips_are_labelled_balanced_and_deterministic(synth_artifact)
 
 def test_synthetic_stream_labels_only_windows_inside_one_action(synth_artifact):
     manifest = load_artifact(synth_artifact).manifest
-    spec = "synthetic-stream:frames=240,seed=2"
+    spec = "synthetic://?frames=240&seed=2"
     every = sample_clips(manifest, spec, max_clips=1000)
     labelled = sample_clips(manifest, spec, max_clips=1000, labelled=True)
     from runtime.world import SyntheticStream
@@ -137,11 +139,11 @@ def test_bad_calibration_data_gets_clear_errors(tmp_path, synth_artifact):
     with pytest.raises(CalibrationDataError, match="shorter than one clip"):
         sample_clips(manifest, str(short))
     with pytest.raises(CalibrationDataError, match="live source"):
-        sample_clips(manifest, "synthetic://?seed=1")
+        sample_clips(manifest, "synthetic://?seed=1&realtime=true")
     with pytest.raises(CalibrationDataError, match="unknown option"):
-        sample_clips(manifest, "synthetic:clip=4")
+        sample_clips(manifest, "synthetic://?clip=4")
     with pytest.raises(CalibrationDataError, match="not key=value"):
-        sample_clips(manifest, "synthetic:4")
+        sample_clips(manifest, "synthetic://?4")
     unlabelled = moving_square_video(tmp_path / "long.avi", frames=12)
     with pytest.raises(CalibrationDataError, match="no labelled clips"):
         sample_clips(manifest, str(unlabelled), labelled=True)
@@ -158,3 +160,20 @@ def test_an_unlabelled_video_is_named_as_unlabelled_not_short(tmp_path, synth_ar
     message = str(caught.value)
     assert "shorter than one clip" not in message
     assert "none carries a label" in message and "folder-per-class" in message
+
+
+def test_old_world_spellings_name_the_new_one(synth_artifact):
+    manifest = load_artifact(synth_artifact).manifest
+    for old, new in (("synthetic", "synthetic://?clips"), ("synthetic:clips=6,seed=3", "synthetic://?clips=6&seed=3"),
+                     ("synthetic:size=40x40", "synthetic://?clips&size=40x40"),
+                     ("synthetic-stream:frames=240,seed=2", "synthetic://?frames=240&seed=2")):
+        with pytest.raises(CalibrationDataError, match=re.escape(repr(new))):
+            sample_clips(manifest, old)
+
+
+def test_world_spec_counts_clips_from_the_spec_or_the_caller(synth_artifact):
+    manifest = load_artifact(synth_artifact).manifest
+    assert len(ClipReader.from_spec(manifest, "synthetic://?clips&seed=3", max_clips=4).samples) == 4
+    assert len(ClipReader.from_spec(manifest, "synthetic://?clips=3&seed=3", max_clips=4).samples) == 3
+    with pytest.raises(CalibrationDataError, match="belong to the continuous stream"):
+        sample_clips(manifest, "synthetic://?clips=3&frames=100")

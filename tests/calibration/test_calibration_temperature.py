@@ -54,7 +54,7 @@ def test_artifact_temperature_is_written_and_applied_by_the_runtime(synth_artifa
     from runtime.sources.base import Frame
     from runtime.world import render_clip
 
-    report = calibrate_artifact(synth_artifact, "synthetic:seed=7", clips=30)
+    report = calibrate_artifact(synth_artifact, "synthetic://?clips&seed=7", clips=30)
     artifact = load_artifact(synth_artifact)  # the diagram is hash-listed like every file
     assert artifact.manifest.temperature == pytest.approx(report.temperature) and report.temperature != 1.0
     assert report.nll_after <= report.nll_before

@@ -107,7 +107,7 @@ def test_block_converts_to_fp16_compute_with_fp16_qdq_and_fp32_norms(tmp_path):
 
 
 def test_calibration_writes_gates_and_records_the_tensorrt_graph(synth_artifact):
-    quantize_artifact(synth_artifact, "synthetic:seed=5", clips=12)
+    quantize_artifact(synth_artifact, "synthetic://?clips&seed=5", clips=12)
     manifest = load_artifact(synth_artifact).manifest  # every hash, the new file's included
     entry = manifest.files[TRT_INT8_NAME]
     assert (entry.kind, entry.precision, entry.opset) == ("onnx", "int8", QDQ_OPSET)
@@ -128,14 +128,14 @@ def test_calibration_writes_gates_and_records_the_tensorrt_graph(synth_artifact)
 
 
 def test_a_failed_fp16_gate_writes_nothing_and_the_strongly_typed_build_says_why(synth_artifact, monkeypatch):
-    quantize_artifact(synth_artifact, "synthetic:seed=5", clips=12)
+    quantize_artifact(synth_artifact, "synthetic://?clips&seed=5", clips=12)
     assert (synth_artifact / TRT_INT8_NAME).is_file()
 
     def unattainable(fp32, int8, staging, heldout, min_agreement, min_cosine, threads, log, **kwargs):
         return stage_fp16_qdq(fp32, int8, staging, heldout, min_agreement, 1.0 + 1e-9, threads, log, **kwargs)
 
     monkeypatch.setattr(int8_module, "stage_fp16_qdq", unattainable)  # a real gate nothing can pass
-    quantize_artifact(synth_artifact, "synthetic:seed=6", clips=12)
+    quantize_artifact(synth_artifact, "synthetic://?clips&seed=6", clips=12)
     manifest = load_artifact(synth_artifact).manifest
     assert TRT_INT8_NAME not in manifest.files and not (synth_artifact / TRT_INT8_NAME).exists()
     assert not [p for p in synth_artifact.iterdir() if ".tmp-" in p.name]
@@ -163,7 +163,7 @@ def test_keep_fp32_patterns_of_the_export_stay_fp32_in_the_int8_graph(tmp_path, 
     manifest.files["model.fp16.onnx"] = describe_file(synth_artifact / "model.fp16.onnx", "onnx", precision="fp16",
                                                       details={"keep_fp32": ["MatMul*"]})
     write_manifest(synth_artifact, manifest)
-    quantize_artifact(synth_artifact, "synthetic:seed=5", clips=12)
+    quantize_artifact(synth_artifact, "synthetic://?clips&seed=5", clips=12)
     entry = load_artifact(synth_artifact).manifest.files[TRT_INT8_NAME]
     assert entry.details["keep_fp32"] == ["MatMul*"] and any(n.startswith("MatMul") for n in entry.details["fp32_nodes"])
 
@@ -175,7 +175,7 @@ def test_a_graph_the_converter_cannot_take_keeps_the_cpu_int8_and_records_why(sy
         raise ValueError("op NotInFp16 has no float16 kernel")
 
     monkeypatch.setattr(float16, "convert_float_to_float16", refuses)
-    quantize_artifact(synth_artifact, "synthetic:seed=5", clips=12)
+    quantize_artifact(synth_artifact, "synthetic://?clips&seed=5", clips=12)
     manifest = load_artifact(synth_artifact).manifest
     assert INT8_NAME in manifest.files and TRT_INT8_NAME not in manifest.files
     assert not [p for p in synth_artifact.iterdir() if ".tmp-" in p.name or p.name == TRT_INT8_NAME]

@@ -115,14 +115,14 @@ CALIBRATION_TEMPERATURE = ["temperature", "--artifact", "{out}/art", "--data", "
                            "--no-diagram", "--threads", "1"]
 CALIBRATION_CASES = _table("calibration", CALIBRATION_INT8, {
     "--artifact": ["{in}/missing", "{in}/empty-folder", "/dev/null"],
-    "--calib-data": ["{in}/missing", "{in}/empty-folder", "{in}/text.avi", "{in}/short.avi", "", "synthetic:clips=0",
-                     "synthetic:size=100000x100000"],
+    "--calib-data": ["{in}/missing", "{in}/empty-folder", "{in}/text.avi", "{in}/short.avi", "", "synthetic://?clips=0",
+                     "synthetic://?clips&size=100000x100000"],
     "--method": ["entropy", "nope"], "--clips": ["0", "abc"], "--holdout": ["nan", "-1", "2"],
     "--min-agreement": ["nan", "2"], "--quantize-ops": ["Foo", ""], "--max-excluded": ["-1"],
 }, timeout_s=60.0) + [
     Case(c.id.replace("calibration", "calibration-temperature"), "calibration", c.argv, 60.0)
     for c in _table("calibration", CALIBRATION_TEMPERATURE, {
-        "--data": ["{in}/clip.avi", "{in}/missing", "{in}/empty-folder", "synthetic:clips=0"],
+        "--data": ["{in}/clip.avi", "{in}/missing", "{in}/empty-folder", "synthetic://?clips=0"],
         "--clips": ["0", "abc"], "--precision": ["int8", "fp16"], "--diagram": ["/nonexistent/r.png"],
     }, timeout_s=60.0)
 ]
@@ -326,7 +326,7 @@ SUBPROCESS = [
      r"^error: artifact path .* is a file, not a folder"),
     ("stream", ["-m", "runtime.stream", "--artifact", "{in}/art", "--source", "{in}/clip.avi", "--backend",
                 "tensorrt"], r"^error: .*use --backend onnxruntime$"),
-    ("calibration", ["-m", "calibration", "int8", "--artifact", "{in}/missing", "--calib-data", "synthetic"],
+    ("calibration", ["-m", "calibration", "int8", "--artifact", "{in}/missing", "--calib-data", "synthetic://?clips"],
      r"^error: artifact folder .* does not exist"),
     ("export", ["export/build_engine.py", "--model", "{in}/missing", "--output", "{out}/art"], r"^error: "),
 ]

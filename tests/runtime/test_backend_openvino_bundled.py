@@ -30,7 +30,7 @@ def bundled(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("bundled-ov") / "videomae-motion"
     build_artifact(ExportOptions(model=str(REPO / "models" / "videomae-motion"), output=out), log=lambda _: None)
-    quantize_artifact(out, "synthetic:size=96x128", clips=48)
+    quantize_artifact(out, "synthetic://?clips&size=96x128", clips=48)
     return load_artifact(out)
 
 

@@ -167,3 +167,18 @@ def test_csi_pipeline_text():
     assert text.startswith("nvarguscamerasrc sensor-id=1 ! video/x-raw(memory:NVMM), width=640, height=480, "
                            "framerate=15/1")
     assert "nvvidconv flip-method=2" in text and text.endswith("appsink drop=true max-buffers=1 sync=false")
+
+
+def test_world_spec_is_one_grammar():
+    from runtime.sources.synthetic import parse_world_spec
+
+    world = parse_world_spec("synthetic://?clips=64&size=64x48&seed=3")
+    assert (world.labelled, world.clips, world.height, world.width, world.seed) == (True, 64, 64, 48, 3)
+    stream = parse_world_spec("synthetic://?seed=3&frames=40&realtime=false", {"fps": 30})
+    assert (stream.labelled, stream.frames, stream.realtime, stream.fps) == (False, 40, False, 30.0)
+    with pytest.raises(SourceError, match=r"'synthetic://\?clips=6&seed=3'"):
+        open_source("synthetic:clips=6,seed=3")
+    with pytest.raises(SourceError, match="labelled clips"):
+        open_source("synthetic://?clips=6")
+    with pytest.raises(SourceError, match="size=HxW or width and height"):
+        open_source("synthetic://?size=64x64&width=32")
