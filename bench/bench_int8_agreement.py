@@ -2,7 +2,7 @@
 
     python bench/bench_int8_agreement.py --artifact build/videomae-motion --sensitivity --json int8-agreement.json
 
-Calibration: the calibration step's own reader and defaults (`synthetic:size=96x128`, 64 clips,
+Calibration: the calibration step's own reader and defaults (`synthetic://?clips&size=96x128`, 64 clips,
 seed 1000 unless the spec names one), as `bench_cpu_stream.py` calibrates the bundled model.
 Evaluation: the synthetic world's labelled clips (`make_clips`, 30 per action, camera size 128x96,
 the runtime's preprocessing) at each --eval-seeds seed, none of them the calibration's. Each variant
@@ -161,7 +161,7 @@ def sensitivity(prepared, work, calib, dev, args, nodes, log) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--artifact", required=True)
-    p.add_argument("--calib-data", default="synthetic:size=96x128")
+    p.add_argument("--calib-data", default="synthetic://?clips&size=96x128")
     p.add_argument("--clips", type=int, default=64, help="calibration clips")
     p.add_argument("--eval-seeds", type=lambda s: [int(x) for x in s.split(",")], default=[515151, 424242])
     p.add_argument("--dev-seed", type=int, default=313131, help="the sensitivity ranking's clips (not an eval seed)")
