@@ -17,14 +17,14 @@ _PUBLIC = {
     "open_source": "runtime.sources", "Frame": "runtime.sources", "Source": "runtime.sources",
     "SourceError": "runtime.sources",
     "Recognizer": "runtime.recognizer", "RecognizerConfig": "runtime.recognizer", "Result": "runtime.recognizer",
-    "PostprocessConfig": "runtime.postprocess",
+    "PostprocessConfig": "runtime.postprocess", "draw_result": "runtime.outputs.overlay",
 }
 
 # A literal list, so static tools read it; the public-API test keeps it equal to _PUBLIC's names.
 __all__ = [
     "recognize", "StreamRunner", "RunLimits", "open_model", "Model", "ModelError", "load_artifact", "Artifact",
     "ArtifactError", "open_source", "Frame", "Source", "SourceError", "Recognizer", "RecognizerConfig", "Result",
-    "PostprocessConfig", "__version__",
+    "PostprocessConfig", "draw_result", "__version__",
 ]
 
 
