@@ -11,7 +11,8 @@ weights give near-uniform logits). Engines, batch 1, the same threads, alternate
 round so a shared machine's load hits all of them alike; medians:
 PyTorch eager FP32 (VideoMAEForVideoClassification, preloaded, no_grad: the seed's classify_video
 minus its per-call loading and preprocessing, which no engine here pays), ONNX Runtime FP32 and
-INT8, OpenVINO FP32, BF16 and INT8 (the same two ONNX files).
+INT8, OpenVINO FP32, BF16 and INT8 (the same two ONNX files); with --int8-every-matmul also OpenVINO on
+an INT8 file whose attention probabilities x V are quantized too (what calibration keeps in float).
 Floor per precision: the model's FLOPs (2 x multiply-accumulates, counted from the config) divided by
 the best GEMM rate measured here for that precision on the same threads (one MatMul of the model's
 own MLP shape, 1568 x D x 4D, through numpy (its BLAS's default threads), ONNX Runtime and OpenVINO),
@@ -38,6 +39,7 @@ CONFIGS = {  # VideoMAE-S and -B (MCG-NJU/videomae-*-finetuned-kinetics): 16 fra
     "b": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
 }
 TOKENS = 8 * 14 * 14
+CALIB = ("synthetic://?clips&size=240x320", 8, 0.34)  # spec, calibration clips, held-out fraction (12 clips read)
 
 
 def model_macs(cfg: dict) -> float:
@@ -67,12 +69,29 @@ def export(name: str, folder: Path, int8: bool, log) -> tuple[Path, object]:
         from calibration.quantize import QuantizeOptions
 
         log("calibrating INT8 (12 synthetic clips)")
-        quantize_artifact(art, "synthetic://?clips&size=240x320", QuantizeOptions(min_agreement=0.0, min_cosine=-1.0, max_excluded=0),
-                          clips=8, holdout=0.34)
+        quantize_artifact(art, CALIB[0], QuantizeOptions(min_agreement=0.0, min_cosine=-1.0, max_excluded=0),
+                          clips=CALIB[1], holdout=CALIB[2])
     return Path(art), model
 
 
-def engines(artifact_dir: Path, torch_model, threads: int, int8: bool, bf16: bool) -> dict:
+def every_matmul_int8(artifact: Path, log) -> Path:
+    """The earlier INT8 form, for comparison: attention probabilities x V in INT8 too, the same clips."""
+    path = artifact.parent / "int8-every-matmul.onnx"  # beside the artifact: not one of its files
+    if path.is_file():
+        return path
+    from calibration.int8 import read_calibration_sets
+    from calibration.quantize import QuantizeOptions, quantize_with_gate
+    from runtime.artifact import load_artifact
+
+    log("calibrating INT8 with every MatMul quantized")
+    calib, heldout = read_calibration_sets(load_artifact(artifact).manifest, *CALIB)
+    quantize_with_gate(artifact / "model.onnx", path, calib, heldout, QuantizeOptions(
+        min_agreement=0.0, min_cosine=-1.0, max_excluded=0, float_attention_probs=False))
+    return path
+
+
+def engines(artifact_dir: Path, torch_model, threads: int, int8: bool, bf16: bool,
+            every_matmul: Path | None = None) -> dict:
     """name → (callable(clip) -> logits, precision)."""
     import torch
 
@@ -103,6 +122,10 @@ def engines(artifact_dir: Path, torch_model, threads: int, int8: bool, bf16: boo
             out["OpenVINO BF16"] = (wrap(open_openvino(art, "bf16", threads, cache_root=cache)), "bf16")
         if int8:
             out["OpenVINO INT8"] = (wrap(open_openvino(art, "int8", threads, cache_root=cache)), "int8")
+    if every_matmul is not None:
+        from runtime.backends.openvino import OpenVINOBackend
+
+        out["OpenVINO INT8, every MatMul"] = (wrap(OpenVINOBackend(every_matmul, precision="int8", threads=threads)), "int8")
     return out
 
 
@@ -195,7 +218,8 @@ def run(args) -> dict:
         else:
             artifact, torch_model = export(args.model, work, args.int8, log)
         log("opening engines")
-        runners = engines(artifact, torch_model, args.threads, args.int8, bf16)
+        every = every_matmul_int8(artifact, log) if args.int8 and args.int8_every_matmul else None
+        runners = engines(artifact, torch_model, args.threads, args.int8, bf16, every)
         rng = np.random.default_rng(1)
         clips = [rng.standard_normal((1, 16, 3, 224, 224)).astype(np.float32) for _ in range(args.clips)]
         gemms, gemm_flops = gemm_runners(cfg["hidden_size"], cfg["intermediate_size"], args.threads, bf16)
@@ -253,6 +277,8 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--clips", type=int, default=3, help="distinct random clips (cosine and top-1 over these)")
     p.add_argument("--no-int8", dest="int8", action="store_false", help="skip calibration and the INT8 engines")
+    p.add_argument("--int8-every-matmul", action="store_true",
+                   help="also time OpenVINO on an INT8 file with attention probabilities x V quantized (the earlier form)")
     p.add_argument("--workdir", help="keep the exported model here and reuse it on the next run (default: a tmp folder)")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args()
