@@ -50,7 +50,7 @@ def model_macs(cfg: dict) -> float:
     return embed + cfg["num_hidden_layers"] * layer
 
 
-def export(name: str, folder: Path, int8: bool, log) -> tuple[Path, object]:
+def export(name: str, folder: Path, log) -> tuple[Path, object]:
     import torch
     import transformers
 
@@ -64,14 +64,16 @@ def export(name: str, folder: Path, int8: bool, log) -> tuple[Path, object]:
     model.save_pretrained(ckpt)
     log(f"exporting VideoMAE-{name.upper()}")
     art = build_artifact(ExportOptions(model=str(ckpt), output=folder / "artifact"), log=lambda _: None)
-    if int8:
-        from calibration.int8 import quantize_artifact
-        from calibration.quantize import QuantizeOptions
-
-        log("calibrating INT8 (12 synthetic clips)")
-        quantize_artifact(art, CALIB[0], QuantizeOptions(min_agreement=0.0, min_cosine=-1.0, max_excluded=0),
-                          clips=CALIB[1], holdout=CALIB[2])
     return Path(art), model
+
+
+def add_int8(artifact: Path, log) -> None:
+    from calibration.int8 import quantize_artifact
+    from calibration.quantize import QuantizeOptions
+
+    log(f"calibrating INT8 ({CALIB[1]} synthetic clips, {round(CALIB[1] / (1 - CALIB[2])) - CALIB[1]} held out)")
+    quantize_artifact(artifact, CALIB[0], QuantizeOptions(min_agreement=0.0, min_cosine=-1.0, max_excluded=0),
+                      clips=CALIB[1], holdout=CALIB[2])
 
 
 def every_matmul_int8(artifact: Path, log) -> Path:
@@ -209,14 +211,16 @@ def run(args) -> dict:
     bf16 = "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     with tempfile.TemporaryDirectory(prefix="tubelet-cpu-") as tmp:
         work = Path(args.workdir) / args.model if args.workdir else Path(tmp)
-        if (work / "artifact" / "manifest.json").is_file() and (not args.int8 or (work / "artifact" / "model.int8.onnx").is_file()):
+        if (work / "artifact" / "manifest.json").is_file():
             import transformers
 
             log(f"reusing {work}")  # the same random weights: saved beside the artifact by an earlier run
             artifact = work / "artifact"
             torch_model = transformers.VideoMAEForVideoClassification.from_pretrained(work / "ckpt").eval()
         else:
-            artifact, torch_model = export(args.model, work, args.int8, log)
+            artifact, torch_model = export(args.model, work, log)
+        if args.int8 and not (artifact / "model.int8.onnx").is_file():  # also after a run stopped while calibrating
+            add_int8(artifact, log)
         log("opening engines")
         every = every_matmul_int8(artifact, log) if args.int8 and args.int8_every_matmul else None
         runners = engines(artifact, torch_model, args.threads, args.int8, bf16, every)
