@@ -8,6 +8,7 @@ measures whether the tower learned the meaning rather than the strings.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,7 +125,25 @@ def render_batch(actions: list[str], seeds: list[int], num_frames: int, size: in
 
 
 def to_pixels(clips_bgr: np.ndarray, mean, std) -> np.ndarray:
-    """uint8 (N, T, H, W, 3) BGR → float32 (N, 3, T, H, W) as the runtime's Preprocessor makes them."""
-    rgb = clips_bgr[..., ::-1].astype(np.float32) * (1.0 / 255.0)
-    rgb = (rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return np.ascontiguousarray(rgb.transpose(0, 4, 1, 2, 3))
+    """uint8 (N, T, H, W, 3) BGR → float32 (N, 3, T, S, S), S the short side, through the runtime's own
+    `Preprocessor` on the settings export writes for the tower (export.models.videotext_motion.load:
+    resize the shortest edge to S, centre crop S x S, rescale, normalise with `mean`/`std`), so the
+    tower trains on exactly what the robot feeds it."""
+    if clips_bgr.dtype != np.uint8 or clips_bgr.ndim != 5 or clips_bgr.shape[-1] != 3:
+        raise ValueError(f"expected uint8 (N, T, H, W, 3) BGR clips, got {clips_bgr.dtype} {clips_bgr.shape}")
+    size = min(clips_bgr.shape[2:4])
+    pre = _preprocessor(size, tuple(float(v) for v in mean), tuple(float(v) for v in std))
+    out = np.empty((clips_bgr.shape[0], 3, clips_bgr.shape[1], size, size), np.float32)
+    for n, clip in enumerate(clips_bgr):
+        for t, frame in enumerate(clip):
+            out[n, :, t] = pre(frame)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _preprocessor(size: int, mean: tuple[float, ...], std: tuple[float, ...]):
+    from runtime.artifact import Preprocessing
+    from runtime.preprocess import Preprocessor
+
+    return Preprocessor(Preprocessing(resize_shortest_edge=size, resize_height=None, resize_width=None,
+                                      crop_height=size, crop_width=size, mean=list(mean), std=list(std)))
