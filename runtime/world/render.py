@@ -12,9 +12,9 @@ import math
 from dataclasses import replace
 from typing import Sequence
 
-import cv2
 import numpy as np
 
+from runtime.common.cv import cv2
 from runtime.world.actions import (
     ACTIONS, ACTOR_SCALES, BORDER, PALETTE, SHAPE_NAMES, SHAPES, Actor, check_action, sample_actor, trajectory)
 

@@ -18,9 +18,9 @@ import sys
 import time
 from typing import Iterator, Sequence
 
-import cv2
 import numpy as np
 
+from runtime.common.cv import cv2
 from runtime.sources.base import Frame
 from runtime.world.actions import (
     ACTIONS, GROW, SPEED, SPIN, Actor, action_of, continue_from, fits, sample_actor, trajectory)
