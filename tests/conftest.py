@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
 
 from testbed.artifacts import make_onnx_artifact
-
-TINY = dict(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32, num_hidden_layers=2,
-            num_attention_heads=2, intermediate_size=64)
-TINY_LABELS = ["wave", "push", "pull"]
-
-
-def save_tiny_videomae(folder, labels=TINY_LABELS, processor=True, **overrides):
-    """A random-init VideoMAE classifier saved with save_pretrained (safetensors)."""
-    torch = pytest.importorskip("torch", reason="export tests need the [export] extra (torch)")
-    transformers = pytest.importorskip("transformers", reason="export tests need the [export] extra")
-    torch.manual_seed(0)
-    params = {**TINY, **overrides}
-    config = transformers.VideoMAEConfig(num_labels=len(labels), id2label=dict(enumerate(labels)),
-                                         label2id={n: i for i, n in enumerate(labels)}, **params)
-    model = transformers.VideoMAEForVideoClassification(config).eval()
-    model.save_pretrained(folder)
-    if processor:
-        size = params["image_size"]
-        (folder / "preprocessor_config.json").write_text(json.dumps({
-            "image_processor_type": "VideoMAEImageProcessor", "do_resize": True, "size": {"shortest_edge": size},
-            "do_center_crop": True, "crop_size": {"height": size, "width": size}, "do_rescale": True,
-            "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": [0.485, 0.456, 0.406],
-            "image_std": [0.229, 0.224, 0.225], "resample": 2}))
-    return folder
-
+from tests.fixtures.tiny_videomae import save_tiny_videomae
 
 @pytest.fixture(autouse=True)
 def environment_restored():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.calibration.calib_helpers import synth_artifact as _synth_artifact
+from tests.fixtures.calib_helpers import synth_artifact as _synth_artifact
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from calibration.quantize import QuantizeOptions, quantize_with_gate  # noqa: E4
 from calibration.reader import ClipReader  # noqa: E402
 from runtime.artifact import load_artifact, sha256_file  # noqa: E402
 from runtime.backends import open_backend  # noqa: E402
-from tests.calibration.calib_helpers import outlier_clips, outlier_graph  # noqa: E402
+from tests.fixtures.calib_helpers import outlier_clips, outlier_graph  # noqa: E402
 
 
 @pytest.mark.parametrize("method", ["minmax", "entropy", "percentile"])

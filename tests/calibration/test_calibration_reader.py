@@ -11,7 +11,7 @@ from calibration.errors import CalibrationDataError
 from calibration.reader import ClipReader, sample_clips
 from runtime.artifact import load_artifact, read_manifest, write_manifest
 from testbed.artifacts import make_onnx_artifact, moving_square_video
-from tests.calibration.calib_helpers import SYNTH_LABELS
+from tests.fixtures.calib_helpers import SYNTH_LABELS
 
 
 def _with_sampling(folder, frame_stride=1, window_stride=2):

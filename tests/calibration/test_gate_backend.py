@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("onnxruntime.quantization", reason="needs onnxruntime's quantization tools")
 
 from calibration.gate import compare, gate_backend, run_logits  # noqa: E402
-from tests.runtime.test_backend_openvino import add_int8_model, clips, make_mlp_artifact  # noqa: E402
+from tests.fixtures.mlp_artifact import add_int8_model, clips, make_mlp_artifact  # noqa: E402
 
 
 class Reader:
@@ -90,7 +90,7 @@ def test_the_whole_gate_runs_on_the_int8_models_engine(tmp_path, monkeypatch):
     from calibration import quantize
     from calibration.quantize import QuantizeOptions, quantize_with_gate
     from calibration.reader import ClipReader
-    from tests.calibration.calib_helpers import outlier_clips, outlier_graph
+    from tests.fixtures.calib_helpers import outlier_clips, outlier_graph
 
     real, seen = quantize.run_logits, []
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import save_tiny_videomae
+from tests.fixtures.tiny_videomae import save_tiny_videomae
 
 pytest.importorskip("torch", reason="export tests need the [export] extra (torch)")
 pytestmark = pytest.mark.export

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_LABELS, save_tiny_videomae
+from tests.fixtures.tiny_videomae import TINY_LABELS, save_tiny_videomae
 
 torch = pytest.importorskip("torch", reason="export tests need the [export] extra (torch)")
 pytestmark = pytest.mark.export
@@ -138,7 +138,7 @@ def test_refusals(tmp_path, tiny_checkpoint):
 def test_config_without_labels(tmp_path):
     import transformers
 
-    from tests.conftest import TINY
+    from tests.fixtures.tiny_videomae import TINY
 
     config = transformers.VideoMAEConfig(num_labels=3, **TINY)
     transformers.VideoMAEForVideoClassification(config).save_pretrained(tmp_path / "nolabels")

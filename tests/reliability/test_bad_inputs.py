@@ -1,5 +1,5 @@
 """Hundreds of mutated invocations of the four command lines and mutated manifests, each judged as a
-user meets it (tests/reliability/cli_cases.py): exit 0, 1 or 2; a one-line message last on stderr;
+user meets it (tests/fixtures/cli_cases.py): exit 0, 1 or 2; a one-line message last on stderr;
 no traceback; within its time limit; nothing changed outside its output folder.
 
 Cases run in this process through each CLI's `main(argv)` (a few in a real child process, to show
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.bad_input_world import build_inputs, edit_manifest, mutated_manifest
-from tests.reliability.cli_cases import Case, problems, report, run_case
+from tests.fixtures.bad_input_world import build_inputs, edit_manifest, mutated_manifest
+from tests.fixtures.cli_cases import Case, problems, report, run_case
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transformers") is not None
 REPO = Path(__file__).resolve().parents[2]

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from runtime.artifact import HashMismatchError, UnsafePathError, describe_file, load_artifact, read_manifest, write_manifest
+from runtime.artifact.external_data import ExternalDataError, MalformedOnnxError, external_data_locations
 from runtime.backends import BackendError, open_backend
 from runtime.backends.onnxruntime import OnnxRuntimeBackend
-from runtime.artifact.external_data import ExternalDataError, MalformedOnnxError, external_data_locations
 from testbed.artifacts import make_onnx_artifact
 from testbed.faults.case_runner import run_cases
-from tests.reliability.onnx_cases import WEIGHT, external_model
+from tests.fixtures.onnx_cases import WEIGHT, external_model
 
 onnx = pytest.importorskip("onnx", reason="needs the onnx package to build test graphs")
 

@@ -8,21 +8,13 @@ import pytest
 from runtime.api import StreamRunner
 from runtime.artifact import load_artifact
 from runtime.backends import open_backend
-from runtime.outputs.base import Sink
 from runtime.postprocess import PostprocessConfig
 from runtime.recognizer import Recognizer, RecognizerConfig
 from runtime.sources import IterableSource
 from runtime.sources.base import Frame
 from testbed.artifacts import make_onnx_artifact
-from tests.reliability.onnx_cases import nonfinite_artifact
-
-
-class Collect(Sink):
-    def __init__(self):
-        self.results = []
-
-    def on_result(self, result) -> None:
-        self.results.append(result)
+from tests.fixtures.onnx_cases import nonfinite_artifact
+from tests.fixtures.sinks import Collect
 
 
 def _gray(level, shape=(48, 64, 3), dtype=np.uint8):

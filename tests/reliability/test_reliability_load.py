@@ -17,7 +17,7 @@ from runtime.scheduler import Scheduler  # noqa: E402
 from runtime.sources import open_source  # noqa: E402
 from testbed.artifacts import make_onnx_artifact  # noqa: E402
 from testbed.cameras.mjpeg import MjpegCamera  # noqa: E402
-from tests.reliability.test_reliability_frames import Collect  # noqa: E402
+from tests.fixtures.sinks import Collect  # noqa: E402
 
 FPS = 20.0
 

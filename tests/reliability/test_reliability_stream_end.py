@@ -22,7 +22,7 @@ from runtime.recognizer import Recognizer, RecognizerConfig, RecognizerError
 from runtime.scheduler import Scheduler
 from runtime.sources import open_source
 from testbed.artifacts import make_onnx_artifact
-from tests.reliability.stream_faults import FAULT, FaultyBackend
+from tests.fixtures.stream_faults import FAULT, FaultyBackend
 
 SYNTHETIC_FAST = "synthetic://?realtime=false&width=64&height=48&seed=3"
 HANG = 10.0  # far above a prompt ending (< 1 s), far below the 30 s drain a lost error used to cost
@@ -115,7 +115,7 @@ def test_recognize_raises_the_inference_failure(artifact, monkeypatch):
 
 
 def _faulty_stream(*args, fault=(), **popen):
-    command = [sys.executable, "-m", "tests.reliability.stream_faults", *map(str, fault), "--", *map(str, args)]
+    command = [sys.executable, "-m", "tests.fixtures.stream_faults", *map(str, fault), "--", *map(str, args)]
     return subprocess.Popen(command, stderr=subprocess.PIPE, text=True, **popen)
 
 

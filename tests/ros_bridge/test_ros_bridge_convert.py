@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ros_bridge.convert import ImageError, ImageLimits, compressed_to_array, header_of, image_to_array
-from tests.ros_bridge.bridge_helpers import image_msg
+from tests.fixtures.bridge_helpers import image_msg
 
 RNG = np.random.default_rng(7)
 BGR = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)

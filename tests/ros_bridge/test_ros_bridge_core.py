@@ -12,7 +12,7 @@ from ros_bridge.node import BridgeCore, BridgeSettings, Camera
 from ros_bridge.stamps import Stamp, StampClock
 from runtime.postprocess import PostprocessConfig
 from runtime.recognizer import RecognizerConfig
-from tests.ros_bridge.bridge_helpers import RecordingOutputs, color_frame, image_msg
+from tests.fixtures.bridge_helpers import RecordingOutputs, color_frame, image_msg
 
 COLOURS = [(250, 10, 10), (10, 250, 10), (10, 10, 250), (128, 128, 128)]
 
@@ -167,7 +167,7 @@ def test_stamp_clock_follows_camera_spacing_and_resyncs_on_jumps():
 
 
 def test_zero_shot_prompts_change_at_run_time(tmp_path):
-    from tests.runtime.videotext_toy import colour_frames, make_toy_videotext
+    from tests.fixtures.videotext_toy import colour_frames, make_toy_videotext
 
     artifact = make_toy_videotext(tmp_path / "vt")
     outputs = RecordingOutputs()

@@ -18,11 +18,12 @@ import pytest
 
 pytest.importorskip("openvino", reason="needs the [openvino] extra (pip install 'tubelet[openvino]')")
 
-from runtime.artifact import describe_file, load_artifact, read_manifest, write_manifest  # noqa: E402
+from runtime.artifact import load_artifact, read_manifest, write_manifest  # noqa: E402
 from runtime.backends import BackendError, InputError  # noqa: E402
 from runtime.backends.onnxruntime import OnnxRuntimeBackend  # noqa: E402
 from runtime.backends.openvino import OpenVINOBackend, check_precision, open_openvino  # noqa: E402
 from testbed.artifacts import make_onnx_artifact  # noqa: E402
+from tests.fixtures.mlp_artifact import add_int8_model, clips, make_mlp_artifact  # noqa: E402
 
 COSINE = {"fp32": 0.99999, "bf16": 0.999, "int8": 0.999}
 
@@ -40,72 +41,6 @@ def _core():
 
 def cpu_reports(capability):
     return capability in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-
-
-def make_mlp_artifact(folder, frames=4, size=16, labels=6, seed=0):
-    """A 6-node graph: mean over time and space → MatMul → Add → Relu → MatMul → Add; logits (N, labels).
-
-    Wide enough (3 → 64 → labels) that INT8 and BF16 rounding show, small enough to run in milliseconds.
-    """
-    onnx = pytest.importorskip("onnx", reason="needs the onnx package to build test graphs")
-    from onnx import TensorProto, helper, numpy_helper
-
-    from runtime.artifact import InputSpec, Manifest, Preprocessing, Sampling
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    spec = InputSpec("pixel_values", "NTCHW", frames, size, size)
-    w1 = rng.standard_normal((3 * size, 64)).astype(np.float32) * 0.3
-    w2 = rng.standard_normal((64, labels)).astype(np.float32) * 0.3
-    b1, b2 = rng.standard_normal(64).astype(np.float32) * 0.1, rng.standard_normal(labels).astype(np.float32) * 0.1
-    nodes = [helper.make_node("ReduceMean", ["pixel_values", "axes"], ["m"], keepdims=0),  # (N, C, W)
-             helper.make_node("Reshape", ["m", "flat"], ["f"]),
-             helper.make_node("MatMul", ["f", "w1"], ["h"]), helper.make_node("Add", ["h", "b1"], ["hb"]),
-             helper.make_node("Relu", ["hb"], ["r"]), helper.make_node("Gemm", ["r", "w2", "b2"], ["logits"])]
-    graph = helper.make_graph(
-        nodes, "mlp", [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", frames, 3, size, size])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", labels])],
-        initializer=[helper.make_tensor("axes", TensorProto.INT64, [2], [1, 3]),
-                     helper.make_tensor("flat", TensorProto.INT64, [2], [0, -1]),
-                     numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(b1, "b1"),
-                     numpy_helper.from_array(w2, "w2"), numpy_helper.from_array(b2, "b2")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(folder / "model.onnx"))
-    manifest = Manifest(
-        task="classification", family="test", input=spec,
-        preprocessing=Preprocessing(resize_shortest_edge=size, resize_height=None, resize_width=None,
-                                    crop_height=size, crop_width=size, mean=[0.5] * 3, std=[0.5] * 3),
-        sampling=Sampling(frame_stride=1, window_stride=1), labels=[f"c{i}" for i in range(labels)], outputs=["logits"])
-    manifest.files["model.onnx"] = describe_file(folder / "model.onnx", "onnx", precision="fp32", opset=18)
-    write_manifest(folder, manifest)
-    return folder
-
-
-def clips(n, frames=4, size=16, seed=1):
-    return np.random.default_rng(seed).standard_normal((n, frames, 3, size, size)).astype(np.float32)
-
-
-def add_int8_model(folder, calibration):
-    """model.int8.onnx as the calibration step writes it: ORT static Q/DQ, symmetric int8, per-channel."""
-    q = pytest.importorskip("onnxruntime.quantization", reason="needs onnxruntime's quantization tools")
-
-    class Reader(q.CalibrationDataReader):
-        def __init__(self):
-            self.rows = iter([{"pixel_values": calibration[i:i + 1]} for i in range(len(calibration))])
-
-        def get_next(self):
-            return next(self.rows, None)
-
-    q.quantize_static(str(folder / "model.onnx"), str(folder / "model.int8.onnx"), Reader(),
-                      quant_format=q.QuantFormat.QDQ, op_types_to_quantize=["MatMul", "Gemm"], per_channel=True,
-                      activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
-                      extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
-    manifest = read_manifest(folder)
-    manifest.files["model.int8.onnx"] = describe_file(folder / "model.int8.onnx", "onnx", precision="int8", opset=18)
-    write_manifest(folder, manifest)
-    return folder
 
 
 @pytest.fixture(scope="module")

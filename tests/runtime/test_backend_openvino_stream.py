@@ -11,7 +11,7 @@ from runtime.api import StreamRunner  # noqa: E402
 from runtime.outputs.base import Sink  # noqa: E402
 from runtime.recognizer import RecognizerConfig  # noqa: E402
 from runtime.sources.base import Frame  # noqa: E402
-from tests.runtime.test_backend_openvino import add_int8_model, clips, make_mlp_artifact  # noqa: E402
+from tests.fixtures.mlp_artifact import add_int8_model, clips, make_mlp_artifact  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_stream_runner_default_backend_on_a_cpu_machine_is_openvino(mlp, monkeyp
 def test_device_is_refused_for_a_video_text_artifact(tmp_path):
     pytest.importorskip("tokenizers", reason="the video-text runtime needs the [videotext] extra (tokenizers)")
     from runtime.model import ModelError, open_model
-    from tests.runtime.videotext_toy import make_toy_videotext
+    from tests.fixtures.videotext_toy import make_toy_videotext
 
     toy = make_toy_videotext(tmp_path / "toy")
     with pytest.raises(ModelError, match="device='GPU'.* video_text artifact, which runs on ONNX Runtime"):

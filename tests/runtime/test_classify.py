@@ -51,7 +51,7 @@ def _classify(*args, timeout=120):
 
 def test_video_text_artifact_is_classified_zero_shot_over_its_prompts(tmp_path):
     """The same opening path as the stream: prompts become the labels (this ended in a numpy broadcast error)."""
-    from tests.runtime.videotext_toy import make_toy_videotext
+    from tests.fixtures.videotext_toy import make_toy_videotext
 
     artifact = make_toy_videotext(tmp_path / "vt")
     video = moving_square_video(tmp_path / "clip.avi", frames=8)

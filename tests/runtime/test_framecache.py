@@ -1,6 +1,6 @@
 """The streaming recognizer's per-frame embedding cache (CLIP mean-pool family) on a toy artifact.
 
-Real ONNX Runtime sessions on the toy graphs of videotext_toy.py: the video graph is the frame
+Real ONNX Runtime sessions on the toy graphs of tests/fixtures/videotext_toy.py: the video graph is the frame
 graph's embeddings averaged over time, so the cached path must give the uncached path's answers
 (to 1e-5) while encoding each sampled frame once, frames of several streams in one call.
 """
@@ -15,7 +15,7 @@ pytest.importorskip("tokenizers", reason="the video-text runtime needs the [vide
 from runtime.model import open_model  # noqa: E402
 from runtime.recognizer import Recognizer, RecognizerConfig  # noqa: E402
 from runtime.sources.base import Frame  # noqa: E402
-from tests.runtime.videotext_toy import colour_frames, make_toy_videotext  # noqa: E402
+from tests.fixtures.videotext_toy import colour_frames, make_toy_videotext  # noqa: E402
 
 RED, GREEN, BLUE = (20, 20, 230), (20, 230, 20), (230, 20, 20)  # BGR
 

@@ -7,7 +7,7 @@ import pytest
 from runtime.backends import BackendError
 from runtime.common.hints import command_line
 from runtime.model import ModelError, open_model
-from tests.runtime.videotext_toy import make_toy_videotext
+from tests.fixtures.videotext_toy import make_toy_videotext
 
 
 @pytest.mark.parametrize("options, message", [

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("tokenizers", reason="the video-text runtime needs the [videotext] extra (tokenizers)")
 
 from runtime.videotext.retrieve import DESCRIPTIONS, SEED_CLIPS, TWINS, format_matrix  # noqa: E402
-from tests.runtime.videotext_toy import make_toy_videotext  # noqa: E402
+from tests.fixtures.videotext_toy import make_toy_videotext  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,7 @@ from runtime.preprocess import Preprocessor  # noqa: E402
 from runtime.videotext.model import VideoTextError, VideoTextModel, l2_normalize, retrieve  # noqa: E402
 from runtime.videotext.tokenizer import PromptError, TextTokenizer  # noqa: E402
 from runtime.videotext.zeroshot import FrameCachedEncoder, ZeroShotClassifier  # noqa: E402
-from tests.runtime.videotext_toy import colour_frames, make_toy_videotext  # noqa: E402
+from tests.fixtures.videotext_toy import colour_frames, make_toy_videotext  # noqa: E402
 
 RED, GREEN, BLUE = (20, 20, 230), (20, 230, 20), (230, 20, 20)  # BGR
 REPO = Path(__file__).resolve().parents[2]

@@ -168,7 +168,7 @@ def test_cli_writes_refuses_video_text_and_reports_errors_in_one_line(onnx_artif
     assert again.returncode == 1 and again.stderr.count("\n") == 1 and "--overwrite" in again.stderr
     usage = _cli("--artifact", onnx_artifact, "--repository", tmp_path / "repo", "--preferred-batch", "4,x")
     assert usage.returncode == 2 and "comma-separated integers" in usage.stderr
-    from tests.runtime.videotext_toy import make_toy_videotext
+    from tests.fixtures.videotext_toy import make_toy_videotext
 
     video_text = make_toy_videotext(tmp_path / "videotext")
     refused = _cli("--artifact", video_text, "--repository", tmp_path / "repo2")

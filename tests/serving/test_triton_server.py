@@ -332,7 +332,7 @@ def test_the_ros_bridge_points_at_the_server_through_its_parameters(server, bund
     the scores in-process ONNX Runtime gives for the same frames."""
     from ros_bridge.node import BridgeCore, BridgeSettings, Camera
     from ros_bridge.params import ParameterError, merged, open_bridge_model, recognizer_config
-    from tests.ros_bridge.bridge_helpers import RecordingOutputs, image_msg
+    from tests.fixtures.bridge_helpers import RecordingOutputs, image_msg
 
     art = load_artifact(bundled_artifact_dir)
     frames = [frame for clip in _raw_clips(art, seed=91) for frame in clip][:24]

@@ -1,8 +1,8 @@
 """The builder, engine runner and legacy calibrator against the real API of TensorRT 8.6, 10.3, 10.16, 11.4.
 
-Each release runs every scenario (scenarios.py) once, in its own process; these tests assert on what
-the scenarios observed. A release that cannot be fetched fails its tests (these tests need PyPI
-or a filled wheel cache; see releases.py).
+Each release runs every scenario (tests/fixtures/tensorrt_api/scenarios.py) once, in its own process;
+these tests assert on what the scenarios observed. A release that cannot be fetched fails its tests
+(these tests need PyPI or a filled wheel cache; see tests/fixtures/tensorrt_api/releases.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.tensorrt_api.releases import RELEASES, prepare, run_in_release
+from tests.fixtures.tensorrt_api.releases import RELEASES, prepare, run_in_release
 
 pytestmark = pytest.mark.tensorrt_api
 STRONG = ("10.3", "10.16", "11.4")
@@ -22,7 +22,7 @@ STRONG = ("10.3", "10.16", "11.4")
 def release(request, tmp_path_factory):
     rel = prepare(request.param)  # raises (fails the test) when the wheel cannot be fetched
     out = tmp_path_factory.mktemp(f"trt-{request.param}")
-    proc = run_in_release(rel, "tests.tensorrt_api.scenarios", str(out))
+    proc = run_in_release(rel, "tests.fixtures.tensorrt_api.scenarios", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     return request.param, results
