@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "models" / "videomae-motion"
 sys.path.insert(0, str(ROOT))
 
 from runtime.api import RunLimits, StreamRunner  # noqa: E402
@@ -43,22 +44,22 @@ def rss_mb() -> float:
 
 
 def random_init_model(folder: Path, threads: int) -> tuple[Path, Path]:
-    """A random-init VideoMAE with the bundled model's shape, saved and exported (needs torch)."""
+    """A random-init VideoMAE with the bundled model's shape, saved and exported (needs torch).
+
+    The shape and the preprocessing come from the bundled checkpoint's own config files, so a benchmark
+    does not reach into training/ for them."""
+    import shutil
+
     import torch
-    from transformers import VideoMAEForVideoClassification
+    from transformers import VideoMAEConfig, VideoMAEForVideoClassification
 
     from export.pipeline import ExportOptions, build_artifact
-    from runtime.world import ACTIONS
-    from training.config import ModelSpec
-    from training.data import make_processor
 
     torch.manual_seed(0)
-    spec = ModelSpec()
-    config = spec.videomae_config(num_labels=len(ACTIONS), id2label=dict(enumerate(ACTIONS)),
-                                  label2id={a: i for i, a in enumerate(ACTIONS)})
+    config = VideoMAEConfig.from_pretrained(BUNDLED)
     ckpt = folder / "random-videomae"
     VideoMAEForVideoClassification(config).eval().save_pretrained(ckpt)
-    make_processor(spec.image_size).save_pretrained(ckpt)
+    shutil.copy(BUNDLED / "preprocessor_config.json", ckpt / "preprocessor_config.json")
     out = folder / "artifact"
     build_artifact(ExportOptions(model=str(ckpt), output=out), log=lambda _: None)
     return ckpt, out
