@@ -27,6 +27,7 @@ from runtime.outputs.accuracy import GroundTruthRecorder  # noqa: E402
 from runtime.outputs.base import Sink  # noqa: E402
 from runtime.postprocess import PostprocessConfig  # noqa: E402
 from runtime.recognizer import RecognizerConfig  # noqa: E402
+from testbed.view import crop_box  # noqa: E402
 
 
 class _Windows(Sink):
@@ -35,17 +36,6 @@ class _Windows(Sink):
 
     def on_result(self, result) -> None:
         self.rows.append((result.first_index, result.newest_index, result.label))
-
-
-def crop_box(spec, height: int, width: int) -> tuple[float, float, float, float]:
-    """The part of the frame the preprocessing keeps: (left, top, right, bottom) in short sides."""
-    short = min(height, width)
-    if spec.resize_shortest_edge is None:  # resized straight to the crop: the whole frame
-        return 0.0, 0.0, width / short, height / short
-    keep_w = min(spec.crop_width / spec.resize_shortest_edge, width / short)
-    keep_h = min(spec.crop_height / spec.resize_shortest_edge, height / short)
-    cx, cy = width / short / 2, height / short / 2
-    return cx - keep_w / 2, cy - keep_h / 2, cx + keep_w / 2, cy + keep_h / 2
 
 
 def run(artifact, width: int, height: int, frames: int, seed: int, threads: int) -> dict:

@@ -27,13 +27,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_stream_gap import _Windows, crop_box  # noqa: E402
+from bench_stream_gap import _Windows  # noqa: E402
 from runtime.api import RunLimits, StreamRunner  # noqa: E402
 from runtime.artifact import load_artifact  # noqa: E402
 from runtime.outputs.accuracy import GroundTruthRecorder  # noqa: E402
 from runtime.postprocess import PostprocessConfig  # noqa: E402
 from runtime.recognizer import RecognizerConfig  # noqa: E402
 from runtime.world import REVERSED  # noqa: E402
+from testbed.view import crop_box  # noqa: E402
 
 UNSEEN_SEEDS = (31, 42, 57, 63, 88, 123, 256, 314)
 # Each action's speed in thirds of the range clips draw it from (runtime.world):
