@@ -65,8 +65,8 @@ class SourceStats:
         return copy.deepcopy(self)
 
 
-class Segment(Protocol):
-    """Frames [start, end) of a stream show `label`."""
+class TruthSegment(Protocol):
+    """Frames [start, end) of a stream show `label` (e.g. runtime.world.Segment)."""
 
     start: int
     end: int
@@ -81,7 +81,7 @@ class GroundTruth(Protocol):
     "a shape moving left") as one of its actions; the scorer uses it when present."""
 
     fps: float
-    timeline: Sequence[Segment]  # in frame order, end exclusive, each start the previous end
+    timeline: Sequence[TruthSegment]  # in frame order, end exclusive, each start the previous end
 
     def label_at(self, index: int) -> str:
         """The true label of frame `index`."""
