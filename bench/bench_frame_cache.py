@@ -32,7 +32,7 @@ def build_clip(tmp: Path) -> Path:
     import torch
     import transformers
 
-    from export.videotext import VideoTextOptions, build_videotext_artifact
+    from export.pipeline import ExportOptions, build_artifact
     from testbed.tiny_videotext import TEXT, clip_tokenizer
 
     folder = tmp / "clip"
@@ -45,7 +45,7 @@ def build_clip(tmp: Path) -> Path:
                                                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id),
                                      vision_config=vision, projection_dim=128)
     transformers.CLIPModel(config).eval().save_pretrained(folder)
-    return build_videotext_artifact(VideoTextOptions(model=str(folder), output=tmp / "art", frames=8), log=lambda _: None)
+    return build_artifact(ExportOptions(model=str(folder), output=tmp / "art", frames=8, sampling={"window_stride": 4}), log=lambda _: None)
 
 
 def frames(stream_id: str, n: int, seed: int):

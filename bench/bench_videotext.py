@@ -52,7 +52,7 @@ def frame_cache(threads: int, repeats: int) -> dict:
     import torch
     import transformers
 
-    from export.videotext import VideoTextOptions, build_videotext_artifact
+    from export.pipeline import ExportOptions, build_artifact
     from runtime.videotext.model import VideoTextModel
     from runtime.videotext.zeroshot import FrameCachedEncoder
     from testbed.tiny_videotext import TEXT, clip_tokenizer
@@ -68,7 +68,7 @@ def frame_cache(threads: int, repeats: int) -> dict:
                                                           eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id),
                                          vision_config=vision, projection_dim=128)
         transformers.CLIPModel(config).eval().save_pretrained(folder)
-        art = build_videotext_artifact(VideoTextOptions(model=str(folder), output=Path(tmp) / "art", frames=8),
+        art = build_artifact(ExportOptions(model=str(folder), output=Path(tmp) / "art", frames=8, sampling={"window_stride": 4}),
                                        log=lambda _: None)
         with VideoTextModel(art, threads=threads) as model:
             spec = model.artifact.manifest.input

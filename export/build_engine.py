@@ -34,6 +34,7 @@ EXAMPLES = """examples:
 
 def parse_args(argv=None) -> argparse.Namespace:
     from calibration.options import OneLineParser, add_int8_arguments
+    from export.models.registry import names
 
     parser = OneLineParser(
         prog="build_engine.py", description=__doc__, epilog=EXAMPLES,
@@ -57,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--window-stride", type=int, default=None,
                         help="runtime: a window every n sampled frames (default: sampling.json, else frames/4)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder (atomically)")
-    parser.add_argument("--family", default="auto", choices=("auto", "videomae", "xclip", "clip-meanpool", "videotext-motion"),
+    parser.add_argument("--family", default="auto", choices=("auto", *names()),
                         help="model family (default: from config.json's model_type); video-text families: docs/VIDEO_TEXT.md")
     parser.add_argument("--prompts", type=Path, help="video-text: label prompts, one per line, encoded into text_embeddings.npy")
     parser.add_argument("--frames", type=int, help="clip-meanpool: frames per window (CLIP has no clip length; default 8)")
@@ -234,27 +235,26 @@ def _library_output(verbose: bool) -> None:
 def _checked_main(args) -> int:
     """Refuse an unsafe output or unusable inputs before any work (no model is loaded yet), then export."""
     from export.inputs import ExportInputError, check_model_folder, one_line, read_labels_file
+    from export.models.contract import VideoTextExportError
+    from export.models.registry import resolve_family
     from export.output import OutputError, check_output
-    from export.videotext import cli_family
 
     try:
         check_output(args.output, args.model, args.overwrite)
         check_model_folder(args.model)
-        family = cli_family(args)
-        misplaced = _misplaced_options(args, family)
+        family = resolve_family(args.model, None if args.family == "auto" else args.family)
+        misplaced = _misplaced_options(args, family.name)
         if misplaced:
             print(f"error: {misplaced}", file=sys.stderr)
             return 2
         labels = read_labels_file(args.labels, "--labels") if args.labels else None
         prompts = read_labels_file(args.prompts, "--prompts", "prompts") if args.prompts else None
-    except (OutputError, ExportInputError) as exc:
+    except (OutputError, ExportInputError, VideoTextExportError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
-    if family != "videomae":
-        from export.videotext import cli_main
-
-        return cli_main(args, prompts)  # X-CLIP, CLIP mean-pool, the bundled video-text model
-    return _export(args, labels)
+    if family.task == "video_text":
+        return _export_videotext(args, family.name, prompts)  # X-CLIP, CLIP mean-pool, the bundled video-text model
+    return _export(args, family.name, labels)
 
 
 def _misplaced_options(args, family: str) -> str | None:
@@ -270,15 +270,23 @@ def _misplaced_options(args, family: str) -> str | None:
     return None
 
 
-def _export(args, labels: list[str] | None) -> int:
+def _options(args, family: str, **task_options):
+    from export.pipeline import ExportOptions
+
+    return ExportOptions(model=args.model, output=Path(args.output), family=family, opset=args.opset, batch=args.batch,
+                         precision=args.precision, atol=args.atol, strict=not args.allow_parity_failure,
+                         overwrite=args.overwrite, frames=args.frames, sampling=_sampling_overrides(args), **task_options)
+
+
+def _export(args, family: str, labels: list[str] | None) -> int:
     from export.inputs import one_line
-    from export.pipeline import ExportOptions, OutputError, build_artifact
     from export.models.videomae import CheckpointError
     from export.onnx_export import OnnxExportError
+    from export.pipeline import OutputError, build_artifact
+    from export.summary import print_classification
+    from export.trt_engines import EngineBuildError
     from export.validate import ParityError
     from runtime.artifact import ArtifactError, load_artifact
-
-    from export.trt_engines import EngineBuildError
 
     try:
         engine = engine_options(args)
@@ -288,12 +296,8 @@ def _export(args, labels: list[str] | None) -> int:
     trt_note = _tensorrt_status()
     if trt_note and engine is not None:
         print(trt_note)
-    opts = ExportOptions(model=args.model, output=Path(args.output), opset=args.opset, batch=args.batch,
-                         precision=args.precision, atol=args.atol, strict=not args.allow_parity_failure,
-                         overwrite=args.overwrite, labels=labels,
-                         sampling=_sampling_overrides(args), engine=engine)
-    if args.precision == "int8":
-        opts.engine = None  # the INT8 engine is built from the Q/DQ graphs calibration writes first
+    # INT8: the engine is built from the Q/DQ graphs calibration writes first
+    opts = _options(args, family, labels=labels, engine=None if args.precision == "int8" else engine)
     try:
         out = build_artifact(opts)
         args.published = out
@@ -310,13 +314,42 @@ def _export(args, labels: list[str] | None) -> int:
         print(f"error: {one_line(exc)} (the FP32 artifact in {out} is complete; no INT8 model was added)", file=sys.stderr)
         return 1
     artifact = load_artifact(out)
-    _summary(artifact)
-    _tensorrt_summary(artifact.manifest)
+    print_classification(artifact)
     if engine is not None and not artifact.manifest.file_of_kind("engine"):
         from export.trt_engines import trtexec_for_artifact
 
         print(f"\nbuild the engine on the target with: tubelet-engine --artifact {out} --precision {engine.precision}"
               "\nor with trtexec:\n  " + "\n  ".join(trtexec_for_artifact(out, engine)))
+    return 0
+
+
+def _export_videotext(args, family: str, prompts: list[str] | None) -> int:
+    """Video-text models: ONNX graphs + tokenizer + prompt embeddings, then an FP16 engine per graph."""
+    from export.inputs import one_line
+    from export.onnx_export import OnnxExportError
+    from export.pipeline import OutputError, build_artifact
+    from export.summary import print_videotext
+    from export.validate import ParityError
+    from runtime.artifact import ArtifactError, load_artifact
+
+    if args.precision == "int8":
+        print("error: --precision int8 is not available for video-text models (no calibration for them yet): "
+              "export with --precision fp16 for an FP16 engine per graph", file=sys.stderr)
+        return 2
+    try:
+        out = build_artifact(_options(args, family, prompts=prompts))
+    except (OSError, ValueError, ImportError, OnnxExportError, ParityError, ArtifactError, OutputError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    if args.precision == "fp16":
+        from export.trt_engines import EngineBuildError, engines_for_artifact
+
+        try:
+            engines_for_artifact(out, engine_options(args))
+        except (EngineBuildError, ArtifactError, ValueError) as exc:
+            print(f"error: {one_line(exc)} (the ONNX artifact in {out} is complete; no engine was added)", file=sys.stderr)
+            return 1
+    print_videotext(load_artifact(out))
     return 0
 
 
@@ -334,37 +367,6 @@ def _calibrate_int8(out: Path, args, engine) -> None:
         manifest = read_manifest(out)
         add_engine(out, manifest, engine)
         write_manifest(out, manifest)
-
-
-def _summary(artifact) -> None:
-    m = artifact.manifest
-    print(f"\n{m.family} {m.task}: {m.input.frames}x{m.input.height}x{m.input.width} {m.input.layout}, {len(m.labels)} labels")
-    for name, entry in sorted(m.files.items()):
-        print(f"  {name:<24} {entry.size / 1e6:9.2f} MB  {entry.kind:<10} sha256 {entry.sha256[:12]}")
-    p = m.validation.get("onnx_fp32", {})
-    if p:
-        print(f"  parity vs PyTorch: max abs {_figure(p['max_abs_error'], '.2e')} (atol {p['atol']:g}), min cosine "
-              f"{_figure(p['min_cosine'], '.6f')}, top-1 agreement {_figure(p['top1_agreement'], '.0%')} over "
-              f"{p['clips']} clips: {'PASS' if p['passed'] else 'FAIL'}")
-
-
-def _figure(value, spec: str) -> str:
-    """A gate's number, or 'n/a' where non-finite outputs left it uncomputed (None in the manifest)."""
-    return "n/a" if value is None else format(value, spec)
-
-
-def _tensorrt_summary(m) -> None:
-    ready = m.validation.get("tensorrt_readiness")
-    if ready:
-        for version, verdict in ready["versions"].items():
-            state = "ready" if verdict["passed"] else "NOT ready: " + "; ".join(verdict["problems"])
-            print(f"  TensorRT {version} parser: {state}")
-    fp16 = m.validation.get("fp16_cpu")
-    if fp16:
-        for key, label in (("norms_fp32", "norms kept FP32"), ("nothing_fp32", "nothing kept FP32")):
-            r = fp16[key]
-            print(f"  FP16 on CPU, {label}: min cosine {r['min_cosine']:.6f}, top-1 agreement {r['top1_agreement']:.0%}, "
-                  f"non-finite {r['nonfinite_outputs']}: {'PASS' if r['passed'] else 'FAIL'}")
 
 
 if __name__ == "__main__":

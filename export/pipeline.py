@@ -1,4 +1,8 @@
-"""checkpoint → ONNX → parity gate → artifact folder, written atomically.
+"""checkpoint → family adapter → graphs → ONNX → parity gates → FP16 (→ engine) → artifact, written atomically.
+
+Every family (export/models/registry.py) goes through these same steps; what differs between the two
+tasks (a classifier's one graph and its labels; a video-text model's graphs, tokenizer and prompt
+embeddings) is in export/classification.py and export/videotext.py.
 
 Everything is built in a staging folder beside the output and moved into place only when it is
 complete and validated, so a failed or interrupted export never leaves half an artifact and never
@@ -26,13 +30,16 @@ __all__ = ["ExportOptions", "OutputError", "OutputExistsError", "UnsafeOutputErr
 class ExportOptions:
     model: str
     output: Path
+    family: str | None = None  # default: from config.json's model_type (VideoMAE where it names none)
     opset: int = 17  # the newest opset TensorRT 8.6 (JetPack 6.0) parses
     batch: tuple[int, int, int] = (1, 1, 8)
     precision: str = "fp32"
     atol: float = 1e-4
     strict: bool = True
     overwrite: bool = False
-    labels: list[str] | None = None
+    labels: list[str] | None = None  # classification: class names, for configs without id2label
+    prompts: list[str] | None = None  # video-text: label prompts (default: the model's own)
+    frames: int | None = None  # clip-meanpool only: frames per window (CLIP has no clip length)
     sampling: dict = field(default_factory=dict)  # overrides of the checkpoint's own sampling
     external_data_threshold: int | None = None
     engine: object | None = None  # export.trt_engines.BuildOptions: build an engine (fp16/int8 precision)
@@ -40,55 +47,40 @@ class ExportOptions:
 
 
 def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> Path:
-    from export.models import videomae
-    from export.onnx_export import EXTERNAL_DATA_THRESHOLD, export_onnx
-    from export.validate import check_atol, check_parity
-    from runtime.backends.onnxruntime import OnnxRuntimeBackend
+    from export.models.contract import LoadRequest
+    from export.models.registry import resolve_family
+    from export.output import check_output
+    from export.validate import check_atol
 
     check_atol(opts.atol)  # before any work
+    check_output(opts.output, opts.model, opts.overwrite)  # before loading the model; new_staging checks again
+    family = resolve_family(opts.model, opts.family)
+    task = _task(family.task)
+    task.check_options(opts, family)
     staging = new_staging(opts.output, opts.overwrite, opts.model, log)
     output = Path(opts.output).resolve()  # what new_staging checked: symlinks and '..' resolved
     try:
         step = _stepper(log)
-        step(f"loading {opts.model}")
-        loaded = videomae.load(opts.model, labels=opts.labels)
-        sampling = Sampling(**{**loaded.sampling, **opts.sampling})
-        step(f"exporting ONNX (opset {opts.opset}, batch axis dynamic up to {opts.batch[2]})")
-        import torch
-
-        example = torch.zeros(loaded.input.shape(max(2, opts.batch[0])))
-        threshold = opts.external_data_threshold if opts.external_data_threshold is not None else EXTERNAL_DATA_THRESHOLD
-        result = export_onnx(loaded.module, example, staging / "model.onnx", loaded.input.name, loaded.outputs,
-                             opset=opts.opset, max_batch=max(opts.batch[2], 2), external_data_threshold=threshold)
-        for note in result.notes:
-            log(f"  note: {note}")
-        step(f"parity check: PyTorch vs ONNX Runtime ({result.exporter} exporter)")
-        with OnnxRuntimeBackend(result.path, device="cpu") as backend:
-            parity = check_parity(loaded.module, backend, loaded.input, loaded.preprocessing, atol=opts.atol, strict=opts.strict)
-        step("TensorRT readiness and CPU FP16 numerics")
-        from export.readiness import export_validation
-
-        trt_checks = export_validation(result.path, loaded.input, loaded.preprocessing)
-        log(f"  TensorRT readiness: {_readiness_line(trt_checks)}; FP16 on CPU (norms FP32): "
-            f"{'PASS' if trt_checks['fp16_cpu']['passed'] else 'FAIL'}")
+        step(f"loading {opts.model}" + ("" if family.task == "classification" else f" as {family.name}"))
+        bundle = family.load(LoadRequest(opts.model, labels=opts.labels, frames=opts.frames,
+                                         example_batch=max(2, opts.batch[0])))
+        state = task.prepare(bundle, opts, staging)  # bad labels or prompts fail before the long work
+        results = _export_graphs(bundle, staging, opts, step, log)
+        validation = task.gates(bundle, staging, results, opts, state, step, log)
         manifest = Manifest(
-            task="classification", family=videomae.FAMILY, input=loaded.input, preprocessing=loaded.preprocessing,
-            sampling=sampling, labels=loaded.labels, outputs=loaded.outputs, source=loaded.source,
-            tool_versions=tool_versions(), validation={"onnx_fp32": parity.as_dict(), **trt_checks},
-        )
-        manifest.files["model.onnx"] = describe_file(
-            result.path, "onnx", precision="fp32", opset=result.opset,
-            details={"exporter": result.exporter, "ops": result.ops, "batch_profile": list(opts.batch),
-                     "external_data": result.data_path.name if result.data_path else None})
-        if result.data_path is not None:
-            manifest.files[result.data_path.name] = describe_file(result.data_path, "onnx_data")
-        step("FP16 mixed-precision graph (what strongly typed TensorRT builds from), gated against FP32 on the CPU")
-        from export.fp16_graph import add_fp16_graph
-        from export.validate import parity_inputs
+            task=bundle.task, family=bundle.family, input=bundle.input, preprocessing=bundle.preprocessing,
+            sampling=Sampling(**{**bundle.sampling, **opts.sampling}), labels=state.labels,
+            outputs=bundle.graph("video").outputs, source=bundle.source, tool_versions=tool_versions(),
+            validation=validation)
+        _describe_graphs(manifest, bundle, results, opts)
+        task.describe_inputs(manifest, staging)
+        step(f"FP16 mixed-precision graph{'s' if len(bundle.graphs) > 1 else ''} (what strongly typed TensorRT "
+             "builds from), gated against FP32 on the CPU")
+        from export.fp16_graphs import add_fp16_graphs
 
-        clips = parity_inputs(loaded.input, loaded.preprocessing)
-        add_fp16_graph(staging, manifest, "model.onnx", [{loaded.input.name: c} for c in clips], scores=True,
-                       keep_fp32=getattr(opts.engine, "keep_fp32", ()), strict=opts.strict, log=log)
+        add_fp16_graphs(bundle, staging, manifest, state.text_feeds, keep_fp32=getattr(opts.engine, "keep_fp32", ()),
+                        strict=opts.strict, log=log)
+        task.finish(bundle, staging, manifest, state, step)
         if opts.engine is not None:
             from export.trt_engines import add_engine
 
@@ -98,6 +90,52 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
         return output
     finally:
         discard_staging(staging)
+
+
+def _task(name: str):
+    """The steps of a task that differ: export/classification.py or export/videotext.py."""
+    if name == "classification":
+        from export import classification
+
+        return classification
+    from export import videotext
+
+    return videotext
+
+
+def _export_graphs(bundle, staging: Path, opts: ExportOptions, step, log) -> dict:
+    from export.onnx_export import EXTERNAL_DATA_THRESHOLD, export_onnx
+
+    threshold = opts.external_data_threshold if opts.external_data_threshold is not None else EXTERNAL_DATA_THRESHOLD
+    results = {}
+    for graph in bundle.graphs:
+        if len(bundle.graphs) == 1:
+            step(f"exporting ONNX (opset {opts.opset}, batch axis dynamic up to {opts.batch[2]})")
+        else:
+            step(f"exporting {graph.role} graph → {graph.file} (opset {opts.opset})")
+        results[graph.role] = export_onnx(graph.module, graph.example, staging / graph.file, graph.inputs, graph.outputs,
+                                          opset=opts.opset, max_batch=max(opts.batch[2], 2),
+                                          external_data_threshold=threshold, dynamic_axes=graph.dynamic_axes)
+        for note in results[graph.role].notes:
+            log(f"  note: {note}")
+    return results
+
+
+def _describe_graphs(manifest: Manifest, bundle, results: dict, opts: ExportOptions) -> None:
+    """Every graph in the manifest: the video graph is kind `onnx` (what "the model" means to tools that
+    open one graph), the others `onnx_<role>`; a classifier's entry also names its external data."""
+    for graph in bundle.graphs:
+        result = results[graph.role]
+        details = {"exporter": result.exporter, "ops": result.ops, "batch_profile": list(opts.batch)}
+        if bundle.task == "classification":
+            details["external_data"] = result.data_path.name if result.data_path else None
+        else:
+            details = {"role": graph.role, "inputs": graph.inputs, "outputs": graph.outputs, **details}
+        kind = "onnx" if graph.role == "video" else f"onnx_{graph.role}"
+        manifest.files[graph.file] = describe_file(result.path, kind, precision="fp32", opset=result.opset,
+                                                   details=details)
+        if result.data_path is not None:
+            manifest.files[result.data_path.name] = describe_file(result.data_path, "onnx_data")
 
 
 def new_staging(output: Path, overwrite: bool, model: str | None = None, log: Callable[[str], None] | None = None) -> Path:
@@ -111,11 +149,6 @@ def publish(staging: Path, output: Path, manifest: Manifest, step: Callable[[str
     load_artifact(staging)
     move_into_place(staging, output)
     step(f"artifact written to {output}")
-
-
-def _readiness_line(checks: dict) -> str:
-    versions = checks["tensorrt_readiness"]["versions"]
-    return ", ".join(f"{v} {'ready' if r['passed'] else 'NOT ready'}" for v, r in versions.items())
 
 
 def tool_versions() -> dict[str, str]:

@@ -57,13 +57,11 @@ def trtexec_for_artifact(folder: Path, opts: BuildOptions) -> list[str]:
     return trtexec_lines(folder, opts)
 
 
-def engines_for_artifact(folder: Path, args, log: Callable[[str], None] = print) -> list[str]:
+def engines_for_artifact(folder: Path, opts: BuildOptions, log: Callable[[str], None] = print) -> list[str]:
     """After a video-text export: an FP16 engine per graph where TensorRT and a GPU are, else the
     one-line reason and the tubelet-engine / trtexec commands for the target."""
-    from export.build_engine import engine_options
     from runtime.backends.tensorrt.artifact_engines import add_engines
 
-    opts = engine_options(args)
     try:
         return add_engines(folder, _for_installed(opts), log)
     except (TensorRTMissingError, NoGpuError) as exc:

@@ -13,6 +13,10 @@ import numpy as np
 
 from export.validate import ParityReport, check_atol, gate, parity_inputs
 
+# Prompts of several lengths, used by the text parity gate besides the label prompts.
+PARITY_PROMPTS = ("a person waving", "someone picking up a cup from the table and putting it down again", "go",
+                  "a red square moving to the left across the frame")
+
 
 def _torch_run(fn, arrays) -> list[np.ndarray]:
     import torch
@@ -40,7 +44,7 @@ def run_gates(bundle, staging, tokenizer, prompts, atol: float, strict: bool, lo
 
     atol = check_atol(atol)
     clips = parity_inputs(bundle.input, bundle.preprocessing)
-    texts = list(prompts[:8]) + list(_parity_prompts(tokenizer))
+    texts = list(prompts[:8]) + list(parity_prompts(tokenizer))
     tokens = tokenizer.encode(texts)
     backends = {g.role: OnnxRuntimeBackend(staging / g.file, device="cpu") for g in bundle.graphs}
     try:
@@ -67,9 +71,7 @@ def run_gates(bundle, staging, tokenizer, prompts, atol: float, strict: bool, lo
             backend.close()
 
 
-def _parity_prompts(tokenizer):
-    from export.videotext import PARITY_PROMPTS
-
+def parity_prompts(tokenizer):
     # Keep only prompts this tokenizer can take whole (a tiny test vocabulary may split them finely).
     for prompt in PARITY_PROMPTS:
         try:

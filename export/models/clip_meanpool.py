@@ -17,20 +17,16 @@ import json
 import tempfile
 from pathlib import Path
 
+from export.models.contract import (Bundle, Graph, LoadRequest, VideoTextExportError, VideoTextSpec, checked_config,
+                                    default_sampling)
+from export.models.registry import register
+
 FAMILY = "clip-meanpool"
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 DEFAULT_FRAMES = 8
 # A tokenizer saved by save_pretrained leaves at least one of these (fast, BPE, WordPiece, SentencePiece).
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
-
-
-def gather_last(hidden, attention_mask):
-    """hidden (K, L, D) at each row's last attended position → (K, D)."""
-    import torch
-
-    last = attention_mask.sum(dim=-1) - 1
-    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
 
 def input_spec_and_preprocessing(model: str, frames: int, size: int, layout: str):
@@ -49,8 +45,6 @@ def input_spec_and_preprocessing(model: str, frames: int, size: int, layout: str
 
 
 def _processor_config(path: Path) -> dict:
-    from export.videotext import VideoTextExportError
-
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -67,8 +61,6 @@ def load_tokenizer(model: str, max_positions: int, vocab_size: int | None = None
     builds a stand-in of a couple of tokens, whose prompts then fail the text parity gate with a
     message that seems to blame ONNX Runtime.
     """
-    from export.videotext import VideoTextExportError
-
     save_hint = "the runtime encodes prompts with it, so save it beside the model (tokenizer.save_pretrained(folder))"
     folder = Path(model)
     if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
@@ -92,69 +84,44 @@ def load_tokenizer(model: str, max_positions: int, vocab_size: int | None = None
     return out / "tokenizer.json", min(limit, max_positions), int(pad if pad is not None else 0)
 
 
-def load(model: str, frames: int | None = None):
+def load(request: LoadRequest) -> Bundle:
     import torch
     from transformers import CLIPModel
 
-    from export.videotext import Graph, VideoTextBundle, checked_config
+    from export.models.wrappers import ClipFrame, ClipVideo, Text, clip_image_features, l2_normalized
 
+    model = request.model
     config = checked_config(model, ("clip",), CLIPModel)
     tokenizer_json, max_length, pad_id = load_tokenizer(model, int(config.text_config.max_position_embeddings),
                                                         int(config.text_config.vocab_size))
-    frames = int(frames or DEFAULT_FRAMES)
+    frames = int(request.frames or DEFAULT_FRAMES)
     spec, pre = input_spec_and_preprocessing(model, frames, int(config.vision_config.image_size), "NTCHW")
     net = CLIPModel.from_pretrained(model, use_safetensors=True, attn_implementation="eager").eval()
 
-    def image_features(pixel_values):
-        out = net.get_image_features(pixel_values=pixel_values)
-        out = out if isinstance(out, torch.Tensor) else out.pooler_output
-        return out / out.norm(p=2, dim=-1, keepdim=True)
-
-    class Frame(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = net
-
-        def forward(self, pixel_values):
-            return image_features(pixel_values)
-
-    class Video(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = net
-
-        def forward(self, pixel_values):
-            b, t, c, h, w = pixel_values.shape
-            return image_features(pixel_values.reshape(-1, c, h, w)).reshape(b, t, -1).mean(dim=1)
-
-    class Text(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = net
-
-        def forward(self, input_ids, attention_mask):
-            hidden = self.m.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            out = self.m.text_projection(gather_last(hidden, attention_mask))
-            return out / out.norm(p=2, dim=-1, keepdim=True)
-
     def text_reference(ids, mask):
         out = net.get_text_features(input_ids=ids, attention_mask=mask)
-        out = out if isinstance(out, torch.Tensor) else out.pooler_output
-        return [out / out.norm(p=2, dim=-1, keepdim=True)]
+        return [l2_normalized(out if isinstance(out, torch.Tensor) else out.pooler_output)]
+
+    def video_reference(px):
+        return [clip_image_features(net, px.flatten(0, 1)).reshape(px.shape[0], px.shape[1], -1).mean(1)]
 
     size = spec.height
     graphs = [
-        Graph("video", "model.onnx", Video().eval(), (torch.zeros(spec.shape(2)),), ["pixel_values"], ["video_embeds"],
-              {"pixel_values": {0: "batch"}},
-              reference=lambda px: [image_features(px.flatten(0, 1)).reshape(px.shape[0], px.shape[1], -1).mean(1)]),
-        Graph("frame", "frame.onnx", Frame().eval(), (torch.zeros(2, 3, size, size),), ["pixel_values"], ["frame_embeds"],
-              {"pixel_values": {0: "batch"}}, reference=lambda px: [image_features(px)]),
-        Graph("text", "text.onnx", Text().eval(), (torch.ones(2, 8, dtype=torch.int64), torch.ones(2, 8, dtype=torch.int64)),
+        Graph("video", "model.onnx", ClipVideo(net).eval(), (torch.zeros(spec.shape(2)),), ["pixel_values"],
+              ["video_embeds"], {"pixel_values": {0: "batch"}}, reference=video_reference),
+        Graph("frame", "frame.onnx", ClipFrame(net).eval(), (torch.zeros(2, 3, size, size),), ["pixel_values"],
+              ["frame_embeds"], {"pixel_values": {0: "batch"}}, reference=lambda px: [clip_image_features(net, px)]),
+        Graph("text", "text.onnx", Text(net, normalize=True).eval(),
+              (torch.ones(2, 8, dtype=torch.int64), torch.ones(2, 8, dtype=torch.int64)),
               ["input_ids", "attention_mask"], ["text_embeds"],
               {"input_ids": {0: "texts", 1: "tokens"}, "attention_mask": {0: "texts", 1: "tokens"}}, reference=text_reference),
     ]
-    return VideoTextBundle(
-        family=FAMILY, input=spec, preprocessing=pre, graphs=graphs, tokenizer_json=tokenizer_json, max_length=max_length,
-        pad_id=pad_id, embed_dim=int(config.projection_dim), logit_scale=float(net.logit_scale.exp().item()),
-        text_normalized=True, video_pooling="mean over frames of L2-normalised CLIP image embeddings",
-        source={"model": str(model), "local": Path(model).exists(), "frames": frames})
+    video_text = VideoTextSpec(tokenizer_json=tokenizer_json, max_length=max_length, pad_id=pad_id,
+                               embed_dim=int(config.projection_dim), logit_scale=float(net.logit_scale.exp().item()),
+                               text_normalized=True, video_pooling="mean over frames of L2-normalised CLIP image embeddings")
+    return Bundle(family=FAMILY, task="video_text", input=spec, preprocessing=pre, graphs=graphs,
+                  sampling=default_sampling(frames), source={"model": str(model), "local": Path(model).exists(), "frames": frames},
+                  video_text=video_text)
+
+
+register(FAMILY, "clip", "video_text", load)

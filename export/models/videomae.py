@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
+from export.models.contract import Bundle, Graph, LoadRequest, default_sampling
+from export.models.registry import register
 from runtime.artifact import InputSpec, Preprocessing
 from runtime.cli.errors import TubeletError
 
@@ -21,26 +22,20 @@ class CheckpointError(TubeletError, ValueError):
     """The model given to export is not a usable VideoMAE checkpoint."""
 
 
-@dataclass
-class LoadedModel:
-    module: object  # torch.nn.Module returning logits for pixel_values
-    input: InputSpec
-    preprocessing: Preprocessing
-    labels: list[str]
-    outputs: list[str]
-    source: dict
-    sampling: dict  # Sampling fields: the checkpoint's sampling.json, else defaults
-
-def load(model: str, labels: list[str] | None = None) -> LoadedModel:
-    """Load from a local save_pretrained folder or, when online, a hub id. Safetensors only.
+def load(request: LoadRequest) -> Bundle:
+    """One graph, `pixel_values` → `logits`, from a local save_pretrained folder or, when online, a hub
+    id. Safetensors only.
 
     Every check that reads only small files (config, labels, sampling, preprocessing, the weights'
     shapes) runs before the weights are loaded.
     """
     from transformers import AutoConfig, VideoMAEForVideoClassification
 
+    import torch
+
     from export.inputs import ExportInputError, check_model_folder, check_unique, check_weight_shapes
 
+    model, labels = request.model, request.labels
     local = Path(model)
     try:
         check_model_folder(model)
@@ -75,7 +70,10 @@ def load(model: str, labels: list[str] | None = None) -> LoadedModel:
               "tubelet_size": int(config.tubelet_size), "patch_size": int(config.patch_size),
               "hidden_size": int(config.hidden_size), "layers": int(config.num_hidden_layers)}
     source["sampling_from"] = "sampling.json" if (local / "sampling.json").is_file() else "defaults"
-    return LoadedModel(logits_module(net), spec, pre, labels, ["logits"], source, sampling)
+    graph = Graph("video", "model.onnx", logits_module(net), (torch.zeros(spec.shape(request.example_batch)),),
+                  [spec.name], ["logits"], {spec.name: {0: "batch"}}, scores=True)
+    return Bundle(family=FAMILY, task="classification", input=spec, preprocessing=pre, graphs=[graph], labels=labels,
+                  sampling=sampling, source=source)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -105,7 +103,7 @@ def _sampling(local: Path, spec: InputSpec) -> dict:
     """
     from export.inputs import ExportInputError, check_sampling
 
-    defaults = {"frame_stride": 1, "target_fps": None, "window_stride": max(1, spec.frames // 4)}
+    defaults = default_sampling(spec.frames)
     path = local / "sampling.json"
     if not path.is_file():
         return defaults
@@ -212,3 +210,6 @@ def _from_processor_config(data: dict, spec: InputSpec) -> Preprocessing:
         rescale=float(data.get("rescale_factor", 1 / 255)) if data.get("do_rescale", True) else 1.0,
         interpolation=_RESAMPLE.get(data.get("resample", 2), "bilinear"),
     )
+
+
+register(FAMILY, "videomae", "classification", load)

@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from export.models.contract import Bundle, Graph, LoadRequest, VideoTextExportError, VideoTextSpec, default_sampling
+from export.models.registry import register
 from runtime.cli.errors import TubeletError
 
 FAMILY = "videotext-motion"
@@ -153,14 +155,13 @@ def tokenize(folder: Path, texts: list[str], max_length: int):
     return ids, mask
 
 
-def load(model: str):
+def load(request: LoadRequest) -> Bundle:
     """The bundled folder → video graph (tower) + text graph (MiniLM from the installed package)."""
     import torch
 
-    from export.videotext import Graph, VideoTextBundle, VideoTextExportError
     from runtime.artifact import InputSpec, Preprocessing
 
-    folder = Path(model)
+    folder = Path(request.model)
     if not (folder / "model.safetensors").is_file():
         raise VideoTextExportError(f"{folder} has no model.safetensors (train it: python -m training.videotext --out {folder})")
     try:
@@ -185,12 +186,14 @@ def load(model: str):
               {"input_ids": {0: "texts", 1: "tokens"}, "attention_mask": {0: "texts", 1: "tokens"}}),
     ]
     scale = data.get("logit_scale") or _trained_scale(folder)
-    return VideoTextBundle(
-        family=FAMILY, input=spec, preprocessing=pre, graphs=graphs, tokenizer_json=text_dir / "tokenizer.json",
-        max_length=config.text_max_length, pad_id=0, embed_dim=config.embed_dim, logit_scale=float(scale),
-        text_normalized=True, video_pooling="3D-conv tower, global average pool, linear projection", prompts=prompts,
-        source={"model": str(folder), "local": True, "text_encoder": TEXT_PACKAGE,
-                "text_encoder_version": _package_version()})
+    video_text = VideoTextSpec(
+        tokenizer_json=text_dir / "tokenizer.json", max_length=config.text_max_length, pad_id=0,
+        embed_dim=config.embed_dim, logit_scale=float(scale), text_normalized=True,
+        video_pooling="3D-conv tower, global average pool, linear projection")
+    return Bundle(family=FAMILY, task="video_text", input=spec, preprocessing=pre, graphs=graphs, labels=prompts,
+                  sampling=default_sampling(config.num_frames), video_text=video_text,
+                  source={"model": str(folder), "local": True, "text_encoder": TEXT_PACKAGE,
+                          "text_encoder_version": _package_version()})
 
 
 def _trained_scale(folder: Path) -> float:
@@ -207,3 +210,6 @@ def _package_version() -> str:
         return version(TEXT_PACKAGE)
     except PackageNotFoundError:
         return "unknown"
+
+
+register(FAMILY, MODEL_TYPE, "video_text", load)

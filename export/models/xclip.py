@@ -16,61 +16,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from export.models.contract import Bundle, Graph, LoadRequest, VideoTextSpec, checked_config, default_sampling
+from export.models.registry import register
+
 FAMILY = "xclip"
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 
-def load(model: str):
+def load(request: LoadRequest) -> Bundle:
     import torch
     from transformers import XCLIPModel
 
-    from export.models.clip_meanpool import gather_last, input_spec_and_preprocessing, load_tokenizer
-    from export.videotext import Graph, VideoTextBundle, checked_config
+    from export.models.clip_meanpool import input_spec_and_preprocessing, load_tokenizer
+    from export.models.wrappers import Text, XClipHead, XClipVideo
 
+    model = request.model
     config = checked_config(model, ("xclip",), XCLIPModel)
     tokenizer_json, max_length, pad_id = load_tokenizer(model, int(config.text_config.max_position_embeddings),
                                                         int(config.text_config.vocab_size))
     frames = int(config.vision_config.num_frames)
     spec, pre = input_spec_and_preprocessing(model, frames, int(config.vision_config.image_size), "NTCHW")
     net = XCLIPModel.from_pretrained(model, use_safetensors=True, attn_implementation="eager").eval()
-
-    class Video(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = net
-
-        def forward(self, pixel_values):
-            m = self.m
-            b, t, c, h, w = pixel_values.shape
-            vision = m.vision_model(pixel_values=pixel_values.reshape(-1, c, h, w))
-            cls = m.visual_projection(vision.pooler_output).reshape(b, t, -1)
-            video = m.mit(cls).pooler_output
-            patches = m.prompts_visual_layernorm(vision.last_hidden_state[:, 1:, :]) @ m.prompts_visual_projection
-            patches = patches.reshape(b, t, -1, video.shape[-1]).mean(dim=1)
-            return video, patches
-
-    class Text(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = net
-
-        def forward(self, input_ids, attention_mask):
-            hidden = self.m.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            return self.m.text_projection(gather_last(hidden, attention_mask))
-
-    class Head(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = net
-
-        def forward(self, video_embeds, img_features, text_embeds):
-            text = text_embeds.unsqueeze(0).expand(video_embeds.shape[0], -1, -1)
-            text = text + self.m.prompts_generator(text, img_features)
-            video = video_embeds / video_embeds.norm(p=2, dim=-1, keepdim=True)
-            text = text / text.norm(p=2, dim=-1, keepdim=True)
-            return (video.unsqueeze(1) * text).sum(-1)  # a product and a sum: no einsum in the graph
-
     dim = int(config.projection_dim)
     patches = (int(config.vision_config.image_size) // int(config.vision_config.patch_size)) ** 2
     video_example = (torch.zeros(spec.shape(2)),)
@@ -83,16 +50,23 @@ def load(model: str):
         return out.logits_per_video / logit_scale  # the head's similarity, from HF's own forward
 
     graphs = [
-        Graph("video", "model.onnx", Video().eval(), video_example, ["pixel_values"], ["video_embeds", "img_features"],
-              {"pixel_values": {0: "batch"}}, reference=lambda px: [net.get_video_features(pixel_values=px).pooler_output]),
-        Graph("text", "text.onnx", Text().eval(), text_example, ["input_ids", "attention_mask"], ["text_embeds"],
-              {"input_ids": {0: "texts", 1: "tokens"}, "attention_mask": {0: "texts", 1: "tokens"}},
+        Graph("video", "model.onnx", XClipVideo(net).eval(), video_example, ["pixel_values"],
+              ["video_embeds", "img_features"], {"pixel_values": {0: "batch"}},
+              reference=lambda px: [net.get_video_features(pixel_values=px).pooler_output]),
+        Graph("text", "text.onnx", Text(net, normalize=False).eval(), text_example, ["input_ids", "attention_mask"],
+              ["text_embeds"], {"input_ids": {0: "texts", 1: "tokens"}, "attention_mask": {0: "texts", 1: "tokens"}},
               reference=lambda ids, mask: [net.get_text_features(input_ids=ids, attention_mask=mask).pooler_output]),
-        Graph("head", "head.onnx", Head().eval(), head_example, ["video_embeds", "img_features", "text_embeds"],
-              ["similarity"], {"video_embeds": {0: "batch"}, "img_features": {0: "batch"}, "text_embeds": {0: "texts"}}),
+        Graph("head", "head.onnx", XClipHead(net).eval(), head_example, ["video_embeds", "img_features", "text_embeds"],
+              ["similarity"], {"video_embeds": {0: "batch"}, "img_features": {0: "batch"}, "text_embeds": {0: "texts"}},
+              scores=True),
     ]
-    return VideoTextBundle(
-        family=FAMILY, input=spec, preprocessing=pre, graphs=graphs, tokenizer_json=tokenizer_json,
-        max_length=max_length, pad_id=pad_id, embed_dim=dim, logit_scale=logit_scale, text_normalized=False,
-        video_pooling="X-CLIP multi-frame integration transformer; prompt-conditioned text in the head",
-        end_to_end=end_to_end, source={"model": str(model), "local": Path(model).exists(), "frames": frames})
+    video_text = VideoTextSpec(
+        tokenizer_json=tokenizer_json, max_length=max_length, pad_id=pad_id, embed_dim=dim, logit_scale=logit_scale,
+        text_normalized=False,
+        video_pooling="X-CLIP multi-frame integration transformer; prompt-conditioned text in the head")
+    return Bundle(family=FAMILY, task="video_text", input=spec, preprocessing=pre, graphs=graphs,
+                  sampling=default_sampling(frames), source={"model": str(model), "local": Path(model).exists(), "frames": frames},
+                  video_text=video_text, end_to_end=end_to_end)
+
+
+register(FAMILY, "xclip", "video_text", load)

@@ -16,7 +16,9 @@ pytest.importorskip("tokenizers", reason="needs the [videotext] extra (tokenizer
 pytestmark = pytest.mark.export
 
 from export.validate import ParityError  # noqa: E402
-from export.videotext import VideoTextExportError, VideoTextOptions, build_videotext_artifact, detect_family  # noqa: E402
+from export.models.contract import VideoTextExportError  # noqa: E402
+from export.models.registry import detect_family  # noqa: E402
+from export.pipeline import ExportOptions as VideoTextOptions, build_artifact as build_videotext_artifact  # noqa: E402
 from export.validate import gate  # noqa: E402
 from runtime.preprocess import Preprocessor  # noqa: E402
 from runtime.videotext.model import VideoTextModel, l2_normalize  # noqa: E402
