@@ -35,6 +35,7 @@ EXAMPLES = """examples:
 def parse_args(argv=None) -> argparse.Namespace:
     from calibration.options import OneLineParser, add_int8_arguments
     from export.models.registry import names
+    from runtime.backends.tensorrt.cli import add_builder_arguments
 
     parser = OneLineParser(
         prog="build_engine.py", description=__doc__, epilog=EXAMPLES,
@@ -64,7 +65,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, help="clip-meanpool: frames per window (CLIP has no clip length; default 8)")
     parser.add_argument("--verbose", action="store_true",
                         help="also show the libraries' own warnings and progress bars (torch, transformers)")
-    _engine_arguments(parser)
+    add_builder_arguments(parser, batch=False, title="TensorRT engine (--precision fp16|int8; see docs/TENSORRT.md)", keep_fp32_help=(
+        "also keep layers whose name matches this glob in FP32 (repeatable); norms, softmax and their "
+        "reductions/pow are always kept"))
     add_int8_arguments(parser, required=False)  # --calib-data SPEC and the gate's options
     args = parser.parse_args(argv)
     if (args.precision == "int8") != (args.calib_data is not None):
@@ -90,36 +93,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _engine_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("TensorRT engine (--precision fp16|int8; see docs/TENSORRT.md)")
-    group.add_argument("--workspace", type=int, metavar="MIB", help="builder workspace limit in MiB (default: TensorRT's)")
-    group.add_argument("--opt-level", type=int, choices=range(6), metavar="0-5",
-                       help="builder optimization level (TensorRT default 3; higher builds longer, may run faster)")
-    group.add_argument("--keep-fp32", action="append", default=[], metavar="LAYER/PATTERN",
-                       help="also keep layers whose name matches this glob in FP32 (repeatable); norms, softmax "
-                            "and their reductions/pow are always kept")
-    group.add_argument("--version-compatible", action="store_true",
-                       help="engine loads on later TensorRT versions of the same major (TensorRT >= 8.6)")
-    group.add_argument("--hardware-compat", choices=("none", "ampere+"), default="none",
-                       help="ampere+: engine loads on any GPU of compute capability >= 8.0 (not on JetPack)")
-    group.add_argument("--dla-core", type=int, metavar="N", help="build for DLA core N (Orin), GPU fallback for the rest")
-    group.add_argument("--no-gpu-fallback", action="store_true", help="with --dla-core: fail if a layer cannot run on DLA")
-    group.add_argument("--timing-cache", type=Path, metavar="FILE",
-                       help="timing cache to read and update (default: model.<precision>.timing.cache beside the engine)")
-
-
 def engine_options(args):
     """The builder's options from the command line, or None for an ONNX-only (fp32) export."""
     if args.precision == "fp32":
         return None
-    from export.trt_engines import BuildOptions
+    from runtime.backends.tensorrt.cli import builder_options
 
-    opts = BuildOptions(precision=args.precision, batch=args.batch, workspace_mib=args.workspace, opt_level=args.opt_level,
-                        keep_fp32=list(args.keep_fp32), version_compatible=args.version_compatible,
-                        hardware_compat=args.hardware_compat, dla_core=args.dla_core,
-                        gpu_fallback=not args.no_gpu_fallback, timing_cache=args.timing_cache)
-    opts.check()
-    return opts
+    return builder_options(args, args.precision)  # args.batch: the profile this export writes
 
 
 def _sampling_overrides(args) -> dict:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from export.models.contract import Bundle, LoadRequest, VideoTextExportError
+from export.models.contract import TASKS, Bundle, LoadRequest, VideoTextExportError
 
 DEFAULT_FAMILY = "videomae"  # hub ids and folders without config.json: VideoMAE, whose checks then say what is wrong
 
@@ -33,6 +33,8 @@ _BY_MODEL_TYPE: dict[str, Family] = {}
 
 
 def register(name: str, model_type: str, task: str, loader: Callable[[LoadRequest], Bundle]) -> Family:
+    if task not in TASKS:
+        raise ValueError(f"family {name!r}: task {task!r} is not one of {TASKS}")
     family = Family(name, model_type, task, loader)
     for known in _BY_MODEL_TYPE.values():
         if known.name == name and known.model_type != model_type:

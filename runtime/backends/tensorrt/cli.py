@@ -33,9 +33,15 @@ def _triple(text: str) -> tuple[int, int, int]:
     return values
 
 
-def add_builder_arguments(parser: argparse.ArgumentParser, batch: bool = True) -> None:
-    """The builder options, shared by tubelet-engine and export/build_engine.py."""
-    group = parser.add_argument_group("TensorRT engine (see docs/TENSORRT.md)")
+KEEP_FP32_HELP = ("TensorRT 8.6 builds: also pin layers whose name matches this glob to FP32 (repeatable); "
+                  "strongly typed builds take it from the FP16 ONNX (set at export)")
+
+
+def add_builder_arguments(parser: argparse.ArgumentParser, batch: bool = True, title: str = "TensorRT engine (see docs/TENSORRT.md)",
+                          keep_fp32_help: str = KEEP_FP32_HELP) -> None:
+    """The builder options, shared by tubelet-engine and export/build_engine.py (which has its own --batch,
+    the profile it exports for, and whose --keep-fp32 also shapes the FP16 ONNX it writes)."""
+    group = parser.add_argument_group(title)
     if batch:
         group.add_argument("--batch", default=None, type=_triple, metavar="MIN,OPT,MAX",
                            help="batch sizes the engine serves (default: the batch profile the artifact was "
@@ -45,9 +51,7 @@ def add_builder_arguments(parser: argparse.ArgumentParser, batch: bool = True) -
     group.add_argument("--workspace", type=int, metavar="MIB", help="builder workspace limit in MiB (default: TensorRT's)")
     group.add_argument("--opt-level", type=int, choices=range(6), metavar="0-5",
                        help="builder optimization level (TensorRT default 3; higher builds longer, may run faster)")
-    group.add_argument("--keep-fp32", action="append", default=[], metavar="LAYER/PATTERN",
-                       help="TensorRT 8.6 builds: also pin layers whose name matches this glob to FP32 (repeatable); "
-                            "strongly typed builds take it from the FP16 ONNX (set at export)")
+    group.add_argument("--keep-fp32", action="append", default=[], metavar="LAYER/PATTERN", help=keep_fp32_help)
     group.add_argument("--version-compatible", action="store_true",
                        help="engine loads on later TensorRT versions of the same major (TensorRT >= 8.6)")
     group.add_argument("--hardware-compat", choices=("none", "ampere+"), default="none",
