@@ -17,9 +17,11 @@ class ClassificationState:
 
 
 def check_options(opts, family) -> None:
+    from export.inputs import ExportInputError
+
     if opts.prompts is not None:
-        raise ValueError(f"label prompts are for video-text models; {opts.model} is a {family.name} classifier: "
-                         "give its class names as labels")
+        raise ExportInputError(f"label prompts are for video-text models; {opts.model} is a {family.name} classifier: "
+                               "give its class names as labels")
 
 
 def prepare(bundle, opts, staging: Path) -> ClassificationState:

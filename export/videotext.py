@@ -25,12 +25,11 @@ class VideoTextState:
 
 
 def check_options(opts, family) -> None:
-    from export.inputs import check_unique
-    from export.models.contract import VideoTextExportError
+    from export.inputs import ExportInputError, check_unique
 
     if opts.labels is not None:
-        raise VideoTextExportError(f"labels are for classifiers; {opts.model} is a {family.name} video-text model: "
-                                   "give its label prompts as prompts")
+        raise ExportInputError(f"labels are for classifiers; {opts.model} is a {family.name} video-text model: "
+                               "give its label prompts as prompts")
     if opts.prompts is not None:
         check_unique(list(opts.prompts), "the label prompts", "prompts")
 
