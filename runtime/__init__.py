@@ -18,13 +18,14 @@ _PUBLIC = {
     "SourceError": "runtime.sources",
     "Recognizer": "runtime.recognizer", "RecognizerConfig": "runtime.recognizer", "Result": "runtime.recognizer",
     "PostprocessConfig": "runtime.postprocess", "draw_result": "runtime.outputs.overlay",
+    "TubeletError": "runtime.cli.errors",  # the base of every error above (and of export's, calibration's)
 }
 
 # A literal list, so static tools read it; the public-API test keeps it equal to _PUBLIC's names.
 __all__ = [
     "recognize", "StreamRunner", "RunLimits", "open_model", "Model", "ModelError", "load_artifact", "Artifact",
     "ArtifactError", "open_source", "Frame", "Source", "SourceError", "Recognizer", "RecognizerConfig", "Result",
-    "PostprocessConfig", "draw_result", "__version__",
+    "PostprocessConfig", "draw_result", "TubeletError", "__version__",
 ]
 
 
