@@ -4,4 +4,5 @@ import sys
 
 from runtime.world.stream import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the package's __main__ (the import checks do) must not run it
+    sys.exit(main())
