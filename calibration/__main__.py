@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from calibration.options import OneLineParser, add_int8_arguments, positive, print_table, run_int8
+from calibration.options import OneLineParser, add_int8_arguments, print_table, run_int8
+from runtime.cli.args import add_renamed, add_threads, positive_int
+from runtime.cli.main import run_main
 
 EXAMPLES = """examples:
   python -m calibration int8 --artifact build/videomae-motion --calib-data 'synthetic://?clips'
   python -m calibration int8 --artifact build/mine --calib-data clips/ --method entropy --clips 128
   python -m calibration int8 --artifact build/mine --calib-data calib/ --eval-data heldout/ --max-excluded 12
-  python -m calibration temperature --artifact build/videomae-motion --data 'synthetic://?clips=330'
-  python -m calibration temperature --artifact build/mine --data labelled/   # labelled/<label>/*.mp4
+  python -m calibration temperature --artifact build/videomae-motion --calib-data 'synthetic://?clips=330'
+  python -m calibration temperature --artifact build/mine --calib-data labelled/   # labelled/<label>/*.mp4
 
+--calib-data: the clips a calibration fits on (labelled ones for `temperature`); --eval-data: held-out clips.
 data specs: 'synthetic://?clips[=N]&seed=S&fps=F&size=HxW' (labelled clips; bare clips: --clips) | 'synthetic://?frames=N&...' (the
   continuous stream) | a video file |
   a folder of videos | a folder per class (labels for `temperature`) | image folders and rosbags via the
@@ -32,21 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
     temp = sub.add_parser("temperature", help="fit the softmax temperature on labelled clips",
                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     temp.add_argument("--artifact", required=True, help="artifact folder written by export/build_engine.py")
-    temp.add_argument("--data", required=True, help="labelled data: 'synthetic://?clips' or DIR/<label>/*.mp4")
-    temp.add_argument("--clips", type=positive, default=256, help="labelled clips to fit on (default 256)")
+    temp.add_argument("--calib-data", required=True, metavar="SPEC",
+                      help="labelled clips to fit on: 'synthetic://?clips' or DIR/<label>/*.mp4")
+    add_renamed(temp, "--data", "--calib-data", example="--calib-data 'synthetic://?clips'")
+    temp.add_argument("--clips", type=positive_int, default=256, help="labelled clips to fit on (default 256)")
     temp.add_argument("--precision", default="fp32", choices=("fp32", "int8"), help="which ONNX model's logits (default fp32)")
     temp.add_argument("--diagram", default="reliability.png",
                       help="reliability diagram PNG; a bare name goes into the artifact (default reliability.png)")
     temp.add_argument("--no-diagram", action="store_true", help="skip the diagram (no matplotlib needed)")
-    temp.add_argument("--window-stride", type=positive, default=None, help="override the manifest's window stride")
-    temp.add_argument("--threads", type=positive, default=None, help="ONNX Runtime intra-op threads")
+    temp.add_argument("--window-stride", type=positive_int, default=None, help="override the manifest's window stride")
+    add_threads(temp, help="ONNX Runtime intra-op threads")
     return parser
 
 
 def run_temperature(args) -> int:
     from calibration.temperature import calibrate_artifact
 
-    report = calibrate_artifact(args.artifact, args.data, clips=args.clips, precision=args.precision,
+    report = calibrate_artifact(args.artifact, args.calib_data, clips=args.clips, precision=args.precision,
                                 diagram=None if args.no_diagram else args.diagram, window_stride=args.window_stride,
                                 threads=args.threads, log=print, progress=True)
     print_table([("temperature", f"{report.temperature:.4f}"), ("clips", str(report.clips)),
@@ -57,20 +62,13 @@ def run_temperature(args) -> int:
 
 
 def main(argv=None) -> int:
-    from calibration.errors import CalibrationError
-    from runtime.artifact import ArtifactError
-    from runtime.backends.base import BackendError
-    from runtime.common.hints import command_line
+    return run_main(run, build_parser().parse_args(argv))
 
-    args = build_parser().parse_args(argv)
-    try:
-        with command_line():  # messages name settings as options (--backend x), not keywords
-            if args.command == "int8":
-                return run_int8(args.artifact, args)
-            return run_temperature(args)
-    except (CalibrationError, ArtifactError, BackendError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever a library put in it
-        return 1
+
+def run(args) -> int:
+    if args.command == "int8":
+        return run_int8(args.artifact, args)
+    return run_temperature(args)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ options and report the same table, so they are defined once here rather than in 
 from __future__ import annotations
 
 import argparse
-import math
 import time
+
+from runtime.cli.args import fraction, non_negative_int, positive_int, within
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -27,21 +28,21 @@ def add_int8_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
                        help="held-out clips for the gate (default: every 4th stream of --calib-data)")
     group.add_argument("--method", default="minmax", choices=("minmax", "entropy", "percentile"),
                        help="activation range calibration (default minmax)")
-    group.add_argument("--clips", type=positive, default=64, help="calibration clips (default 64)")
-    group.add_argument("--holdout", type=_fraction, default=0.25, help="fraction held out for the gate (default 0.25)")
-    group.add_argument("--min-agreement", type=_within(0.0, 1.0), default=0.99,
+    group.add_argument("--clips", type=positive_int, default=64, help="calibration clips (default 64)")
+    group.add_argument("--holdout", type=fraction, default=0.25, help="fraction held out for the gate (default 0.25)")
+    group.add_argument("--min-agreement", type=within(0.0, 1.0), default=0.99,
                        help="gate: top-1 agreement with FP32 (default 0.99)")
-    group.add_argument("--min-cosine", type=_within(-1.0, 1.0), default=0.99,
+    group.add_argument("--min-cosine", type=within(-1.0, 1.0), default=0.99,
                        help="gate: per-clip logit cosine with FP32 (default 0.99)")
-    group.add_argument("--max-excluded", type=_non_negative, default=8,
+    group.add_argument("--max-excluded", type=non_negative_int, default=8,
                        help="layers the sensitivity search may keep in float when the gate fails (default 8; 0: off)")
     group.add_argument("--quantize-ops", default="MatMul,Gemm,Conv",
                        help="op types to quantize, comma-separated (default MatMul,Gemm,Conv)")
     group.add_argument("--int8-attention-probs", action="store_true",
                        help="also quantize the MatMuls of Softmax outputs (attention probabilities x V; float by default)")
-    group.add_argument("--calib-window-stride", type=positive, default=None,
+    group.add_argument("--calib-window-stride", type=positive_int, default=None,
                        help="window stride for calibration clips (default: the manifest's, as the runtime samples)")
-    group.add_argument("--calib-threads", type=positive, default=None, help="ONNX Runtime threads for the gate")
+    group.add_argument("--calib-threads", type=positive_int, default=None, help="ONNX Runtime threads for the gate")
 
 
 def int8_options(args):
@@ -93,49 +94,3 @@ def print_table(rows) -> None:
     for key, value in rows:
         print(f"  {key:<{width}}  {value}")
 
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = _number(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1 (exclusive), got {value:g}")
-    return value
-
-
-def _within(low: float, high: float):
-    def parse(text: str) -> float:
-        value = _number(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {value:g}")
-        return value
-
-    return parse
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value

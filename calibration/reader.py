@@ -5,7 +5,7 @@ temperature fit read their clips here. Frames come from the runtime's own source
 the runtime's own `Preprocessor` and `ClipBuffer`, configured from the artifact's manifest, so a
 calibration clip is bit-for-bit the clip the robot would feed the model for the same frames.
 
-Data specs (`--calib-data`, `--data`); the world is spelled as everywhere (runtime.sources.synthetic):
+Data specs (`--calib-data`, `--eval-data`); the world is spelled as everywhere (runtime.sources.synthetic):
   synthetic://?clips[=N]&seed=S&fps=F&size=HxW  the procedural motion world, clips balanced over
                                               its actions (labelled by ground truth); N of them,
                                               or with a bare `clips` as many as asked for

@@ -156,10 +156,9 @@ def main(argv=None) -> int:
     except ValueError:  # main() called from a thread other than the main one: leave signals alone
         previous = None
     try:
-        from runtime.common.hints import command_line
+        from runtime.cli.main import run_main
 
-        with command_line():  # messages name settings as options (--backend x), not keywords
-            return _checked_main(args)
+        return run_main(_checked_main, args, interrupted=None)  # Ctrl-C and SIGTERM: what was written, below
     except (KeyboardInterrupt, Terminated) as stop:
         word, code = ("interrupted", 130) if isinstance(stop, KeyboardInterrupt) else ("terminated", 143)
         if getattr(args, "published", None):  # stopped during INT8 calibration, after the FP32 artifact
@@ -214,24 +213,19 @@ def _library_output(verbose: bool) -> None:
 
 def _checked_main(args) -> int:
     """Refuse an unsafe output or unusable inputs before any work (no model is loaded yet), then export."""
-    from export.inputs import ExportInputError, check_model_folder, one_line, read_labels_file
-    from export.models.contract import VideoTextExportError
+    from export.inputs import check_model_folder, read_labels_file
     from export.models.registry import resolve_family
-    from export.output import OutputError, check_output
+    from export.output import check_output
+    from runtime.cli.errors import UsageError
 
-    try:
-        check_output(args.output, args.model, args.overwrite)
-        check_model_folder(args.model)
-        family = resolve_family(args.model, None if args.family == "auto" else args.family)
-        misplaced = _misplaced_options(args, family.name)
-        if misplaced:
-            print(f"error: {misplaced}", file=sys.stderr)
-            return 2
-        labels = read_labels_file(args.labels, "--labels") if args.labels else None
-        prompts = read_labels_file(args.prompts, "--prompts", "prompts") if args.prompts else None
-    except (OutputError, ExportInputError, VideoTextExportError) as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 1
+    check_output(args.output, args.model, args.overwrite)
+    check_model_folder(args.model)
+    family = resolve_family(args.model, None if args.family == "auto" else args.family)
+    misplaced = _misplaced_options(args, family.name)
+    if misplaced:
+        raise UsageError(misplaced)
+    labels = read_labels_file(args.labels, "--labels") if args.labels else None
+    prompts = read_labels_file(args.prompts, "--prompts", "prompts") if args.prompts else None
     if family.task == "video_text":
         return _export_videotext(args, family.name, prompts)  # X-CLIP, CLIP mean-pool, the bundled video-text model
     return _export(args, family.name, labels)
@@ -259,40 +253,20 @@ def _options(args, family: str, **task_options):
 
 
 def _export(args, family: str, labels: list[str] | None) -> int:
-    from export.inputs import one_line
-    from export.models.videomae import CheckpointError
-    from export.onnx_export import OnnxExportError
-    from export.pipeline import OutputError, build_artifact
+    from export.pipeline import build_artifact
     from export.summary import print_classification
-    from export.trt_engines import EngineBuildError
-    from export.validate import ParityError
-    from runtime.artifact import ArtifactError, load_artifact
+    from runtime.artifact import load_artifact
 
-    try:
-        engine = engine_options(args)
-    except ValueError as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 2
+    engine = engine_options(args)  # BuildOptionsError: a usage error, exit 2
     trt_note = _tensorrt_status()
     if trt_note and engine is not None:
         print(trt_note)
     # INT8: the engine is built from the Q/DQ graphs calibration writes first
     opts = _options(args, family, labels=labels, engine=None if args.precision == "int8" else engine)
-    try:
-        out = build_artifact(opts)
-        args.published = out
-        if args.precision == "int8":
-            _calibrate_int8(out, args, engine)
-    except (OutputError, CheckpointError, OnnxExportError, ParityError, ArtifactError, EngineBuildError) as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # calibration's typed errors; imported lazily with the package
-        from calibration.errors import CalibrationError
-
-        if not isinstance(exc, CalibrationError):
-            raise
-        print(f"error: {one_line(exc)} (the FP32 artifact in {out} is complete; no INT8 model was added)", file=sys.stderr)
-        return 1
+    out = build_artifact(opts)
+    args.published = out
+    if args.precision == "int8":
+        _calibrate_int8(out, args, engine)
     artifact = load_artifact(out)
     print_classification(artifact)
     if engine is not None and not artifact.manifest.file_of_kind("engine"):
@@ -305,30 +279,30 @@ def _export(args, family: str, labels: list[str] | None) -> int:
 
 def _export_videotext(args, family: str, prompts: list[str] | None) -> int:
     """Video-text models: ONNX graphs + tokenizer + prompt embeddings, then an FP16 engine per graph."""
-    from export.inputs import one_line
-    from export.onnx_export import OnnxExportError
-    from export.pipeline import OutputError, build_artifact
+    from export.models.contract import VideoTextExportError
+    from export.pipeline import build_artifact
     from export.summary import print_videotext
-    from export.validate import ParityError
-    from runtime.artifact import ArtifactError, load_artifact
+    from runtime.artifact import load_artifact
+    from runtime.cli.errors import TubeletError, UsageError
+    from runtime.cli.main import add_note
 
     if args.precision == "int8":
-        print("error: --precision int8 is not available for video-text models (no calibration for them yet): "
-              "export with --precision fp16 for an FP16 engine per graph", file=sys.stderr)
-        return 2
+        raise UsageError("--precision int8 is not available for video-text models (no calibration for them yet): "
+                         "export with --precision fp16 for an FP16 engine per graph")
     try:
         out = build_artifact(_options(args, family, prompts=prompts))
-    except (OSError, ValueError, ImportError, OnnxExportError, ParityError, ArtifactError, OutputError) as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 1
+    except ValueError as exc:  # what transformers raises for a checkpoint it cannot load, in our error type
+        if isinstance(exc, TubeletError):
+            raise
+        raise VideoTextExportError(str(exc)) from exc
     if args.precision == "fp16":
-        from export.trt_engines import EngineBuildError, engines_for_artifact
+        from export.trt_engines import engines_for_artifact
 
         try:
             engines_for_artifact(out, engine_options(args))
-        except (EngineBuildError, ArtifactError, ValueError) as exc:
-            print(f"error: {one_line(exc)} (the ONNX artifact in {out} is complete; no engine was added)", file=sys.stderr)
-            return 1
+        except TubeletError as exc:
+            add_note(exc, f"(the ONNX artifact in {out} is complete; no engine was added)")
+            raise
     print_videotext(load_artifact(out))
     return 0
 
@@ -336,11 +310,17 @@ def _export_videotext(args, family: str, prompts: list[str] | None) -> int:
 def _calibrate_int8(out: Path, args, engine) -> None:
     """model.int8.onnx and model.int8.fp16.onnx (Q/DQ, each gated against FP32) into the artifact, then the
     engine where TensorRT is (strongly typed from the FP16 one, TensorRT 8.6 from model.int8.onnx)."""
+    from calibration.errors import CalibrationError
     from calibration.options import run_int8
     from runtime.artifact import read_manifest, write_manifest
+    from runtime.cli.main import add_note
 
     print("\nINT8 calibration (see docs/CALIBRATION.md)")
-    run_int8(out, args)
+    try:
+        run_int8(out, args)
+    except CalibrationError as exc:
+        add_note(exc, f"(the FP32 artifact in {out} is complete; no INT8 model was added)")
+        raise
     if engine is not None:
         from export.trt_engines import add_engine
 

@@ -22,9 +22,20 @@ from runtime.cli.errors import TubeletError
 EXIT_INTERRUPTED = 130
 
 
-def one_line(error: BaseException) -> str:
-    """The message on one line, whatever a library put into it."""
-    return " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+def one_line(error: BaseException | str, limit: int = 2000) -> str:
+    """The message on one line, whatever a library put into it (newlines, pages of context), with the
+    notes a layer added on the way up (add_note)."""
+    text = " ".join(" ".join([str(error), *getattr(error, "__notes__", ())]).split()) or type(error).__name__
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def add_note(error: BaseException, note: str) -> None:
+    """Append `note` (what the failure left behind, e.g. "the FP32 artifact is complete") to the line
+    run_main prints; BaseException.add_note where Python has it (3.11), the same attribute on 3.10."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:
+        error.__notes__ = [*getattr(error, "__notes__", ()), note]
 
 
 def run_main(fn: Callable[[Any], int], args: Any, *, interrupted: str | Callable[[], str] | None = "interrupted",

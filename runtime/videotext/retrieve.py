@@ -4,7 +4,7 @@
 (moving left, moving up, approaching, rotating clockwise, appearing), embeds them and 10 texts (a
 description of each clip and of its time-reversed twin, worded unlike any training caption), prints
 the clips × texts cosine matrix, saves it as a heatmap PNG, and says whether each clip found its
-own description. Clips from video files and texts from a file work the same way.
+own description. Clips from video files (--source) and texts from a file (--texts) work the same way.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.artifact import ArtifactError, Artifact
-from runtime.backends.base import BackendError
+from runtime.artifact import Artifact
+from runtime.cli.args import add_backend, add_renamed, add_source
+from runtime.cli.main import run_main
 from runtime.preprocess import Preprocessor
+from runtime.sources.base import SourceError
 
 # (clip action, its description); the second half describes each clip's time-reversed twin.
 SEED_CLIPS = ("moving left", "moving up", "approaching", "rotating clockwise", "appearing")
@@ -57,7 +59,7 @@ def video_clips(artifact: Artifact, paths: list[str]) -> tuple[np.ndarray, list[
         clip = next((c for c in (buffer.offer(f.image, f.timestamp, f.index, pre) for f in read_video_file(path))
                      if c is not None), None)
         if clip is None:
-            raise ValueError(f"{path} is shorter than one clip ({m.input.frames} sampled frames)")
+            raise SourceError(f"{path} is shorter than one clip ({m.input.frames} sampled frames)")
         clips.append(clip.array)
     return np.stack(clips), [Path(p).name for p in paths]
 
@@ -107,38 +109,42 @@ def save_heatmap(sim: np.ndarray, rows: list[str], texts: list[str], path: Path,
     return path
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m runtime.videotext.retrieve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  python -m runtime.videotext.retrieve --artifact build/videotext-motion\n"
                "  python -m runtime.videotext.retrieve --artifact build/videotext-motion --out sim.png --seed 7\n"
-               "  python -m runtime.videotext.retrieve --artifact build/xclip --video a.mp4 b.mp4 --texts texts.txt")
+               "  python -m runtime.videotext.retrieve --artifact build/xclip --source a.mp4 b.mp4 --texts texts.txt")
     parser.add_argument("--artifact", required=True, help="a video_text artifact folder (export/build_engine.py)")
-    parser.add_argument("--video", nargs="+", help="video files to use as clips (default: 5 synthetic clips)")
+    add_source(parser, required=False, metavar="FILE", several=True,
+               help="video files to use as clips (default: 5 synthetic clips)")
+    add_renamed(parser, "--video", "--source", example="--source a.mp4 b.mp4")
     parser.add_argument("--texts", type=Path, help="file with one text per line (default: the 10 seed descriptions)")
     parser.add_argument("--seed", type=int, default=100, help="render seed of the synthetic clips (default 100)")
     parser.add_argument("--out", type=Path, default=Path("retrieval.png"), help="heatmap PNG (default retrieval.png)")
-    parser.add_argument("--backend", default="cpu", help="ONNX Runtime device: cpu | cuda | tensorrt | auto")
-    args = parser.parse_args(argv)
-    from runtime.videotext.model import VideoTextModel, retrieve
-    from runtime.videotext.tokenizer import PromptError
+    add_backend(parser, default="cpu", help="ONNX Runtime device: cpu | cuda | tensorrt | auto (default cpu)")
+    return parser
 
-    try:
-        with VideoTextModel(args.artifact, device=args.backend) as model:
-            if args.video:
-                clips, rows = video_clips(model.artifact, args.video)
-            else:
-                clips, rows = synthetic_clips(model.artifact, args.seed)
-            texts = [DESCRIPTIONS[a] for a in SEED_CLIPS] + [DESCRIPTIONS[a] for a in TWINS]
-            if args.texts:
-                texts = [t.strip() for t in args.texts.read_text(encoding="utf-8").splitlines() if t.strip()]
-            result = retrieve(model, clips, texts)
-    except (ArtifactError, BackendError, PromptError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+
+def main(argv=None) -> int:
+    return run_main(run, build_parser().parse_args(argv))
+
+
+def run(args) -> int:
+    from runtime.videotext.model import VideoTextModel, retrieve
+
+    with VideoTextModel(args.artifact, device=args.backend) as model:
+        if args.source:
+            clips, rows = video_clips(model.artifact, args.source)
+        else:
+            clips, rows = synthetic_clips(model.artifact, args.seed)
+        texts = [DESCRIPTIONS[a] for a in SEED_CLIPS] + [DESCRIPTIONS[a] for a in TWINS]
+        if args.texts:
+            texts = [t.strip() for t in args.texts.read_text(encoding="utf-8").splitlines() if t.strip()]
+        result = retrieve(model, clips, texts)
     print(format_matrix(result.similarity, rows, texts))
     save_heatmap(result.similarity, rows, texts, args.out)
-    if not args.video and not args.texts:  # ground truth known: clip i is described by text i
+    if not args.source and not args.texts:  # ground truth known: clip i is described by text i
         found = result.best_text == np.arange(len(rows))
         for i, name in enumerate(rows):
             print(f"{name:<24} → T{result.best_text[i]} {'found its description' if found[i] else 'MISSED (wanted T%d)' % i}")

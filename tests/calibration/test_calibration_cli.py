@@ -25,7 +25,7 @@ def test_int8_and_temperature_commands(synth_artifact):
     assert "MatMul in INT8" in done.stdout and "1 / 1" in done.stdout and "PASS" in done.stdout
     manifest = json.loads((synth_artifact / "manifest.json").read_text())
     assert manifest["files"]["model.int8.onnx"]["details"]["method"] == "entropy"
-    done = _run("temperature", "--artifact", synth_artifact, "--data", "synthetic://?clips&seed=4", "--clips", 12)
+    done = _run("temperature", "--artifact", synth_artifact, "--calib-data", "synthetic://?clips&seed=4", "--clips", 12)
     assert done.returncode == 0, done.stderr
     assert "ECE before / after" in done.stdout
     assert json.loads((synth_artifact / "manifest.json").read_text())["temperature"] != 1.0
@@ -35,7 +35,7 @@ def test_bad_input_gets_one_line_errors(tmp_path, synth_artifact):
     for args, expected in (
         (("int8", "--artifact", synth_artifact, "--calib-data", tmp_path / "none.mp4"), "does not exist"),
         (("int8", "--artifact", tmp_path / "no-artifact", "--calib-data", "synthetic://?clips"), "does not exist"),
-        (("temperature", "--artifact", synth_artifact, "--data", tmp_path), "holds no"),
+        (("temperature", "--artifact", synth_artifact, "--calib-data", tmp_path), "holds no"),
     ):
         done = _run(*args)
         assert done.returncode == 1, done.stdout

@@ -16,7 +16,7 @@ NO_MATPLOTLIB = ("import sys\nsys.modules['matplotlib'] = None\nsys.path.insert(
 
 def _temperature(artifact, *extra):
     return subprocess.run([sys.executable, "-c", NO_MATPLOTLIB.format(repo=str(REPO)), "temperature", "--artifact",
-                           str(artifact), "--data", "synthetic://?clips&seed=3", "--clips", "12", *extra],
+                           str(artifact), "--calib-data", "synthetic://?clips&seed=3", "--clips", "12", *extra],
                           cwd=REPO, capture_output=True, text=True, timeout=180)
 
 

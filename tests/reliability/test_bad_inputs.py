@@ -111,7 +111,7 @@ STREAM_CASES = _table("stream", STREAM, {
 
 CALIBRATION_INT8 = ["int8", "--artifact", "{out}/art", "--calib-data", "{in}/clip.avi", "--clips", "2",
                     "--calib-threads", "1"]
-CALIBRATION_TEMPERATURE = ["temperature", "--artifact", "{out}/art", "--data", "{in}/labelled", "--clips", "3",
+CALIBRATION_TEMPERATURE = ["temperature", "--artifact", "{out}/art", "--calib-data", "{in}/labelled", "--clips", "3",
                            "--no-diagram", "--threads", "1"]
 CALIBRATION_CASES = _table("calibration", CALIBRATION_INT8, {
     "--artifact": ["{in}/missing", "{in}/empty-folder", "/dev/null"],
@@ -122,7 +122,7 @@ CALIBRATION_CASES = _table("calibration", CALIBRATION_INT8, {
 }, timeout_s=60.0) + [
     Case(c.id.replace("calibration", "calibration-temperature"), "calibration", c.argv, 60.0)
     for c in _table("calibration", CALIBRATION_TEMPERATURE, {
-        "--data": ["{in}/clip.avi", "{in}/missing", "{in}/empty-folder", "synthetic://?clips=0"],
+        "--calib-data": ["{in}/clip.avi", "{in}/missing", "{in}/empty-folder", "synthetic://?clips=0"],
         "--clips": ["0", "abc"], "--precision": ["int8", "fp16"], "--diagram": ["/nonexistent/r.png"],
     }, timeout_s=60.0)
 ]

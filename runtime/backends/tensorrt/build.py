@@ -28,7 +28,7 @@ from typing import Callable
 from packaging.version import Version
 
 from runtime.backends.tensorrt.provenance import parse_version, this_platform
-from runtime.cli.errors import TubeletError
+from runtime.cli.errors import TubeletError, UsageError
 
 PRECISIONS = ("fp16", "int8")
 STRONGLY_TYPED, WEAKLY_TYPED = "strongly_typed", "weakly_typed"
@@ -52,6 +52,10 @@ class NoGpuError(EngineBuildError):
     """TensorRT is importable but finds no CUDA GPU (trt.Builder returns nullptr)."""
 
 
+class BuildOptionsError(UsageError, ValueError):
+    """Builder options that are out of range or cannot go together: a usage error (exit 2)."""
+
+
 @dataclass
 class BuildOptions:
     precision: str = "fp16"
@@ -68,19 +72,19 @@ class BuildOptions:
 
     def check(self) -> None:
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r}: choose one of {PRECISIONS}")
+            raise BuildOptionsError(f"precision {self.precision!r}: choose one of {PRECISIONS}")
         for name, value in (("batch", self.batch), ("texts", self.texts)):
             if len(value) != 3 or not (1 <= value[0] <= value[1] <= value[2]):
-                raise ValueError(f"{name} profile {value}: need 1 <= min <= opt <= max")
+                raise BuildOptionsError(f"{name} profile {value}: need 1 <= min <= opt <= max")
         if self.opt_level is not None and not 0 <= self.opt_level <= 5:
-            raise ValueError(f"builder optimization level {self.opt_level}: choose 0..5")
+            raise BuildOptionsError(f"builder optimization level {self.opt_level}: choose 0..5")
         if self.hardware_compat not in HARDWARE_LEVELS:
-            raise ValueError(f"hardware compatibility {self.hardware_compat!r}: choose one of {sorted(HARDWARE_LEVELS)}")
+            raise BuildOptionsError(f"hardware compatibility {self.hardware_compat!r}: choose one of {sorted(HARDWARE_LEVELS)}")
         if self.dla_core is not None and self.hardware_compat != "none":
-            raise ValueError("DLA engines cannot be hardware-compatible (JetPack has no hardware compatibility); "
+            raise BuildOptionsError("DLA engines cannot be hardware-compatible (JetPack has no hardware compatibility); "
                              "drop --hardware-compat or --dla-core")
         if self.workspace_mib is not None and self.workspace_mib < 1:
-            raise ValueError(f"workspace {self.workspace_mib} MiB: give a positive size")
+            raise BuildOptionsError(f"workspace {self.workspace_mib} MiB: give a positive size")
 
 
 def _v(version) -> Version:

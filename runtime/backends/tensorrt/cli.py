@@ -15,6 +15,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from runtime.cli.args import add_precision
+from runtime.cli.errors import TubeletError
+from runtime.cli.main import one_line, run_main
+
 EXAMPLES = """examples:
   tubelet-engine --artifact build/videomae-motion                       # fp16, batch 1,1,8
   tubelet-engine --artifact build/videomae-motion --precision int8      # Q/DQ: model.int8.fp16.onnx (8.6: model.int8.onnx)
@@ -90,38 +94,33 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="tubelet-engine", description=__doc__, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifact", type=Path, required=True, help="an artifact folder written by export/build_engine.py")
-    parser.add_argument("--precision", default="fp16", choices=("fp16", "int8"), help="engine precision (default fp16)")
+    add_precision(parser, ("fp16", "int8"), "fp16", help="engine precision (default fp16)")
     add_builder_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from runtime.artifact import ArtifactError
-    from runtime.backends.tensorrt.build import EngineBuildError, NoGpuError, TensorRTMissingError
-    from runtime.backends.tensorrt.artifact_engines import add_engines, trtexec_lines
+    return run_main(build, args, interrupted="interrupted: the artifact is unchanged",
+                    error_note="(the artifact is unchanged)")
 
-    try:
-        opts = builder_options(args, args.precision)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+def build(args) -> int:
+    """Build and record the engines; without TensorRT or a GPU say why, then print the trtexec commands."""
+    from runtime.backends.tensorrt.artifact_engines import add_engines, trtexec_lines
+    from runtime.backends.tensorrt.build import NoGpuError, TensorRTMissingError
+
+    opts = builder_options(args, args.precision)  # BuildOptionsError: a usage error, exit 2
     try:
         names = add_engines(args.artifact, opts)
-    except (TensorRTMissingError, NoGpuError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (TensorRTMissingError, NoGpuError) as exc:  # not a dead end: the same engines with trtexec
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         try:
             lines = trtexec_lines(args.artifact, opts)
-        except (ArtifactError, EngineBuildError) as detail:
-            lines = [f"# no trtexec command: {detail}"]
+        except TubeletError as detail:
+            lines = [f"# no trtexec command: {one_line(detail)}"]
         print("the same engines with trtexec, on the target:\n  " + "\n  ".join(lines))
         return 1
-    except (ArtifactError, EngineBuildError, OSError) as exc:
-        print(f"error: {exc} (the artifact is unchanged)", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: the artifact is unchanged", file=sys.stderr)
-        return 130
     print(f"added {', '.join(names)} to {args.artifact}")
     return 0
 

@@ -13,6 +13,13 @@ MISSING_ARTIFACT = {
     "classify": ("runtime.classify", ["--source", "{tmp}/clip.avi", "--artifact", "{tmp}/none"]),
     "triton": ("runtime.triton_repo.cli", ["--repository", "{tmp}/repo", "--artifact", "{tmp}/none"]),
     "ros": ("ros_bridge.cli", ["--image-topic", "/cam/image_raw", "--artifact", "{tmp}/none"]),
+    "engine": ("runtime.backends.tensorrt.cli", ["--artifact", "{tmp}/none"]),
+    "retrieve": ("runtime.videotext.retrieve", ["--out", "{tmp}/r.png", "--artifact", "{tmp}/none"]),
+    "calibrate int8": ("calibration.__main__", ["int8", "--calib-data", "synthetic://?clips",
+                                                "--artifact", "{tmp}/none"]),
+    "calibrate temperature": ("calibration.__main__", ["temperature", "--calib-data", "synthetic://?clips",
+                                                       "--artifact", "{tmp}/none"]),
+    "export": ("export.build_engine", ["--model", "{tmp}/none", "--output", "{tmp}/out"]),
 }
 # tool -> (old spelling, the new flag, an argv in which the old spelling is used)
 RENAMED = {
@@ -20,6 +27,10 @@ RENAMED = {
                          ["--artifact", "{tmp}/none", "--video", "clip.mp4"]),
     "ros --duration": ("ros_bridge.cli", "--duration", "--seconds",
                        ["--artifact", "{tmp}/none", "--duration", "60"]),
+    "retrieve --video": ("runtime.videotext.retrieve", "--video", "--source",
+                         ["--artifact", "{tmp}/none", "--video", "a.mp4", "b.mp4"]),
+    "calibrate temperature --data": ("calibration.__main__", "--data", "--calib-data",
+                                     ["temperature", "--artifact", "{tmp}/none", "--data", "synthetic"]),
 }
 
 
@@ -45,6 +56,17 @@ def test_a_usage_error_exits_2(tool, tmp_path, capsys):
     module, argv = MISSING_ARTIFACT[tool]
     code, err = _main(module, argv + ["--no-such-flag"], tmp_path, capsys)
     assert code == 2 and "--no-such-flag" in err
+
+
+def test_usage_errors_found_after_parsing_exit_2(tmp_path, capsys):
+    code, err = _main("runtime.backends.tensorrt.cli", ["--artifact", "{tmp}/none", "--dla-core", "0",
+                                                        "--hardware-compat", "ampere+"], tmp_path, capsys)
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: DLA engines cannot be hardware-compatible")
+
+
+def test_an_old_flag_without_values_still_names_the_new_one(tmp_path, capsys):
+    code, err = _main("runtime.classify", ["--artifact", "x", "--video"], tmp_path, capsys)
+    assert code == 2 and "--video was renamed --source: use --source clip.mp4" in err
 
 
 def test_bridge_parameter_errors_stay_usage_errors(tmp_path, capsys):
