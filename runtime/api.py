@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from runtime.artifact import Artifact, load_artifact
+from runtime.cli.errors import OptionValueError
 from runtime.model import open_model
 from runtime.outputs.base import Sink, Sinks
 from runtime.outputs.summary import StreamSummary, summarize, why_no_windows
@@ -71,7 +72,7 @@ class StreamRunner:
                  precision: str = "fp32", prompts: Sequence[str] | None = None, device: str | None = None,
                  build_engine: bool = False):
         if mode not in MODES:
-            raise ValueError(f"mode {mode!r} unknown; choose auto, live or offline")
+            raise OptionValueError(f"mode {mode!r} unknown; choose auto, live or offline")
         self.artifact = load_artifact(artifact) if isinstance(artifact, (str, bytes)) or hasattr(artifact, "__fspath__") else artifact
         self.mode, self.limits = mode, limits or RunLimits()
         self.config = config or RecognizerConfig()
@@ -79,7 +80,7 @@ class StreamRunner:
         self.config.mode = "offline" if mode == "offline" else "live"
         self._own_backend = backend_object is None
         if prompts is not None and backend_object is not None:
-            raise ValueError("prompts apply when the runner opens the artifact itself; with backend_object, "
+            raise OptionValueError("prompts apply when the runner opens the artifact itself; with backend_object, "
                              "set them on that backend (runtime.model.Model.set_prompts)")
         if build_engine and backend_object is None:
             # Engines are built where they run: on the first launch here, reused on the next ones.
@@ -106,7 +107,7 @@ class StreamRunner:
         names = [s if isinstance(s, str) else os.fspath(s) if hasattr(s, "__fspath__") else
                  getattr(s, "stream_id", None) or f"stream{i}" for i, s in enumerate(sources)]
         if not names:
-            raise ValueError("no source given; pass at least one, e.g. '0' or 'clip.mp4'")
+            raise OptionValueError("no source given; pass at least one, e.g. '0' or 'clip.mp4'")
         for i, (spec, name) in enumerate(zip(sources, names)):
             stream_id = name if names.count(name) == 1 else f"{name}#{i}"  # the same camera twice stays apart
             if isinstance(spec, str) or hasattr(spec, "__fspath__"):

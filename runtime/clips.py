@@ -13,6 +13,8 @@ from typing import Callable
 
 import numpy as np
 
+from runtime.cli.errors import OptionValueError
+
 # The highest sampling rate a caller may ask for. Sampling can only take frames that arrive: above
 # the camera's own rate every frame is taken, so a larger number means nothing more. 1000 fps is
 # above what high-speed USB3/GigE machine-vision cameras deliver to a host, and a 1 ms period is
@@ -39,9 +41,9 @@ class FrameSampler:
 
     def __init__(self, frame_stride: int = 1, target_fps: float | None = None):
         if frame_stride < 1:
-            raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
+            raise OptionValueError(f"frame_stride must be >= 1, got {frame_stride}")
         if target_fps is not None and not (math.isfinite(target_fps) and target_fps > 0):
-            raise ValueError(f"target_fps must be a finite number > 0, got {target_fps}")
+            raise OptionValueError(f"target_fps must be a finite number > 0, got {target_fps}")
         self.frame_stride = frame_stride
         self.period = None if target_fps is None else 1.0 / target_fps
         self._seen = 0
@@ -73,9 +75,9 @@ class ClipBuffer:
     def __init__(self, frames: int, window_stride: int = 1, layout: str = "NTCHW",
                  frame_stride: int = 1, target_fps: float | None = None, stream_id: str = "0"):
         if frames < 1 or window_stride < 1:
-            raise ValueError(f"frames and window_stride must be >= 1, got {frames}, {window_stride}")
+            raise OptionValueError(f"frames and window_stride must be >= 1, got {frames}, {window_stride}")
         if layout not in ("NTCHW", "NCTHW"):
-            raise ValueError(f"layout must be NTCHW or NCTHW, got {layout!r}")
+            raise OptionValueError(f"layout must be NTCHW or NCTHW, got {layout!r}")
         self.frames = frames
         self.window_stride = window_stride
         self.layout = layout

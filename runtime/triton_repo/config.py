@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runtime.cli.errors import TubeletError
+from runtime.cli.errors import OptionValueError, TubeletError
 
 # numpy dtype name → (Triton config data_type, the datatype string model metadata reports)
 TRITON_DTYPES = {
@@ -120,7 +120,7 @@ def _tensors(key: str, tensors) -> list[str]:
 def model_config_text(entry: ModelEntry) -> str:
     """The `config.pbtxt` of one entry (protobuf text format of Triton's ModelConfig)."""
     if entry.platform not in MODEL_FILES:
-        raise ValueError(f"platform {entry.platform!r} unknown; choose one of {sorted(MODEL_FILES)}")
+        raise OptionValueError(f"platform {entry.platform!r} unknown; choose one of {sorted(MODEL_FILES)}")
     lines = [f"name: {_quote(entry.name)}", f"platform: {_quote(entry.platform)}",
              f"max_batch_size: {int(entry.max_batch_size)}"]
     lines += _tensors("input", entry.inputs) + _tensors("output", entry.outputs)

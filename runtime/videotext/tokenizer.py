@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from runtime.backends.base import require
-from runtime.cli.errors import TubeletError
+from runtime.cli.errors import OptionValueError, TubeletError
 
 
 class PromptError(TubeletError, ValueError):
@@ -29,7 +29,7 @@ class TextTokenizer:
     def __init__(self, path: str | os.PathLike, max_length: int, pad_id: int):
         tokenizers = require("tokenizers", "videotext", "encoding new prompts for a video-text model")
         if max_length < 2:
-            raise ValueError(f"max_length must be >= 2 (room for the special tokens), got {max_length}")
+            raise OptionValueError(f"max_length must be >= 2 (room for the special tokens), got {max_length}")
         try:
             self._tok = tokenizers.Tokenizer.from_file(str(Path(path)))
         except Exception as exc:  # tokenizers raises plain Exception subclasses for bad JSON

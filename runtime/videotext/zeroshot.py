@@ -19,6 +19,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from runtime.backends.base import Backend, TensorMeta
+from runtime.cli.errors import OptionValueError
 from runtime.postprocess import softmax
 from runtime.videotext.model import VideoFeatures, VideoTextError, VideoTextModel, l2_normalize
 from runtime.videotext.tokenizer import check_prompts
@@ -116,7 +117,7 @@ class FrameCachedEncoder:
             raise VideoTextError(f"{model.artifact.manifest.family} has no per-frame encoder (frame graph); the frame "
                                  "cache needs a model whose video embedding is a mean over frames (clip-meanpool)")
         if window_stride < 1:
-            raise ValueError(f"window_stride must be >= 1, got {window_stride}")
+            raise OptionValueError(f"window_stride must be >= 1, got {window_stride}")
         spec = model.artifact.manifest.input
         self.model, self.frames, self.window_stride = model, int(frames or spec.frames), window_stride
         self._graph = model.frame_encoder

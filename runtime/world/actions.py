@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.cli.errors import OptionValueError
+
 __all__ = ["ACTIONS", "ACTOR_SCALES", "PALETTE", "REVERSED", "SHAPE_NAMES", "Actor", "action_of", "sample_actor"]
 
 ACTIONS: tuple[str, ...] = (
@@ -117,7 +119,7 @@ def sample_actor(rng: np.random.Generator) -> Actor:
 
 def check_action(action: str) -> None:
     if action not in REVERSED:
-        raise ValueError(f"unknown action {action!r}; valid actions: {', '.join(ACTIONS)}")
+        raise OptionValueError(f"unknown action {action!r}; valid actions: {', '.join(ACTIONS)}")
 
 
 def trajectory(action: str, num_frames: int, fps: float, actor: Actor,

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from runtime.cli.errors import OptionValueError
 from runtime.common.cv import cv2
 from runtime.world.actions import (
     ACTIONS, ACTOR_SCALES, BORDER, PALETTE, SHAPE_NAMES, SHAPES, Actor, check_action, sample_actor, trajectory)
@@ -131,11 +132,11 @@ def check_args(fps: float, **counts: tuple) -> None:
     """Raise ValueError naming the first bad argument; counts are name=(value, minimum[, maximum])."""
     for name, (value, low, *high) in counts.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            raise OptionValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if high and value > high[0]:
-            raise ValueError(f"{name} must be at most {high[0]}, got {value}")
+            raise OptionValueError(f"{name} must be at most {high[0]}, got {value}")
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not MIN_FPS <= fps <= MAX_FPS:
-        raise ValueError(f"fps must be a number from {MIN_FPS:g} to {MAX_FPS:g}, got {fps!r}")
+        raise OptionValueError(f"fps must be a number from {MIN_FPS:g} to {MAX_FPS:g}, got {fps!r}")
 
 
 def _seeds(entropy) -> tuple[np.random.SeedSequence, np.random.SeedSequence, np.random.SeedSequence]:
@@ -149,7 +150,7 @@ def clip_actor(seed: int) -> Actor:
     """The actor `render_clip(..., seed=seed)` draws, at scale 1: its shape, colour (BGR, PALETTE
     jittered by up to 20 per channel), size and speeds. The same for every action of that seed."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        raise OptionValueError(f"seed must be an integer >= 0, got {seed!r}")
     return sample_actor(np.random.default_rng(_seeds(seed)[1]))
 
 
@@ -184,7 +185,7 @@ def render_clip(action: str, num_frames: int = 16, height: int = 64, width: int 
                 seed=(seed, 0))
     if isinstance(actor_scale, bool) or not isinstance(actor_scale, (int, float)) or not \
             ACTOR_SCALES[0] <= actor_scale <= ACTOR_SCALES[1]:
-        raise ValueError(f"actor_scale must be a number from {ACTOR_SCALES[0]:g} to {ACTOR_SCALES[1]:g}, "
+        raise OptionValueError(f"actor_scale must be a number from {ACTOR_SCALES[0]:g} to {ACTOR_SCALES[1]:g}, "
                          f"got {actor_scale!r}")
     return _render(action, num_frames, height, width, fps, seed, bool(clean), actor_scale=float(actor_scale))
 

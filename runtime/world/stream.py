@@ -20,6 +20,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from runtime.cli.errors import OptionValueError
 from runtime.common.cv import cv2
 from runtime.sources.base import Frame
 from runtime.world.actions import (
@@ -54,7 +55,7 @@ class SyntheticStream:
         check_args(fps, num_frames=(0 if num_frames is None else num_frames, 0),
                     height=(height, 8, MAX_SIDE), width=(width, 8, MAX_SIDE), seed=(seed, 0))
         if not 0 < min_action_s <= max_action_s < math.inf:
-            raise ValueError("need 0 < min_action_s <= max_action_s, got "
+            raise OptionValueError("need 0 < min_action_s <= max_action_s, got "
                              f"min_action_s={min_action_s!r}, max_action_s={max_action_s!r}")
         self.height, self.width, self.fps = height, width, float(fps)
         self.num_frames, self.realtime, self.stream_id = num_frames, realtime, stream_id
