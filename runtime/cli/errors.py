@@ -29,5 +29,7 @@ class UsageError(TubeletError):
 
 
 class OptionValueError(TubeletError, ValueError):
-    """An option's value that parsed but cannot be used, found when the tool first uses it (a prompts
-    file with no prompts, an output path that is not writable): exit status 1."""
+    """An option's or argument's value that cannot be used, found when it is first used: on the command
+    line a value that parsed (a prompts file with no prompts, an output path that is not writable),
+    through the Python API a setting out of range (a clip of 0 frames, an unknown world action):
+    exit status 1."""
