@@ -70,14 +70,13 @@ class GroundTruthRecorder(Sink):
 
     def score(self, stream_id: str, world: GroundTruth, background: tuple[str, ...] = ()) -> Accuracy:
         """world: the stream's ground truth (runtime.sources.base.GroundTruth, what `Source.ground_truth()`
-        returns): label_at(index), timeline (Segment(start, end, label)) and fps; and, when it has one,
-        action_of(label), which reads a result label (e.g. a zero-shot prompt) as one of its actions."""
+        returns): label_at(index), timeline (Segment(start, end, label)), fps, and action_of(label),
+        which reads a result label (e.g. a zero-shot prompt) as one of its actions."""
         with self._lock:
             records = list(self._records.get(stream_id, []))
-        read = getattr(world, "action_of", None)
-        if read is not None:
-            records = [(first, index, read(label) or label, latency) for first, index, label, latency in records]
-            background = tuple(read(label) or label for label in background)
+        read = world.action_of
+        records = [(first, index, read(label) or label, latency) for first, index, label, latency in records]
+        background = tuple(read(label) or label for label in background)
         hits = [label == world.label_at(index) for _, index, label, _ in records]
         result = Accuracy(stream_id, len(records), sum(hits), 0, 0)
         if not records:

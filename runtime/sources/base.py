@@ -76,15 +76,17 @@ class TruthSegment(Protocol):
 class GroundTruth(Protocol):
     """What a scene truly shows, frame by frame: what accuracy and detection delay are scored against.
 
-    A source that knows it (the synthetic world) returns one from `Source.ground_truth()`. It may
-    also have `action_of(label) -> str | None`, reading a result's label (e.g. a zero-shot prompt,
-    "a shape moving left") as one of its actions; the scorer uses it when present."""
+    A source that knows it (the synthetic world) returns one from `Source.ground_truth()`."""
 
     fps: float
     timeline: Sequence[TruthSegment]  # in frame order, end exclusive, each start the previous end
 
     def label_at(self, index: int) -> str:
         """The true label of frame `index`."""
+
+    def action_of(self, label: str) -> str | None:
+        """A result's label (e.g. a zero-shot prompt, "a shape moving left") read as one of this
+        truth's labels, or None when it names none of them (the label is then scored as it is)."""
 
 
 class Source:

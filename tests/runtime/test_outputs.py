@@ -161,6 +161,9 @@ class _World:
     def label_at(self, index):
         return next(s.label for s in self.timeline if s.start <= index < s.end)
 
+    def action_of(self, label):
+        return None  # its labels are the model's own
+
 
 def test_accuracy_and_detection_delay_against_a_timeline():
     recorder = GroundTruthRecorder()
