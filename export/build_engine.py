@@ -36,6 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     from calibration.options import OneLineParser, add_int8_arguments
     from export.models.registry import names
     from runtime.backends.tensorrt.cli import add_builder_arguments
+    from runtime.cli.args import min_opt_max
 
     parser = OneLineParser(
         prog="build_engine.py", description=__doc__, epilog=EXAMPLES,
@@ -44,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         f"(default: the bundled model {BUNDLED_MODEL.relative_to(REPO)})")
     parser.add_argument("--output", help="artifact folder to write (default: build/<model name>)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default 17: the newest TensorRT 8.6 on JetPack 6.0 parses)")
-    parser.add_argument("--batch", default="1,1,8", type=_batch, metavar="MIN,OPT,MAX",
+    parser.add_argument("--batch", default="1,1,8", type=min_opt_max, metavar="MIN,OPT,MAX",
                         help="batch sizes the graph and engines serve (default 1,1,8); only batch is dynamic")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
                         help="fp32: ONNX artifact; fp16/int8: also a TensorRT engine (needs TensorRT)")
@@ -106,16 +107,6 @@ def _sampling_overrides(args) -> dict:
     """Only what the user typed: the rest comes from the checkpoint (see export/models/videomae.py)."""
     given = {"frame_stride": args.frame_stride, "target_fps": args.target_fps, "window_stride": args.window_stride}
     return {k: v for k, v in given.items() if v is not None}
-
-
-def _batch(text: str) -> tuple[int, int, int]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--batch {text!r}: expected MIN,OPT,MAX integers, e.g. 1,1,8") from None
-    if len(values) != 3 or not (1 <= values[0] <= values[1] <= values[2]):
-        raise argparse.ArgumentTypeError(f"--batch {text!r}: expected 1 <= MIN <= OPT <= MAX, e.g. 1,1,8")
-    return values
 
 
 def _newest_opset() -> int | None:

@@ -52,6 +52,17 @@ def within(low: float, high: float):
     return parse
 
 
+def min_opt_max(text: str) -> tuple[int, int, int]:
+    """A profile's 'MIN,OPT,MAX' (batch sizes, text counts): three integers, 1 <= MIN <= OPT <= MAX."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected MIN,OPT,MAX integers, e.g. 1,1,8") from None
+    if len(values) != 3 or not (1 <= values[0] <= values[1] <= values[2]):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 1 <= MIN <= OPT <= MAX, e.g. 1,1,8")
+    return values
+
+
 def _integer(text: str) -> int:
     try:
         return int(text)

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime.cli.args import add_precision
+from runtime.cli.args import add_precision, min_opt_max
 from runtime.cli.errors import TubeletError
 from runtime.cli.main import one_line, run_main
 
@@ -25,16 +25,6 @@ EXAMPLES = """examples:
   tubelet-engine --artifact build/videotext-motion --texts 1,8,32       # video-text: one engine per graph
   tubelet-engine --artifact DIR --dla-core 0                            # Orin DLA, GPU fallback
 """
-
-
-def _triple(text: str) -> tuple[int, int, int]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected MIN,OPT,MAX integers, e.g. 1,1,8") from None
-    if len(values) != 3 or not (1 <= values[0] <= values[1] <= values[2]):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected 1 <= MIN <= OPT <= MAX, e.g. 1,1,8")
-    return values
 
 
 KEEP_FP32_HELP = ("TensorRT 8.6 builds: also pin layers whose name matches this glob to FP32 (repeatable); "
@@ -47,10 +37,10 @@ def add_builder_arguments(parser: argparse.ArgumentParser, batch: bool = True, t
     the profile it exports for, and whose --keep-fp32 also shapes the FP16 ONNX it writes)."""
     group = parser.add_argument_group(title)
     if batch:
-        group.add_argument("--batch", default=None, type=_triple, metavar="MIN,OPT,MAX",
+        group.add_argument("--batch", default=None, type=min_opt_max, metavar="MIN,OPT,MAX",
                            help="batch sizes the engine serves (default: the batch profile the artifact was "
                                 "exported with, else 1,1,8)")
-    group.add_argument("--texts", default=(1, 8, 64), type=_triple, metavar="MIN,OPT,MAX",
+    group.add_argument("--texts", default=(1, 8, 64), type=min_opt_max, metavar="MIN,OPT,MAX",
                        help="video-text: prompts per text/head call (default 1,8,64)")
     group.add_argument("--workspace", type=int, metavar="MIB", help="builder workspace limit in MiB (default: TensorRT's)")
     group.add_argument("--opt-level", type=int, choices=range(6), metavar="0-5",
