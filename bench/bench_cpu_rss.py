@@ -11,6 +11,7 @@ least-squares slope over the rest, and the windows published and dropped.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import sys
 import tempfile
@@ -26,6 +27,34 @@ from runtime.api import RunLimits, StreamRunner  # noqa: E402
 from runtime.outputs.base import Sink  # noqa: E402
 
 
+class MallInfo2(ctypes.Structure):
+    """glibc's struct mallinfo2 (2.33+): every field a size_t."""
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+def _libc_mallinfo2():
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):  # not glibc, or older than 2.33
+        return None
+    fn.restype = MallInfo2
+    return fn
+
+
+_MALLINFO2 = _libc_mallinfo2()
+
+
+def heap_mb() -> dict:
+    """glibc's malloc heap: bytes held by live allocations (in use, mmapped ones included) and bytes freed
+    but kept in its arenas. RSS rising with `in_use` flat is retention, not a leak."""
+    if _MALLINFO2 is None:
+        return {}
+    info = _MALLINFO2()
+    return {"in_use_mb": (info.uordblks + info.hblkhd) / 2**20, "free_kept_mb": info.fordblks / 2**20}
+
+
 def rss_mb() -> float:
     with open("/proc/self/status", encoding="ascii") as handle:
         for line in handle:
@@ -39,6 +68,7 @@ class RssSampler(Sink):
 
     def __init__(self):
         self.samples: list[tuple[float, float]] = []
+        self.heap: list[dict] = []
         self.published = 0
 
     def on_result(self, result) -> None:
@@ -46,6 +76,7 @@ class RssSampler(Sink):
 
     def on_stats(self, streams, sources) -> None:
         self.samples.append((time.monotonic(), rss_mb()))
+        self.heap.append(heap_mb())
 
 
 def export_bundled(out: Path) -> Path:
@@ -65,11 +96,25 @@ def live_rss(artifact, backend: str, precision: str, threads: int, seconds: floa
     tail = [(t - t0, mb) for t, mb in sampler.samples if t - t0 >= min(60.0, 0.2 * seconds)]
     slope = float(np.polyfit([t for t, _ in tail], [mb for _, mb in tail], 1)[0]) * 3600 if len(tail) > 3 else None
     s = report.summaries[0]
+    heap = _heap_trend(sampler, t0, tail[0][0] if tail else 0.0)
+    series = [{"t_s": round(t - t0, 1), "rss_mb": round(mb, 2), **{k: round(v, 2) for k, v in h.items()}}
+              for (t, mb), h in zip(sampler.samples, sampler.heap)][::10]
     return {"backend": name, "precision": precision, "threads": threads, "seconds": round(report.elapsed_s, 1),
             "windows": s.windows, "published": sampler.published, "dropped_windows": s.dropped_windows,
             "inference_p50_ms": s.inference_p50_ms, "rss_first_mb": sampler.samples[0][1],
             "rss_after_warmup_mb": tail[0][1] if tail else None, "rss_end_mb": tail[-1][1] if tail else None,
-            "rss_max_mb": max(mb for _, mb in sampler.samples), "rss_slope_mb_per_hour": slope}
+            "rss_max_mb": max(mb for _, mb in sampler.samples), "rss_slope_mb_per_hour": slope,
+            **heap, "series_every_10_s": series}
+
+
+def _heap_trend(sampler: RssSampler, t0: float, after_s: float) -> dict:
+    """Slopes (MB/h) of glibc's in-use and freed-but-kept bytes over the same samples as the RSS slope."""
+    rows = [(t - t0, h) for (t, _), h in zip(sampler.samples, sampler.heap) if h and t - t0 >= after_s]
+    if len(rows) <= 3:
+        return {}
+    times = [t for t, _ in rows]
+    return {f"heap_{key}_slope_mb_per_hour": float(np.polyfit(times, [h[key] for _, h in rows], 1)[0]) * 3600
+            for key in ("in_use_mb", "free_kept_mb")}
 
 
 def main() -> int:

@@ -21,6 +21,10 @@ class ModelSpec:
     decoder_hidden_size: int = 64
     decoder_layers: int = 2
     decoder_heads: int = 4
+    # False: resize the shortest edge to image_size and keep the central square (the HF processor's
+    # default; a 4:3 camera loses its left and right eighths). True: the whole frame resized straight
+    # to image_size x image_size, so an actor near a wide camera's edge stays in view (squeezed).
+    full_frame: bool = False
 
     @property
     def temporal_slots(self) -> int:
@@ -29,6 +33,12 @@ class ModelSpec:
     @property
     def patches_per_slot(self) -> int:
         return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def view(self) -> str:
+        """What TRAINING.md and the logs call the preprocessing."""
+        return (f"the whole frame resized to {self.image_size}x{self.image_size}" if self.full_frame else
+                f"shortest edge resized to {self.image_size}, center crop {self.image_size}x{self.image_size}")
 
     def videomae_config(self, **extra):
         """A `VideoMAEConfig`; mean pooling so pretraining and classifier share encoder keys."""

@@ -4,7 +4,8 @@ The bundled model ships a `VideoMAEImageProcessor` config; export reads it into 
 manifest and the runtime preprocesses every camera frame with `runtime.preprocess.Preprocessor`.
 Training calls that same Preprocessor on the same settings: BGR -> RGB (the world renders in
 OpenCV order), resize the shortest edge to `size` (OpenCV, area filter when shrinking), center crop
-`size` x `size`, rescale by 1/255, normalize with ImageNet mean/std. ImageNet statistics are also
+`size` x `size` (or, with `full_frame`, the whole frame resized to `size` x `size`), rescale by
+1/255, normalize with ImageNet mean/std. A square clip comes out the same either way. ImageNet statistics are also
 what `VideoMAEForPreTraining` assumes when it un-normalizes frames to build its targets.
 """
 
@@ -22,39 +23,41 @@ IMAGE_MEAN = tuple(float(v) for v in IMAGENET_DEFAULT_MEAN)
 IMAGE_STD = tuple(float(v) for v in IMAGENET_DEFAULT_STD)
 
 
-def make_processor(size: int):
+def make_processor(size: int, full_frame: bool = False):
     """The image processor saved beside the model: the one source of truth for preprocessing."""
     from transformers import VideoMAEImageProcessor
 
+    resize = {"height": size, "width": size} if full_frame else {"shortest_edge": size}
     return VideoMAEImageProcessor(
-        do_resize=True, size={"shortest_edge": size}, do_center_crop=True,
+        do_resize=True, size=resize, do_center_crop=not full_frame,
         crop_size={"height": size, "width": size}, do_rescale=True, rescale_factor=1 / 255,
         do_normalize=True, image_mean=list(IMAGE_MEAN), image_std=list(IMAGE_STD))
 
 
-def runtime_preprocessing(size: int):
-    """The `runtime.artifact.Preprocessing` export writes for `make_processor(size)`'s config."""
+def runtime_preprocessing(size: int, full_frame: bool = False):
+    """The `runtime.artifact.Preprocessing` export writes for `make_processor(size, full_frame)`'s config."""
     from runtime.artifact import Preprocessing
 
-    return Preprocessing(resize_shortest_edge=size, resize_height=None, resize_width=None, crop_height=size,
-                         crop_width=size, mean=list(IMAGE_MEAN), std=list(IMAGE_STD), rescale=1 / 255,
-                         color="RGB", interpolation="bilinear")
+    return Preprocessing(resize_shortest_edge=None if full_frame else size,
+                         resize_height=size if full_frame else None, resize_width=size if full_frame else None,
+                         crop_height=size, crop_width=size, mean=list(IMAGE_MEAN), std=list(IMAGE_STD),
+                         rescale=1 / 255, color="RGB", interpolation="bilinear")
 
 
 @functools.lru_cache(maxsize=8)
-def preprocessor(size: int):
+def preprocessor(size: int, full_frame: bool = False):
     """The runtime's own frame preprocessor, as the robot runs it for a model of input `size`."""
     from runtime.preprocess import Preprocessor
 
-    return Preprocessor(runtime_preprocessing(size))
+    return Preprocessor(runtime_preprocessing(size, full_frame))
 
 
-def pixel_values(clips_bgr: np.ndarray, size: int) -> torch.Tensor:
+def pixel_values(clips_bgr: np.ndarray, size: int, full_frame: bool = False) -> torch.Tensor:
     """uint8 (N, T, H, W, 3) BGR clips -> float32 (N, T, 3, size, size), the model's input."""
     if clips_bgr.dtype != np.uint8 or clips_bgr.ndim != 5 or clips_bgr.shape[-1] != 3:
         raise ValueError(f"expected uint8 (N, T, H, W, 3) BGR clips, got {clips_bgr.dtype} "
                          f"{clips_bgr.shape}")
-    pre = preprocessor(size)
+    pre = preprocessor(size, full_frame)
     out = np.empty((*clips_bgr.shape[:2], 3, size, size), np.float32)
     for n, clip in enumerate(clips_bgr):
         for t, frame in enumerate(clip):
@@ -86,9 +89,9 @@ def world_clips(n_per_class: int, num_frames: int, size: int, seed: int,
 
 
 def scaled_clips(n_per_class: int, num_frames: int, size: int, seed: int, fps: float,
-                 height: int = 240, width: int = 320) -> tuple[np.ndarray, np.ndarray]:
+                 height: int = 240, width: int = 320, full_frame: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """float32 pixel values and int64 labels of clips rendered at a camera's size (4:3 by default, so
-    the actor is often partly outside the model's central crop), each with the actor resized by a
+    the actor is often partly outside the model's central crop, or squeezed with `full_frame`), each with the actor resized by a
     log-uniform draw from ACTOR_SCALES: every action at every scale the demo stream reaches (approach
     and recession span the scales by themselves, so they keep scale 1)."""
     from runtime.world import ACTIONS, ACTOR_SCALES, render_clip
@@ -97,7 +100,7 @@ def scaled_clips(n_per_class: int, num_frames: int, size: int, seed: int, fps: f
     rng = np.random.default_rng([seed, 11])
     scales = np.exp(rng.uniform(np.log(ACTOR_SCALES[0]), np.log(ACTOR_SCALES[1]), len(labels)))
     out = np.empty((len(labels), num_frames, 3, size, size), np.float32)
-    pre = preprocessor(size)
+    pre = preprocessor(size, full_frame)
     for i, (label, scale) in enumerate(zip(labels, scales)):
         action = ACTIONS[label]
         scale = 1.0 if action in ("approaching", "receding") else float(scale)

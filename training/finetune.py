@@ -36,6 +36,36 @@ def new_classifier(spec: ModelSpec, actions: tuple[str, ...], encoder=None, seed
     return model
 
 
+PATCH_KEY = "videomae.embeddings.patch_embeddings.projection.weight"
+
+
+def load_weights(model, folder: str | Path, spec: ModelSpec) -> str:
+    """Load a save_pretrained classifier's weights into `model` (of `spec`); return how.
+
+    The same shape loads as it is. A folder trained at a k-times smaller input with k-times smaller
+    patches (the same token grid: VideoMAE's position table is a fixed sinusoid of the token index)
+    loads with each patch weight spread over the k x k pixels it now covers, divided by k squared: on a
+    frame upsampled k times the model then computes exactly what the folder's model computed on the
+    frame itself, a warm start for training at the higher resolution."""
+    from transformers import VideoMAEForVideoClassification
+
+    source = VideoMAEForVideoClassification.from_pretrained(str(folder))
+    state = source.state_dict()
+    old_patch, old_size = source.config.patch_size, source.config.image_size
+    if (old_patch, old_size) == (spec.patch_size, spec.image_size):
+        model.load_state_dict(state, strict=True)
+        return "as saved"
+    factor = spec.patch_size // old_patch
+    if factor < 2 or spec.patch_size != factor * old_patch or spec.image_size != factor * old_size:
+        raise ValueError(f"{folder}: image size {old_size} with patch {old_patch} is not a whole-number "
+                         f"downscale of image size {spec.image_size} with patch {spec.patch_size}; "
+                         "only the same token grid at k times the pixels can be warm-started")
+    weight = state[PATCH_KEY]
+    state[PATCH_KEY] = weight.repeat_interleave(factor, -1).repeat_interleave(factor, -2) / factor ** 2
+    model.load_state_dict(state, strict=True)
+    return f"patch weights {old_patch} px spread over {spec.patch_size} px"
+
+
 def finetune(model, spec: ModelSpec, epochs: int, data: Callable[[int], tuple[np.ndarray, np.ndarray]],
              batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
              label_smoothing: float = 0.1,
@@ -116,7 +146,7 @@ def save_bundle(model, out: Path, spec: ModelSpec) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
-    make_processor(spec.image_size).save_pretrained(out)
+    make_processor(spec.image_size, spec.full_frame).save_pretrained(out)
     # How the runtime must sample a camera to see what training saw; export reads this into the
     # artifact's manifest, so the robot never retypes it.
     (out / "sampling.json").write_text(json.dumps({"target_fps": spec.fps, "window_stride": 2}, indent=2) + "\n")

@@ -36,14 +36,15 @@ def window_label(timeline, frames: np.ndarray) -> str:
 
 def stream_windows(seed: int, num_frames: int, size: int, clip_fps: float, frames: int = 1000,
                    every: int = 3, actions: tuple[str, ...] | None = None,
-                   height: int = STREAM_SIZE[0], width: int = STREAM_SIZE[1]) -> tuple[np.ndarray, np.ndarray]:
+                   height: int = STREAM_SIZE[0], width: int = STREAM_SIZE[1],
+                   full_frame: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """float32 pixel values (N, num_frames, 3, size, size) and int64 labels (index into ACTIONS) of the
     windows of one stream of `frames` frames, a window starting every `every` stream frames."""
     from runtime.world import ACTIONS, SyntheticStream
 
     names = ACTIONS if actions is None else actions
     stream = SyntheticStream(seed, height, width, STREAM_FPS, num_frames=frames)
-    pre = preprocessor(size)
+    pre = preprocessor(size, full_frame)
     values = np.stack([pre(frame.image) for frame in stream])
     step = max(1, round(STREAM_FPS / clip_fps))  # the runtime takes every step-th frame at this rate
     offsets = step * np.arange(num_frames)

@@ -22,7 +22,7 @@ import torch
 from training.config import ModelSpec
 from training.data import pixel_values, scaled_clips, with_reversed, world_clips
 from training.stream_data import stream_windows
-from training.finetune import evaluate, finetune, new_classifier, predict, save_bundle
+from training.finetune import evaluate, finetune, load_weights, new_classifier, predict, save_bundle
 from training.onnx_timing import time_ort
 from training.pretrain import new_pretraining_model, pretrain
 
@@ -75,9 +75,7 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = No
         del clips
     model = new_classifier(spec, ACTIONS, encoder=encoder, seed=recipe.seed)
     if recipe.init:  # from_pretrained reads safetensors and maps saved key names; strict: same shape or an error
-        from transformers import VideoMAEForVideoClassification
-
-        model.load_state_dict(VideoMAEForVideoClassification.from_pretrained(recipe.init).state_dict(), strict=True)
+        print(f"weights from {recipe.init}: {load_weights(model, recipe.init, spec)}")
     stream_base = STREAM_SEEDS + recipe.seed * 10_000
 
     twin_of = {i: ACTIONS.index(REVERSED[name]) for i, name in enumerate(ACTIONS)}
@@ -95,16 +93,17 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = No
         parts = [(pixel_values(clips, spec.image_size).numpy(), labels)]
         if recipe.scaled_clips_per_class > 0:  # render seeds base + 500 + epoch: apart from the plain clips'
             parts.append(scaled_clips(recipe.scaled_clips_per_class, spec.num_frames, spec.image_size,
-                                      base + 500 + epoch, spec.fps))
+                                      base + 500 + epoch, spec.fps, full_frame=spec.full_frame))
         if recipe.stream_frames > 0:
             parts.append(stream_windows(stream_base + epoch, spec.num_frames, spec.image_size, spec.fps,
-                                        recipe.stream_frames, recipe.stream_every))
+                                        recipe.stream_frames, recipe.stream_every, full_frame=spec.full_frame))
         return np.concatenate([v for v, _ in parts]), np.concatenate([lb for _, lb in parts])
 
     # validation clips: their own render seed, apart from both training and held-out clips
     val_clips, val_labels = world_clips(10, spec.num_frames, spec.image_size, seed=base + 999, fps=spec.fps)
 
-    val_windows = (stream_windows(stream_base + 9_999, spec.num_frames, spec.image_size, spec.fps, 600, 3)
+    val_windows = (stream_windows(stream_base + 9_999, spec.num_frames, spec.image_size, spec.fps, 600, 3,
+                                  full_frame=spec.full_frame)
                    if recipe.stream_frames > 0 else None)
 
     def validate(epoch: int, model) -> str:
@@ -193,8 +192,7 @@ Date: {datetime.date.today().isoformat()}; seed {recipe.seed}; wall time {result
 {_recipe_text(recipe, result)}
 
 Preprocessing (preprocessor_config.json; training fed every frame through the runtime's own
-`runtime.preprocess.Preprocessor` on these settings): BGR -> RGB, resize shortest edge to
-{spec.image_size}, center crop {spec.image_size}x{spec.image_size}, rescale 1/255, normalize with ImageNet mean/std. Input `pixel_values` (N, T={spec.num_frames}, 3, {spec.image_size}, {spec.image_size}).
+`runtime.preprocess.Preprocessor` on these settings): BGR -> RGB, {spec.view}, rescale 1/255, normalize with ImageNet mean/std. Input `pixel_values` (N, T={spec.num_frames}, 3, {spec.image_size}, {spec.image_size}).
 
 ## Held-out evaluation
 
@@ -230,8 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-layers", type=int, default=ModelSpec.num_layers)
     parser.add_argument("--intermediate-size", type=int, default=ModelSpec.intermediate_size)
     parser.add_argument("--hidden-size", type=int, default=ModelSpec.hidden_size)
+    parser.add_argument("--image-size", type=int, default=ModelSpec.image_size,
+                        help="the model's square input side in pixels")
     parser.add_argument("--patch-size", type=int, default=ModelSpec.patch_size,
-                        help="spatial patch side in pixels (must divide the 64 px input)")
+                        help="spatial patch side in pixels (must divide --image-size)")
+    parser.add_argument("--full-frame", action="store_true",
+                        help="the model sees the whole camera frame resized to its square input, not the central square")
     parser.add_argument("--tubelet-size", type=int, default=ModelSpec.tubelet_size,
                         help="frames per token (must divide the 8-frame clip)")
     parser.add_argument("--lr", type=float, default=Recipe.finetune_lr, help="fine-tuning peak learning rate")
@@ -259,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
                     scaled_clips_per_class=args.scaled_clips_per_class)
     spec = ModelSpec(num_layers=args.num_layers, intermediate_size=args.intermediate_size,
                      hidden_size=args.hidden_size, patch_size=args.patch_size,
-                     tubelet_size=args.tubelet_size)
+                     tubelet_size=args.tubelet_size, image_size=args.image_size, full_frame=args.full_frame)
+    if spec.image_size % spec.patch_size:
+        parser.error(f"--patch-size {spec.patch_size} does not divide --image-size {spec.image_size}")
     if recipe.init and not (Path(recipe.init) / "model.safetensors").is_file():
         parser.error(f"--init {recipe.init} holds no model.safetensors; name a save_pretrained folder")
     result = run(recipe, spec, args.out, args.checkpoint)

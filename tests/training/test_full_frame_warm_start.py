@@ -1,0 +1,64 @@
+"""A model trained at a small input warm-starts one at k times the pixels and patch side, and the
+full-frame view: training's preprocessing, the saved processor config and export agree."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from runtime.preprocess import Preprocessor
+from runtime.world import ACTIONS
+from training.config import ModelSpec
+from training.data import make_processor, pixel_values, runtime_preprocessing
+from training.finetune import load_weights, new_classifier, save_bundle
+
+SMALL = ModelSpec(num_frames=4, image_size=16, patch_size=4, tubelet_size=2, hidden_size=32, num_layers=2,
+                  num_heads=2, intermediate_size=64, decoder_hidden_size=16, decoder_layers=1, decoder_heads=2)
+LARGE = ModelSpec(**{**SMALL.as_dict(), "image_size": 32, "patch_size": 8, "full_frame": True})
+
+
+@torch.no_grad()
+def test_warm_start_at_twice_the_pixels_computes_what_the_small_model_computed(tmp_path):
+    small = new_classifier(SMALL, ACTIONS[:3], seed=1)
+    save_bundle(small, tmp_path / "small", SMALL)
+    large = new_classifier(LARGE, ACTIONS[:3], seed=2)
+    assert "spread" in load_weights(large, tmp_path / "small", LARGE)
+    x = torch.randn(2, 4, 3, 16, 16)
+    upsampled = x.repeat_interleave(2, -1).repeat_interleave(2, -2)  # each pixel now 2x2
+    want = small.eval()(pixel_values=x).logits
+    got = large.eval()(pixel_values=upsampled).logits
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_warm_start_refuses_a_different_token_grid(tmp_path):
+    save_bundle(new_classifier(SMALL, ACTIONS[:3]), tmp_path / "small", SMALL)
+    other = ModelSpec(**{**SMALL.as_dict(), "image_size": 32})  # same patch, 4x the tokens
+    with pytest.raises(ValueError, match="token grid"):
+        load_weights(new_classifier(other, ACTIONS[:3]), tmp_path / "small", other)
+
+
+def test_full_frame_keeps_the_whole_wide_frame_and_the_saved_config_says_so(tmp_path):
+    rng = np.random.default_rng(4)
+    frame = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    pre = Preprocessor(runtime_preprocessing(16, full_frame=True))
+    assert pre(frame).shape == (3, 16, 16)
+    # the left and right columns the center crop drops now reach the model: a mark there changes it
+    marked = frame.copy()
+    marked[:, :3] = 255
+    assert not np.array_equal(pre(marked), pre(frame))
+    cropping = Preprocessor(runtime_preprocessing(16))
+    np.testing.assert_array_equal(cropping(marked), cropping(frame))
+    got = pixel_values(frame[None, None], 16, full_frame=True)[0, 0].numpy()
+    np.testing.assert_array_equal(got, pre(frame))
+    config = make_processor(16, full_frame=True).to_dict()
+    assert config["do_center_crop"] is False and config["size"] == {"height": 16, "width": 16}
+
+
+def test_export_of_a_full_frame_bundle_preprocesses_as_training_did(tmp_path):
+    from export.pipeline import ExportOptions, build_artifact
+    from runtime.artifact import load_artifact
+
+    save_bundle(new_classifier(SMALL, ACTIONS[:3]), tmp_path / "small", ModelSpec(**{**SMALL.as_dict(), "full_frame": True}))
+    build_artifact(ExportOptions(model=str(tmp_path / "small"), output=tmp_path / "artifact"), log=lambda _: None)
+    assert load_artifact(tmp_path / "artifact").manifest.preprocessing == runtime_preprocessing(16, full_frame=True)
