@@ -106,7 +106,8 @@ def run_seed(artifact, seed: int, frames: int, threads: int, width: int = 320, h
     span = rec.manifest.input.frames / rec.target_fps if rec.target_fps else rec.manifest.input.frames * rec.frame_stride / world.fps
     spec = artifact.manifest.preprocessing
     box = crop_box(spec, height, width)
-    pixels = spec.crop_height / (box[3] - box[1])  # model pixels per short side
+    # model pixels per short side; a squeezed full frame scales the two axes apart: their geometric mean
+    pixels = (spec.crop_height / (box[3] - box[1]) * spec.crop_width / (box[2] - box[0])) ** 0.5
     starts = [segment.start for segment in world.timeline]
     tallies = collections.defaultdict(lambda: [0, 0])
     for first, newest, label in windows.rows:

@@ -1,8 +1,6 @@
 """A model trained at a small input warm-starts one at k times the pixels and patch side, and the
 full-frame view: training's preprocessing, the saved processor config and export agree."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
