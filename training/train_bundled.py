@@ -64,7 +64,7 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = No
 
     started = time.time()
     base = recipe.seed * 1000
-    losses, encoder = [float("nan")], None
+    losses, encoder, init_how = [float("nan")], None, ""
     if recipe.pretrain_steps > 0:
         clips, _ = world_clips(recipe.pretrain_clips_per_class, spec.num_frames, spec.image_size,
                                seed=base, fps=spec.fps)
@@ -75,7 +75,8 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = No
         del clips
     model = new_classifier(spec, ACTIONS, encoder=encoder, seed=recipe.seed)
     if recipe.init:  # from_pretrained reads safetensors and maps saved key names; strict: same shape or an error
-        print(f"weights from {recipe.init}: {load_weights(model, recipe.init, spec)}")
+        init_how = load_weights(model, recipe.init, spec)
+        print(f"weights from {recipe.init}: {init_how}")
     stream_base = STREAM_SEEDS + recipe.seed * 10_000
 
     twin_of = {i: ACTIONS.index(REVERSED[name]) for i, name in enumerate(ACTIONS)}
@@ -121,7 +122,7 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = No
     metrics = evaluate(predict(model, heldout, spec.image_size), labels, ACTIONS, REVERSED)
     save_bundle(model, out, spec)
     timing = time_ort(model.eval(), pixel_values(heldout[:1], spec.image_size), threads=2)
-    return {"metrics": metrics, "timing": timing, "wall_s": time.time() - started,
+    return {"metrics": metrics, "timing": timing, "wall_s": time.time() - started, "init": init_how,
             "pretrain_loss": [float(np.mean(losses[:20])), float(np.mean(losses[-20:]))],
             "finetune_loss": [float(np.mean(ft_losses[:10])), float(np.mean(ft_losses[-10:]))]}
 
@@ -134,7 +135,7 @@ def _recipe_text(recipe: Recipe, result: dict) -> str:
                  "`VideoMAEForVideoClassification` from the pretrained encoder")
     elif recipe.init:
         start = (f"`VideoMAEForVideoClassification` fine-tuned from the weights in `{recipe.init}` (the model "
-                 "this one replaces; its TRAINING.md is in the repository's history)")
+                 f"this one replaces; its TRAINING.md is in the repository's history; loaded {result['init']})")
     else:
         start = ("No masked pretraining (at the budgets that fit on two CPU cores it did not help: see "
                  "docs/EXPERIMENTS.md); `VideoMAEForVideoClassification` trained from random init")
