@@ -127,7 +127,7 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = No
             "finetune_loss": [float(np.mean(ft_losses[:10])), float(np.mean(ft_losses[-10:]))]}
 
 
-def _recipe_text(recipe: Recipe, result: dict) -> str:
+def _recipe_text(recipe: Recipe, result: dict, spec: ModelSpec) -> str:
     if recipe.pretrain_steps > 0:
         start = (f"Tube-masked pretraining (`VideoMAEForPreTraining`, normalized-pixel loss on masked tokens, "
                  f"mask ratio {recipe.mask_ratio}, {recipe.pretrain_steps} steps; loss "
@@ -144,10 +144,14 @@ def _recipe_text(recipe: Recipe, result: dict) -> str:
               f"(`SyntheticStream`, 320x240 at 15 fps; seeds {STREAM_SEEDS + recipe.seed * 10_000} + epoch), one "
               f"starting every {recipe.stream_every} frames, frames at the clip rate, each labelled with the action "
               "filling most of it (ties to the action at its newest frame): actors at every scale the stream "
-              "reaches, partly outside the crop, and windows that straddle an onset (`training.stream_data`).")
+              f"reaches{'' if spec.full_frame else ', partly outside the crop'}, and windows that straddle an onset "
+              "(`training.stream_data`).")
+    scaled = ("" if recipe.scaled_clips_per_class <= 0 else
+              f" And {recipe.scaled_clips_per_class} clips per class rendered at 320x240 with the actor at a random "
+              "scale of the range the stream reaches (`training.data.scaled_clips`).")
     return (f"{start}, on {recipe.finetune_clips_per_class} clips per class of the synthetic world "
             f"(`runtime.world`) rendered at the model's clip rate, a fresh render seed every epoch."
-            f"{stream} {_curriculum_text(recipe)} "
+            f"{stream}{scaled} {_curriculum_text(recipe)} "
             f"Fine-tuning loss {result['finetune_loss'][0]:.3f} -> {result['finetune_loss'][1]:.3f} "
             "(label smoothing 0.1).")
 
@@ -190,7 +194,7 @@ Reproduce (from the repository root, CPU, two threads):
 Date: {datetime.date.today().isoformat()}; seed {recipe.seed}; wall time {result['wall_s'] / 60:.1f} min
 (torch {torch.__version__}, {torch.get_num_threads()} threads).
 
-{_recipe_text(recipe, result)}
+{_recipe_text(recipe, result, spec)}
 
 Preprocessing (preprocessor_config.json; training fed every frame through the runtime's own
 `runtime.preprocess.Preprocessor` on these settings): BGR -> RGB, {spec.view}, rescale 1/255, normalize with ImageNet mean/std. Input `pixel_values` (N, T={spec.num_frames}, 3, {spec.image_size}, {spec.image_size}).
