@@ -33,9 +33,11 @@ def repository(bundled_artifact_dir, tmp_path_factory):
     repo = root / "repo"
     write_repository(bundled_artifact_dir, repo, log=lambda _: None)
     m = load_artifact(bundled_artifact_dir).manifest
-    wrong_labels = make_onnx_artifact(root / "labels", frames=8, height=64, width=64, labels=m.labels[:-1])
+    wrong_labels = make_onnx_artifact(root / "labels", frames=m.input.frames, height=m.input.height, width=m.input.width,
+                                      labels=m.labels[:-1])
     write_repository(wrong_labels, repo, RepositoryOptions(name="wrong-labels"), log=lambda _: None)
-    wrong_shape = make_onnx_artifact(root / "shape", frames=4, height=64, width=64, labels=m.labels)
+    wrong_shape = make_onnx_artifact(root / "shape", frames=m.input.frames // 2, height=m.input.height, width=m.input.width,
+                                     labels=m.labels)
     write_repository(wrong_shape, repo, RepositoryOptions(name="wrong-shape"), log=lambda _: None)
     return repo
 
@@ -77,11 +79,13 @@ def test_results_through_triton_equal_in_process_onnx_runtime(server, bundled_ar
 
 @pytest.mark.parametrize("model, message", [
     ("nope", "has no ready model 'nope'; pass --server-model NAME"),
-    ("wrong-shape", "input 'pixel_values' shape [-1, 4, 3, 64, 64], the artifact needs [-1, 8, 3, 64, 64]"),
+    ("wrong-shape", "input 'pixel_values' shape [-1, {half}, 3, {h}, {w}], the artifact needs [-1, {frames}, 3, {h}, {w}]"),
     ("wrong-labels", "output 'logits' shape [-1, 10]: 10 scores for the artifact's 11 labels"),
 ])
 def test_a_model_other_than_the_artifact_is_refused_at_open(server, bundled_artifact_dir, model, message):
     art = load_artifact(bundled_artifact_dir)
+    shape = art.manifest.input  # the bundled model's own input, whatever it is trained at
+    message = message.format(half=shape.frames // 2, frames=shape.frames, h=shape.height, w=shape.width)
     for url in (server.grpc_url, server.http_url):
         with pytest.raises(BackendError) as caught:
             open_remote(art, url, model)
