@@ -100,10 +100,7 @@ def bench_window_vs_seed(artifact, ckpt: Path, frames, threads: int, rounds: int
 
     torch.set_num_threads(threads)
     m = artifact.manifest
-    p = m.preprocessing
-    processor = transformers.VideoMAEImageProcessorPil(
-        size={"shortest_edge": p.resize_shortest_edge}, crop_size={"height": p.crop_height, "width": p.crop_width},
-        image_mean=p.mean, image_std=p.std)
+    processor = transformers.VideoMAEImageProcessorPil.from_pretrained(str(ckpt))  # as the seed loads it: its own config
     model = transformers.VideoMAEForVideoClassification.from_pretrained(ckpt).eval()
     rgb = [f.image[:, :, ::-1] for f in frames]
     T = m.input.frames
@@ -259,6 +256,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     artifact_dir, ckpt = args.artifact, args.model
+    if args.artifact is not None and args.model is None:
+        parser.error("--artifact needs --model (its checkpoint: the per-window comparison runs the seed's path on it)")
     trained = False
     tmp = tempfile.TemporaryDirectory()
     if artifact_dir is None and (ROOT / "build/videomae-motion/manifest.json").is_file():
