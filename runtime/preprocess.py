@@ -68,8 +68,9 @@ class Preprocessor:
         if flag == cv2.INTER_AREA and factor >= 2.0:
             # A 2x-or-more shrink (a VGA camera into a 224 model, or whole into 128x128) takes OpenCV's
             # slow fractional INTER_AREA path (1-1.5 ms). Halving with the exact 2x2 box while the shrink
-            # is still 2x or more, then a mild bilinear step, is several times faster and at least as
-            # close to PIL's antialiased bilinear (tests/runtime/test_preprocess.py).
+            # is still 2x or more, then one last step (bilinear under 1.5x, area above, where bilinear
+            # would alias) is several times faster and at least as close to PIL's antialiased bilinear
+            # (tests/runtime/test_preprocess.py).
             while factor >= 2.0:
                 height, width = height // 2, width // 2
                 image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)

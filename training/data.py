@@ -35,13 +35,11 @@ def make_processor(size: int, full_frame: bool = False):
 
 
 def runtime_preprocessing(size: int, full_frame: bool = False):
-    """The `runtime.artifact.Preprocessing` export writes for `make_processor(size, full_frame)`'s config."""
-    from runtime.artifact import Preprocessing
+    """The `runtime.artifact.Preprocessing` export writes for `make_processor(size, full_frame)`'s config,
+    read by export's own reader, so training's pixels cannot drift from the robot's."""
+    from export.models.videomae import preprocessing_from_processor_config
 
-    return Preprocessing(resize_shortest_edge=None if full_frame else size,
-                         resize_height=size if full_frame else None, resize_width=size if full_frame else None,
-                         crop_height=size, crop_width=size, mean=list(IMAGE_MEAN), std=list(IMAGE_STD),
-                         rescale=1 / 255, color="RGB", interpolation="bilinear")
+    return preprocessing_from_processor_config(make_processor(size, full_frame).to_dict(), size, size)
 
 
 @functools.lru_cache(maxsize=8)

@@ -31,13 +31,13 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", 
 
 def input_spec_and_preprocessing(model: str, frames: int, size: int, layout: str):
     """The clip input and the image processor's steps (preprocessor_config.json, else CLIP's defaults)."""
-    from export.models.videomae import _from_processor_config, warn_default_preprocessing
+    from export.models.videomae import preprocessing_from_processor_config, warn_default_preprocessing
     from runtime.artifact import InputSpec, Preprocessing
 
     spec = InputSpec(name="pixel_values", layout=layout, frames=frames, height=size, width=size)
     path = Path(model) / "preprocessor_config.json"
     if path.is_file():
-        return spec, _from_processor_config(_processor_config(path), spec)
+        return spec, preprocessing_from_processor_config(_processor_config(path), spec.height, spec.width)
     pre = Preprocessing(resize_shortest_edge=size, resize_height=None, resize_width=None, crop_height=size,
                         crop_width=size, mean=list(CLIP_MEAN), std=list(CLIP_STD), interpolation="bicubic")
     warn_default_preprocessing(model, "CLIP image processor", pre)

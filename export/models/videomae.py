@@ -169,7 +169,7 @@ def _preprocessing(model: str, local: Path, spec: InputSpec) -> tuple[Preprocess
                             mean=list(DEFAULT_MEAN), std=list(DEFAULT_STD))
         warn_default_preprocessing(model, "VideoMAE image processor", pre)
         return pre, "defaults"
-    return _from_processor_config(data, spec), "preprocessor_config.json"
+    return preprocessing_from_processor_config(data, spec.height, spec.width), "preprocessor_config.json"
 
 
 def warn_default_preprocessing(model: str, whose: str, pre: Preprocessing) -> None:
@@ -183,7 +183,9 @@ def warn_default_preprocessing(model: str, whose: str, pre: Preprocessing) -> No
         "if it was trained otherwise")
 
 
-def _from_processor_config(data: dict, spec: InputSpec) -> Preprocessing:
+def preprocessing_from_processor_config(data: dict, height: int, width: int) -> Preprocessing:
+    """The manifest's preprocessing for a `VideoMAEImageProcessor` config (a dict) of a model whose input
+    is height x width: the one reading of that config, for export and for training's own pixels."""
     size = data.get("size") or {}
     if isinstance(size, int):
         size = {"shortest_edge": size}
@@ -191,10 +193,10 @@ def _from_processor_config(data: dict, spec: InputSpec) -> Preprocessing:
     if isinstance(crop, int):
         crop = {"height": crop, "width": crop}
     if not data.get("do_center_crop", True) or not crop:
-        crop = {"height": spec.height, "width": spec.width}
-    if (crop.get("height"), crop.get("width")) != (spec.height, spec.width):
+        crop = {"height": height, "width": width}
+    if (crop.get("height"), crop.get("width")) != (height, width):
         raise CheckpointError(
-            f"preprocessor crop_size {crop} differs from the model's image_size {spec.height}: the position "
+            f"preprocessor crop_size {crop} differs from the model's image_size {height}: the position "
             "table fixes the resolution, so the processor config must crop to it"
         )
     do_resize = data.get("do_resize", True)
@@ -204,7 +206,7 @@ def _from_processor_config(data: dict, spec: InputSpec) -> Preprocessing:
         resize_shortest_edge=shortest,
         resize_height=None if shortest else (size.get("height") if do_resize else None),
         resize_width=None if shortest else (size.get("width") if do_resize else None),
-        crop_height=spec.height, crop_width=spec.width,
+        crop_height=height, crop_width=width,
         mean=[float(v) for v in data.get("image_mean", DEFAULT_MEAN)] if normalize else [0.0, 0.0, 0.0],
         std=[float(v) for v in data.get("image_std", DEFAULT_STD)] if normalize else [1.0, 1.0, 1.0],
         rescale=float(data.get("rescale_factor", 1 / 255)) if data.get("do_rescale", True) else 1.0,
