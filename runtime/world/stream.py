@@ -29,8 +29,14 @@ from runtime.world.render import MAX_SIDE, World, check_args
 
 __all__ = ["Segment", "SyntheticStream", "main"]
 
+# An endless stream (num_frames None, a live synthetic camera) keeps how its last this many segments
+# are drawn (actor, start pose: about 1.5 kB each), about 20 minutes at the default action lengths,
+# so a run of hours keeps flat memory; its timeline (the ground truth, a few dozen bytes a segment)
+# is kept whole for the scorer.
+RECIPE_HISTORY = 512
 
-@dataclasses.dataclass(frozen=True)
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Segment:
     """Ground truth: frames [start, end) of a stream show `label`."""
 
@@ -68,7 +74,7 @@ class SyntheticStream:
         self._world = World(np.random.default_rng(world_seq), height, width)
         self._plan = np.random.default_rng(plan_seq)
         self.timeline: list[Segment] = []
-        self._recipes: list[tuple] = []  # (action, actor, frames, start pose) per segment
+        self._recipes: dict[int, tuple] = {}  # segment index → (action, actor, frames, start pose)
         self._actor: Actor | None = None
         self._pose: np.ndarray | None = None
         if self._plan.random() < 0.7:  # usually open on a visible actor, else on an empty scene
@@ -100,12 +106,16 @@ class SyntheticStream:
             action, actor, poses = "no action", self._actor, None
         else:
             action, actor, frames, poses = self._next_action(rng, frames)
-        self._recipes.append((action, actor, frames, self._pose))
+        segment = len(self.timeline)
+        self._recipes[segment] = (action, actor, frames, self._pose)
+        if self.num_frames is None:
+            self._recipes.pop(segment - RECIPE_HISTORY, None)
         self.timeline.append(Segment(self._end(), self._end() + frames, action))
         if action == "disappearing":
             self._actor, self._pose = None, None
         elif poses is not None:
-            self._actor, self._pose = actor, poses[-1]
+            # A copy: a view would keep the segment's whole trajectory alive with the next recipe.
+            self._actor, self._pose = actor, poses[-1].copy()
 
     def _next_action(self, rng: np.random.Generator, frames: int) -> tuple:
         if self._actor is None:  # only a new actor fading in may follow an empty scene
@@ -148,11 +158,12 @@ class SyntheticStream:
         None when the scene is empty or the actor fully faded. For analysing what a model's crop sees."""
         self.label_at(index)  # plans that far, and checks the index
         at = bisect.bisect_right(self.timeline, index, key=lambda segment: segment.start) - 1
-        poses = self._poses(self._recipes[at])
+        recipe = self._recipe(at)
+        poses = self._poses(recipe)
         if poses is None:
             return None
         x, y, scale, _, alpha = poses[index - self.timeline[at].start]
-        return None if alpha <= 0 else (float(x), float(y), float(self._recipes[at][1].size * scale))
+        return None if alpha <= 0 else (float(x), float(y), float(recipe[1].size * scale))
 
     def motion_at(self, index: int) -> dict | None:
         """How the actor looks and how fast it does the action holding frame `index`: shape, colour
@@ -160,11 +171,20 @@ class SyntheticStream:
         natural log of the scale per second), or None on an empty scene. For analysing failures."""
         self.label_at(index)
         at = bisect.bisect_right(self.timeline, index, key=lambda segment: segment.start) - 1
-        actor = self._recipes[at][1]
+        actor = self._recipe(at)[1]
         if actor is None:
             return None
         return {"shape": actor.shape, "color": actor.color, "size": actor.size, "speed": actor.speed,
                 "spin": actor.spin, "grow": actor.grow}
+
+    def _recipe(self, segment: int) -> tuple:
+        try:
+            return self._recipes[segment]
+        except KeyError:
+            span = self.timeline[segment]
+            raise IndexError(f"frames {span.start}-{span.end - 1} are too old: an endless stream keeps how its last "
+                             f"{RECIPE_HISTORY} segments are drawn (their labels stay in the timeline); give the "
+                             "stream a num_frames to keep them all") from None
 
     def scene(self) -> dict:
         """What the scene holds besides the actor, for the whole stream: the number of distractor
@@ -180,7 +200,8 @@ class SyntheticStream:
                 self._plan_next()
             if segment < 0 or index == self.timeline[segment].end:
                 segment += 1
-                poses = self._poses(self._recipes[segment])
+                recipe = self._recipe(segment)
+                poses = self._poses(recipe)
             pose = None if poses is None else poses[index - self.timeline[segment].start]
             t0 = time.monotonic() if t0 is None else t0
             stamp = t0 + index / self.fps
@@ -188,7 +209,7 @@ class SyntheticStream:
                 time.sleep(max(0.0, stamp - time.monotonic()))
                 stamp = time.monotonic()
             image = np.empty((self.height, self.width, 3), np.uint8)
-            self._world.render(image, index / self.fps, self._recipes[segment][1], pose, rng)
+            self._world.render(image, index / self.fps, recipe[1], pose, rng)
             self._world.add_noise(image, rng)
             yield Frame(image, stamp, index, self.stream_id)
             index += 1

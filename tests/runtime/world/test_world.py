@@ -192,7 +192,7 @@ def test_stream_moves_like_clips_and_continues_the_actor():
     stream = SyntheticStream(seed=5, height=240, width=320, fps=fps, num_frames=3000)
     extent = np.array([320 / 240, 1.0])
     previous = None
-    for segment, recipe in zip(stream.timeline, stream._recipes):
+    for segment, recipe in zip(stream.timeline, stream._recipes.values()):
         poses = stream._poses(recipe)
         actor = recipe[1]
         if poses is None:  # an empty scene: nothing to continue
@@ -296,3 +296,42 @@ def test_cli_rejects_bad_arguments_with_a_message(tmp_path):
     shown = subprocess.run([sys.executable, "-m", "runtime.world", "--help"],
                            capture_output=True, text=True)
     assert shown.returncode == 0 and "timeline.json" in shown.stdout
+
+
+def test_endless_stream_keeps_flat_memory_and_its_ground_truth():
+    # A live synthetic camera plans a segment every couple of seconds for as long as it runs: what it
+    # keeps per segment must be only the timeline (it kept every actor and a view pinning each whole
+    # trajectory, about 1.6 kB a segment, the rise of an hour's live run).
+    import tracemalloc
+
+    from runtime.world.stream import RECIPE_HISTORY
+
+    stream = SyntheticStream(seed=11, height=48, width=64, num_frames=None)
+    for _ in range(RECIPE_HISTORY):  # the kept drawings fill up first
+        stream._plan_next()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        planned = 3000
+        for _ in range(planned):
+            stream._plan_next()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    kept = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert kept / planned < 200, f"{kept / planned:.0f} bytes kept per segment"
+    assert len(stream.timeline) == RECIPE_HISTORY + planned
+    last = stream.timeline[-1]
+    assert stream.label_at(last.start) == last.label  # the ground truth stays whole
+    assert stream.label_at(0) == stream.timeline[0].label
+    assert stream.motion_at(last.start) == stream.motion_at(last.end - 1)
+    with pytest.raises(IndexError, match="too old"):
+        stream.actor_at(stream.timeline[0].start)
+
+
+def test_bounded_stream_keeps_every_segment_drawing():
+    from runtime.world.stream import RECIPE_HISTORY
+
+    stream = SyntheticStream(seed=11, height=48, width=64, num_frames=15 * 60 * 60)  # an hour
+    assert len(stream._recipes) == len(stream.timeline) > RECIPE_HISTORY
+    stream.actor_at(0)  # the first segment's drawing is still there
