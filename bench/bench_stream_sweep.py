@@ -6,7 +6,8 @@ once per stream seed and scores each run with the stream CLI's own scorer
 action, mean detection delay against the goal the CLI prints (half the window span plus one
 inference). It then pools the windows that lie inside one action (the background "no action"
 included) over all seeds and splits their accuracy by what the world varies: the action, the
-actor's radius in model pixels and where it is against the model's central crop, the action's
+actor's radius in model pixels and where it is against the model's view (the central crop, or the
+whole frame for a model that squeezes it), the action's
 speed, the actor's shape, and the scene's distractor count, sensor noise and camera shake.
 
 The default seeds are used by no test, benchmark or training run, so the figures are what a
@@ -54,10 +55,10 @@ def _speed_bucket(action: str, motion: dict) -> str | None:
 def _place(x: float, y: float, radius: float, box: tuple) -> str:
     left, top, right, bottom = box
     if left <= x - radius and x + radius <= right and top <= y - radius and y + radius <= bottom:
-        return "wholly inside the crop"
+        return "wholly inside the view"
     if x + radius < left or x - radius > right or y + radius < top or y - radius > bottom:
-        return "wholly outside the crop"
-    return "partly outside the crop"
+        return "wholly outside the view"
+    return "partly outside the view"
 
 
 def _radius_bucket(pixels: float) -> str:
