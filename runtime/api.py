@@ -24,6 +24,7 @@ from typing import Iterator, Sequence
 
 from runtime.artifact import Artifact, load_artifact
 from runtime.cli.errors import OptionValueError
+from runtime.common.malloc import keep_frames_mapped
 from runtime.model import open_model
 from runtime.outputs.base import Sink, Sinks
 from runtime.outputs.summary import StreamSummary, summarize, why_no_windows
@@ -73,6 +74,7 @@ class StreamRunner:
                  build_engine: bool = False):
         if mode not in MODES:
             raise OptionValueError(f"mode {mode!r} unknown; choose auto, live or offline")
+        keep_frames_mapped()  # a run of hours: frames must not fragment glibc's heap (runtime/common/malloc.py)
         self.artifact = load_artifact(artifact) if isinstance(artifact, (str, bytes)) or hasattr(artifact, "__fspath__") else artifact
         self.mode, self.limits = mode, limits or RunLimits()
         self.config = config or RecognizerConfig()
