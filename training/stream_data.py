@@ -14,6 +14,7 @@ action as soon as the window mostly holds it.
 from __future__ import annotations
 
 import bisect
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,14 +41,33 @@ def stream_windows(seed: int, num_frames: int, size: int, clip_fps: float, frame
                    full_frame: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """float32 pixel values (N, num_frames, 3, size, size) and int64 labels (index into ACTIONS) of the
     windows of one stream of `frames` frames, a window starting every `every` stream frames."""
-    from runtime.world import ACTIONS, SyntheticStream
+    from runtime.world import ACTIONS
 
     names = ACTIONS if actions is None else actions
+    windows = stream_clips(seed, num_frames, clip_fps, preprocessor(size, full_frame), frames, every, height, width)
+    labels = np.array([names.index(window_label(windows.stream.timeline, f)) for f in windows.frames], np.int64)
+    return windows.values, labels
+
+
+@dataclass(frozen=True)
+class StreamClips:
+    values: np.ndarray  # (N, num_frames, ...) what `preprocess` made of each window's frames
+    frames: np.ndarray  # (N, num_frames) int: the stream frame index of each, oldest first
+    stream: object  # the runtime.world.SyntheticStream they came from (its timeline, actor_at, motion_at)
+
+
+def stream_clips(seed: int, num_frames: int, clip_fps: float, preprocess, frames: int = 1000, every: int = 3,
+                 height: int = STREAM_SIZE[0], width: int = STREAM_SIZE[1]) -> StreamClips:
+    """The windows of one demo-camera stream as the runtime samples them, each frame through
+    `preprocess` (a runtime `Preprocessor`: BGR frame -> array): every `every`-th stream frame starts
+    a window of `num_frames` frames taken at `clip_fps`."""
+    from runtime.world import SyntheticStream
+
     stream = SyntheticStream(seed, height, width, STREAM_FPS, num_frames=frames)
-    pre = preprocessor(size, full_frame)
-    values = np.stack([pre(frame.image) for frame in stream])
+    values = np.stack([preprocess(frame.image) for frame in stream])
     step = max(1, round(STREAM_FPS / clip_fps))  # the runtime takes every step-th frame at this rate
     offsets = step * np.arange(num_frames)
-    starts = np.arange(0, frames - offsets[-1], every)
-    labels = np.array([names.index(window_label(stream.timeline, start + offsets)) for start in starts], np.int64)
-    return values[starts[:, None] + offsets[None, :]], labels
+    if frames <= offsets[-1]:
+        raise ValueError(f"a stream of {frames} frames holds no window of {num_frames} frames at {clip_fps:g} fps")
+    index = np.arange(0, frames - offsets[-1], every)[:, None] + offsets[None, :]
+    return StreamClips(values[index], index, stream)

@@ -72,14 +72,12 @@ class Attributes:
 
 def clip_attributes(action: str, seed: int) -> Attributes:
     """The actor of `render_clip(action, seed=seed)`: drawn exactly as the world draws it."""
-    from runtime.world import PALETTE, clip_actor
+    from runtime.world import clip_actor
 
     actor = clip_actor(seed)
     if action == "no action" and actor.empty:
         return Attributes(action, EMPTY, EMPTY)
-    palette = np.array(PALETTE, dtype=np.float64)
-    index = int(np.abs(palette - np.array(actor.color)).sum(1).argmin())  # colours are jittered ±20
-    return Attributes(action, COLOR_NAMES[index], actor.shape)
+    return Attributes(action, color_name(actor.color), actor.shape)
 
 
 def caption(attrs: Attributes, rng: np.random.Generator, heldout: bool = False,
@@ -124,15 +122,15 @@ def render_batch(actions: list[str], seeds: list[int], num_frames: int, size: in
     return np.stack([render_clip(a, num_frames, size, size, seed=int(s)) for a, s in zip(actions, seeds)])
 
 
-def to_pixels(clips_bgr: np.ndarray, mean, std) -> np.ndarray:
-    """uint8 (N, T, H, W, 3) BGR → float32 (N, 3, T, S, S), S the short side, through the runtime's own
-    `Preprocessor` on the settings export writes for the tower (export.models.videotext_motion.load:
-    resize the shortest edge to S, centre crop S x S, rescale, normalise with `mean`/`std`), so the
-    tower trains on exactly what the robot feeds it."""
+def to_pixels(clips_bgr: np.ndarray, config) -> np.ndarray:
+    """uint8 (N, T, H, W, 3) BGR → float32 (N, 3, T, S, S), S the tower's `config.image_size`, through the
+    runtime's own `Preprocessor` on the settings export writes for the tower
+    (export.models.videotext_motion.tower_preprocessing), so the tower trains on exactly what the
+    robot feeds it."""
     if clips_bgr.dtype != np.uint8 or clips_bgr.ndim != 5 or clips_bgr.shape[-1] != 3:
         raise ValueError(f"expected uint8 (N, T, H, W, 3) BGR clips, got {clips_bgr.dtype} {clips_bgr.shape}")
-    size = min(clips_bgr.shape[2:4])
-    pre = _preprocessor(size, tuple(float(v) for v in mean), tuple(float(v) for v in std))
+    pre = tower_preprocessor(config)
+    size = config.image_size
     out = np.empty((clips_bgr.shape[0], 3, clips_bgr.shape[1], size, size), np.float32)
     for n, clip in enumerate(clips_bgr):
         for t, frame in enumerate(clip):
@@ -141,9 +139,54 @@ def to_pixels(clips_bgr: np.ndarray, mean, std) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _preprocessor(size: int, mean: tuple[float, ...], std: tuple[float, ...]):
-    from runtime.artifact import Preprocessing
+def tower_preprocessor(config):
+    from export.models.videotext_motion import tower_preprocessing
     from runtime.preprocess import Preprocessor
 
-    return Preprocessor(Preprocessing(resize_shortest_edge=size, resize_height=None, resize_width=None,
-                                      crop_height=size, crop_width=size, mean=list(mean), std=list(std)))
+    return Preprocessor(tower_preprocessing(config))
+
+
+@dataclass(frozen=True)
+class CaptionedWindows:
+    pixels: np.ndarray  # float32 (N, 3, T, S, S), the tower's input
+    attributes: list  # one Attributes per window: what a caption of it may say
+
+
+def stream_captioned_windows(seed: int, config, frames: int = 1000, every: int = 3,
+                             reversed_too: bool = True) -> CaptionedWindows:
+    """Windows of one demo-camera stream (training.stream_data) through the tower's preprocessing, each
+    with the attributes of the action filling most of it and of the actor doing it at its newest
+    such frame. reversed_too: each window also played backwards, as the twin of what the reversed
+    frames mostly show (in this world a twin is its action's poses in reverse)."""
+    from runtime.world import REVERSED
+    from training.stream_data import STREAM_FPS, stream_clips
+
+    windows = stream_clips(seed, config.num_frames, STREAM_FPS, tower_preprocessor(config), frames, every)
+    pixels = windows.values.transpose(0, 2, 1, 3, 4)  # (N, T, 3, S, S) -> (N, 3, T, S, S)
+    attrs = [window_attributes(windows.stream, f) for f in windows.frames]
+    if reversed_too:
+        back = [window_attributes(windows.stream, f[::-1]) for f in windows.frames]
+        pixels = np.concatenate([pixels, pixels[:, :, ::-1]])
+        attrs += [Attributes(REVERSED[a.action], a.color, a.shape) for a in back]
+    return CaptionedWindows(np.ascontiguousarray(pixels), attrs)
+
+
+def window_attributes(stream, frames: np.ndarray) -> Attributes:
+    """The action filling most of `frames` (stream frame indices, in the order the window shows them)
+    and the look of the actor doing it at the last of those frames that shows it."""
+    from training.stream_data import window_label
+
+    action = window_label(stream.timeline, frames)
+    last = next(int(f) for f in frames[::-1] if stream.label_at(int(f)) == action)
+    look = stream.motion_at(last)
+    if look is None:
+        return Attributes(action, EMPTY, EMPTY)
+    return Attributes(action, color_name(look["color"]), look["shape"])
+
+
+def color_name(bgr) -> str:
+    """The name of the palette entry nearest `bgr` (actors' colours are jittered ±20 around it)."""
+    from runtime.world import PALETTE
+
+    palette = np.array(PALETTE, dtype=np.float64)
+    return COLOR_NAMES[int(np.abs(palette - np.array(bgr, dtype=np.float64)).sum(1).argmin())]

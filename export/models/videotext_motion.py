@@ -38,6 +38,9 @@ class TowerConfig:
     embed_dim: int = 384  # MiniLM's sentence embedding size
     text_max_length: int = 32  # longest prompt in tokens, [CLS] and [SEP] included
     model_type: str = MODEL_TYPE
+    # True: each camera frame is squeezed whole to image_size x image_size (an actor at the edge of a
+    # 4:3 camera stays in view); False: shortest edge resized, then the centre square cropped.
+    full_frame: bool = False
 
     def save(self, folder: Path) -> None:
         data = asdict(self)
@@ -54,7 +57,26 @@ class TowerConfig:
             raise ValueError(f"{folder}/config.json has model_type {data.get('model_type')!r}, expected {MODEL_TYPE!r}")
         return cls(num_frames=int(data["num_frames"]), image_size=int(data["image_size"]),
                    widths=tuple(int(w) for w in data["widths"]), embed_dim=int(data["embed_dim"]),
-                   text_max_length=int(data["text_max_length"]))
+                   text_max_length=int(data["text_max_length"]), full_frame=_flag(data.get("full_frame", False)))
+
+
+def _flag(value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"config.json full_frame must be true or false, got {value!r}")
+    return value
+
+
+def tower_preprocessing(config: TowerConfig):
+    """How the runtime turns one camera frame into the tower's input: what export writes into the
+    manifest and what training feeds the tower, from one place."""
+    from runtime.artifact import Preprocessing
+
+    size = config.image_size
+    if config.full_frame:
+        return Preprocessing(resize_shortest_edge=None, resize_height=size, resize_width=size, crop_height=size,
+                             crop_width=size, mean=list(IMAGE_MEAN), std=list(IMAGE_STD))
+    return Preprocessing(resize_shortest_edge=size, resize_height=None, resize_width=None, crop_height=size,
+                         crop_width=size, mean=list(IMAGE_MEAN), std=list(IMAGE_STD))
 
 
 def text_model_dir() -> Path:
@@ -159,7 +181,7 @@ def load(request: LoadRequest) -> Bundle:
     """The bundled folder → video graph (tower) + text graph (MiniLM from the installed package)."""
     import torch
 
-    from runtime.artifact import InputSpec, Preprocessing
+    from runtime.artifact import InputSpec
 
     folder = Path(request.model)
     if not (folder / "model.safetensors").is_file():
@@ -172,8 +194,7 @@ def load(request: LoadRequest) -> Bundle:
     data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     size = config.image_size
     spec = InputSpec(name="pixel_values", layout="NCTHW", frames=config.num_frames, height=size, width=size)
-    pre = Preprocessing(resize_shortest_edge=size, resize_height=None, resize_width=None, crop_height=size,
-                        crop_width=size, mean=list(IMAGE_MEAN), std=list(IMAGE_STD))
+    pre = tower_preprocessing(config)
     encoder = sentence_encoder(text_dir)
     prompts_file = folder / "prompts.txt"
     prompts = [p.strip() for p in prompts_file.read_text(encoding="utf-8").splitlines() if p.strip()] \

