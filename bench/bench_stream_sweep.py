@@ -33,7 +33,9 @@ from runtime.api import RunLimits, StreamRunner  # noqa: E402
 from runtime.artifact import load_artifact  # noqa: E402
 from runtime.outputs.accuracy import GroundTruthRecorder  # noqa: E402
 from runtime.postprocess import PostprocessConfig  # noqa: E402
+from runtime.cli.errors import OptionValueError  # noqa: E402
 from runtime.recognizer import RecognizerConfig  # noqa: E402
+from runtime.stream import read_prompts  # noqa: E402
 from runtime.world import REVERSED  # noqa: E402
 from testbed.view import crop_box  # noqa: E402
 
@@ -89,13 +91,14 @@ def window_factors(world, first: int, newest: int, truth: str, box: tuple, pixel
     return factors
 
 
-def run_seed(artifact, seed: int, frames: int, threads: int, width: int = 320, height: int = 240) -> dict:
-    background = tuple(b for b in ("no action",) if b in artifact.manifest.labels)
+def run_seed(artifact, seed: int, frames: int, threads: int, width: int = 320, height: int = 240,
+             prompts: list[str] | None = None) -> dict:
+    background = tuple(b for b in ("no action",) if b in (prompts or artifact.manifest.labels))
     recorder, windows = GroundTruthRecorder(), _Windows()
     config = RecognizerConfig(offline_queue=1, postprocess=PostprocessConfig(smoothing="none", background=background))
     url = f"synthetic://?realtime=false&seed={seed}&width={width}&height={height}"
     runner = StreamRunner(artifact, [url], backend="cpu", threads=threads, mode="offline", config=config,
-                          sinks=[recorder, windows], limits=RunLimits(max_frames=frames))
+                          sinks=[recorder, windows], limits=RunLimits(max_frames=frames), prompts=prompts)
     with runner:
         runner.run()
         world = runner.feeds[0].source.ground_truth()
@@ -111,12 +114,15 @@ def run_seed(artifact, seed: int, frames: int, threads: int, width: int = 320, h
     pixels = (spec.crop_height / (box[3] - box[1]) * spec.crop_width / (box[2] - box[0])) ** 0.5
     starts = [segment.start for segment in world.timeline]
     tallies = collections.defaultdict(lambda: [0, 0])
+    mistakes = collections.Counter()  # (truth, what was named) over windows inside one action
     for first, newest, label in windows.rows:
         at = bisect.bisect_right(starts, newest)
         if at != bisect.bisect_right(starts, first):
             continue  # straddles a change
         truth = world.timeline[at - 1].label
         predicted = world.action_of(label) or label
+        if predicted != truth:
+            mistakes[(truth, predicted)] += 1
         if REVERSED.get(truth, truth) != truth:  # an action with a time-reversed twin
             tallies[("twin", "predicted as its time-reversed twin")][0] += predicted == REVERSED[truth]
             tallies[("twin", "predicted as its time-reversed twin")][1] += 1
@@ -124,7 +130,7 @@ def run_seed(artifact, seed: int, frames: int, threads: int, width: int = 320, h
             tallies[(factor, value)][0] += predicted == truth
             tallies[(factor, value)][1] += 1
     return {"seed": seed, "score": score, "goal_s": span / 2 + inference, "tallies": dict(tallies),
-            "scene": world.scene()}
+            "mistakes": dict(mistakes), "scene": world.scene()}
 
 
 def _pct(pair) -> str:
@@ -142,6 +148,7 @@ def _spread(values: list[float], unit: str = "%", scale: float = 100.0, digits: 
     return f"{mean:.{digits}f}{unit} ± {sd:.{digits}f} (min {low:.{digits}f}, max {high:.{digits}f})"
 
 
+MISTAKES_SHOWN = 8
 _ORDER = ("action", "radius", "position", "speed", "shape", "distractors", "noise", "shake")
 
 
@@ -181,7 +188,23 @@ def markdown(runs: list[dict], frames: int, artifact: Path) -> str:
     for factor in _ORDER:
         for key in sorted(k for k in pooled if k[0] == factor):
             lines.append(f"| {factor} | {key[1]} | {_pct(pooled[key])} |")
-    return "\n".join(lines)
+    return "\n".join(lines + _mistake_lines(runs, pooled))
+
+
+def _mistake_lines(runs: list[dict], pooled: dict, top: int = MISTAKES_SHOWN) -> list[str]:
+    """The commonest wrong answers on windows inside one action, pooled: what each action is taken for."""
+    mistakes = collections.Counter()
+    for r in runs:
+        mistakes.update(r.get("mistakes", {}))
+    if not mistakes:
+        return []
+    wrong = sum(mistakes.values())
+    lines = ["", f"The {min(top, len(mistakes))} commonest mistakes of the {wrong} wrong windows inside one action "
+             "(share of that action's windows):", "", "| action | named as | windows |", "|---|---|---|"]
+    for (truth, named), count in sorted(mistakes.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
+        total = pooled[("action", truth)][1]
+        lines.append(f"| {truth} | {named} | {count} ({100 * count / total:.1f}%) |")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -192,6 +215,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default=",".join(map(str, UNSEEN_SEEDS)),
                         help="comma-separated stream seeds (default: seeds no test, benchmark or training uses)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--prompts", metavar="FILE", default=None,
+                        help="video-text artifacts: zero-shot prompts, one per line, instead of the artifact's own "
+                             "(as python -m runtime.stream --prompts)")
     args = parser.parse_args(argv)
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -204,7 +230,13 @@ def main(argv=None) -> int:
     if not (args.artifact / "manifest.json").is_file():
         parser.error(f"{args.artifact} is not an artifact folder; run python export/build_engine.py first")
     artifact = load_artifact(args.artifact)
-    runs = [run_seed(artifact, seed, args.frames, args.threads) for seed in seeds]
+    try:
+        prompts = read_prompts(args.prompts, None)
+    except (OSError, OptionValueError) as exc:
+        parser.error(str(exc))
+    if prompts is not None and artifact.manifest.task != "video_text":
+        parser.error(f"--prompts needs a video-text artifact; {args.artifact} is {artifact.manifest.task}")
+    runs = [run_seed(artifact, seed, args.frames, args.threads, prompts=prompts) for seed in seeds]
     print(markdown(runs, args.frames, args.artifact))
     return 0
 

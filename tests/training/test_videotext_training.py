@@ -131,7 +131,7 @@ def test_batch_split_refuses_what_a_batch_cannot_hold():
     from training.videotext import Recipe, split_batch
 
     assert split_batch(Recipe(batch=48, reversed_twins=True, stream_share=0.5)) == (12, 12)
-    assert split_batch(Recipe(batch=40)) == (40, 0)
+    assert split_batch(Recipe(batch=40, reversed_twins=False, stream_share=0.0)) == (40, 0)
     with pytest.raises(ValueError, match="cannot hold"):
         split_batch(Recipe(batch=4, reversed_twins=True, stream_share=0.9))
     with pytest.raises(ValueError, match="cannot hold"):

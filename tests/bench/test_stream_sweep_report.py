@@ -1,0 +1,36 @@
+"""bench_stream_sweep's report: the commonest mistakes pooled over seeds, as shares of each action's windows."""
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+spec = importlib.util.spec_from_file_location(
+    "bench_stream_sweep", Path(__file__).resolve().parents[2] / "bench" / "bench_stream_sweep.py")
+sweep = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sweep)
+
+
+def _run(seed, tallies, mistakes):
+    score = SimpleNamespace(correct=1, windows=2, settled_correct=1, settled_windows=2, mean_delay_s=0.5,
+                            detected=1, segments=2, accuracy=0.5, settled_accuracy=0.5)
+    return {"seed": seed, "score": score, "goal_s": 0.6, "tallies": tallies, "mistakes": mistakes,
+            "scene": {"distractors": 0}}
+
+
+def test_mistakes_are_pooled_over_seeds_and_ranked():
+    runs = [_run(1, {("action", "no action"): [6, 10], ("action", "rotating clockwise"): [1, 4]},
+                 {("no action", "appearing"): 3, ("rotating clockwise", "rotating anticlockwise"): 3}),
+            _run(2, {("action", "no action"): [8, 10], ("action", "rotating clockwise"): [2, 4]},
+                 {("no action", "appearing"): 1, ("no action", "moving left"): 1,
+                  ("rotating clockwise", "rotating anticlockwise"): 2})]
+    text = sweep.markdown(runs, 100, Path("art"))
+    rows = text.split("| action | named as | windows |")[1].strip().splitlines()[1:]
+    assert rows == ["| rotating clockwise | rotating anticlockwise | 5 (62.5%) |",
+                    "| no action | appearing | 4 (20.0%) |",
+                    "| no action | moving left | 1 (5.0%) |"]
+    assert "The 3 commonest mistakes of the 10 wrong windows" in text
+
+
+def test_no_mistakes_no_table():
+    runs = [_run(1, {("action", "no action"): [10, 10]}, {})]
+    assert "commonest mistakes" not in sweep.markdown(runs, 100, Path("art"))
