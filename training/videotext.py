@@ -161,6 +161,17 @@ def _batch(recipe: Recipe, config, step: int, rng: np.random.Generator, stream: 
     return pixels, attrs
 
 
+STREAM_EVERY = 3  # a training window starts every 3rd stream frame
+
+
+def _check_stream_holds(stream_frames: int, num_frames: int, wanted: int) -> None:
+    """Refuse a stream too short to give one step its `wanted` windows (else batches would shrink)."""
+    held = max(0, (stream_frames - num_frames) // STREAM_EVERY + 1)
+    if held < wanted:
+        raise ValueError(f"a training stream of {stream_frames} frames holds {held} windows of {num_frames} frames, "
+                         f"fewer than the {wanted} one step takes; raise --stream-frames")
+
+
 class _StreamPool:
     """Windows of training's own demo-camera streams, dealt out in a shuffled order, each beside its
     reversal; a fresh stream once one's windows are used."""
@@ -176,7 +187,9 @@ class _StreamPool:
         if len(self.order) < n:
             seed = STREAM_SEED_BASE + self.recipe.seed * 1000 + self.made
             self.made += 1
-            windows = stream_captioned_windows(seed, self.config, self.recipe.stream_frames, every=3, reversed_too=True)
+            _check_stream_holds(self.recipe.stream_frames, self.config.num_frames, n)
+            windows = stream_captioned_windows(seed, self.config, self.recipe.stream_frames, every=STREAM_EVERY,
+                                               reversed_too=True)
             self.pixels, self.attrs = windows.pixels, windows.attributes
             self.order = list(self.rng.permutation(len(self.attrs) // 2))
         picked, self.order = self.order[:n], self.order[n:]
@@ -264,8 +277,6 @@ def main(argv=None) -> int:
         parser.error("--steps must be >= 1 and --batch >= 2")
     if not 0 <= args.stream_share < 1:
         parser.error("--stream-share must be in [0, 1)")
-    if args.stream_frames < 32:
-        parser.error("--stream-frames must be at least 32 (two windows of 16 frames)")
     if args.init is not None and not (args.init / "model.safetensors").is_file():
         parser.error(f"--init {args.init} has no model.safetensors")
     if args.init is not None and args.init.resolve() == args.out.resolve():
@@ -275,7 +286,12 @@ def main(argv=None) -> int:
                     stream_frames=args.stream_frames, full_frame=args.full_frame,
                     init=None if args.init is None else str(args.init))
     try:
-        split_batch(recipe)
+        _, from_stream = split_batch(recipe)
+        if from_stream:
+            from export.models.videotext_motion import TowerConfig
+
+            frames = (TowerConfig.load(args.init) if args.init is not None else TowerConfig()).num_frames
+            _check_stream_holds(recipe.stream_frames, frames, from_stream)
     except ValueError as exc:
         parser.error(str(exc))
     try:

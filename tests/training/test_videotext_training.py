@@ -170,3 +170,14 @@ def test_training_command_writes_a_loadable_tower(tmp_path):
     assert metrics["heldout_clips"] == 110 and 0.0 <= metrics["video_to_text_r1"] <= 1.0
     tower, config = load_tower(tmp_path / "m")
     assert config.embed_dim == 384 and len((tmp_path / "m" / "prompts.txt").read_text().splitlines()) == len(ACTIONS)
+
+
+def test_training_cli_refuses_a_stream_too_short_for_one_step(capsys):
+    from training.videotext import _check_stream_holds, main
+
+    with pytest.raises(SystemExit):  # 40 frames: 9 windows of 16, a step of batch 48 takes 12
+        main(["--out", "/nonexistent/never-written", "--stream-frames", "40"])
+    assert "holds 9 windows of 16 frames, fewer than the 12 one step takes" in capsys.readouterr().err
+    _check_stream_holds(49, 16, 12)  # exactly 12
+    with pytest.raises(ValueError, match="holds 0 windows"):
+        _check_stream_holds(10, 16, 1)
