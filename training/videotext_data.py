@@ -49,7 +49,7 @@ TRAIN_EMPTY = ("an empty scene", "nothing is there", "no object in view")
 HELDOUT_EMPTY = ("a background without any objects",)
 # The zero-shot label prompts shipped with the bundled model, one per action (in ACTIONS order).
 LABEL_PROMPTS = {
-    "no action": "a shape staying still", "moving left": "a shape moving left",
+    "no action": "nothing is moving", "moving left": "a shape moving left",
     "moving right": "a shape moving right", "moving up": "a shape moving up",
     "moving down": "a shape moving down", "approaching": "a shape approaching",
     "receding": "a shape receding", "rotating clockwise": "a shape rotating clockwise",

@@ -200,6 +200,7 @@ def test_zero_shot_prompt_labels_are_scored_as_the_actions_they_name():
     assert action_of("a shape rotating clockwise") == "rotating clockwise"
     assert action_of("  Moving   LEFT ") == "moving left"
     assert action_of("a shape staying still") == "no action"
+    assert action_of("nothing is moving") == "no action"
     assert action_of("a shape moving left or moving right") is None  # two actions: no guess
     assert action_of("unknown") is None and action_of("someone waving") is None
     world = SyntheticStream(seed=3, height=48, width=64, fps=10.0, num_frames=300)
@@ -215,3 +216,14 @@ def test_zero_shot_prompt_labels_are_scored_as_the_actions_they_name():
     prompt_score = by_prompt.score("cam", world, background=("a shape staying still",))
     assert 0 < name_score.correct < name_score.windows
     assert prompt_score.as_dict() == {**name_score.as_dict()}
+
+
+def test_the_bundled_video_text_prompts_name_every_action_in_order():
+    """The scorer and the docs' --background read the shipped prompts as the world's actions: one
+    prompt per action, in ACTIONS order (training writes them so: tests/training)."""
+    from pathlib import Path
+
+    from runtime.world import ACTIONS, action_of
+
+    shipped = (Path(__file__).parents[2] / "models" / "videotext-motion" / "prompts.txt").read_text().splitlines()
+    assert [action_of(prompt) for prompt in shipped] == list(ACTIONS)

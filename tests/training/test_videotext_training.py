@@ -181,3 +181,13 @@ def test_training_cli_refuses_a_stream_too_short_for_one_step(capsys):
     _check_stream_holds(49, 16, 12)  # exactly 12
     with pytest.raises(ValueError, match="holds 0 windows"):
         _check_stream_holds(10, 16, 1)
+
+
+def test_the_bundled_prompts_are_the_ones_training_writes_and_evaluates():
+    from pathlib import Path
+
+    from runtime.world import ACTIONS
+    from training.videotext_data import LABEL_PROMPTS
+
+    shipped = (Path(__file__).parents[2] / "models" / "videotext-motion" / "prompts.txt").read_text().splitlines()
+    assert shipped == [LABEL_PROMPTS[action] for action in ACTIONS]
