@@ -1,136 +1,167 @@
-"""The seed's exercises, for real: `python -m training.experiments --out docs/EXPERIMENTS.md`.
+"""The seed's exercises, for real: `python -m training.experiments --seeds 0,1,2 --steps 2000`.
 
-Pretrains the same small VideoMAE four times under the same budget (steps, batch, clips, seed):
-tube vs random masking at 75% and 90%. For each model, on held-out clips:
-- masked-patch reconstruction loss with its own mask kind, and with tube masking (random
-  masking leaves the same patch visible in neighbouring frames, so its loss is not comparable);
-- a linear probe on frozen features over all actions;
-- the temporal-order probe: a linear probe telling each action from its time-reversed twin.
-A random-init encoder is the floor. Also draws docs/experiments_reconstruction.png.
+Pretrains the same small VideoMAE under the same budget for tube and random masking at 75% and
+90%, for each of several seeds, and measures each encoder against the random-init one of its seed
+(`training.seed_runs`: reconstruction, linear and temporal-order probes, a twin fine-tune). Every
+cell is checkpointed under --work: the same command after an interruption resumes where it
+stopped, and once all cells are done it only rewrites the page. Also draws
+docs/experiments_reconstruction.png and, unless --pair-epochs 0, the twin-pair studies.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from training.config import ModelSpec
-from training.data import world_clips
 from training.figure import reconstruct, save_figure
-from training.pretrain import new_pretraining_model, noise_floor, pretrain, reconstruction_loss
-from training.probes import features, linear_probe, twin_probe
+from training.seed_runs import (CELLS, EXPERIMENT_SPEC, HELDOUT_PER_CLASS, HELDOUT_SEED, NO_PRETRAINING,
+                                Budget, run_grid)
 
-RUNS = (("tube", 0.75), ("tube", 0.9), ("random", 0.75), ("random", 0.9))
-HELDOUT_SEED = 990_002
-# Four temporal slots (tubelet 2 of 8 frames) so that random masking can leave a patch visible in
-# a neighbouring slot while tube masking cannot: the difference the experiment is about. Patch 8
-# so a masked patch is part of the actor or the background, not both at once.
-EXPERIMENT_SPEC = ModelSpec(patch_size=8, tubelet_size=2)
-
-
-def _probe_row(encoder, data: dict, spec: ModelSpec, actions, reversed_of) -> dict:
-    train_x = features(encoder, data["probe_train"][0], spec.image_size)
-    test_x = features(encoder, data["heldout"][0], spec.image_size)
-    train_y, test_y = data["probe_train"][1], data["heldout"][1]
-    return {"probe": linear_probe(train_x, train_y, test_x, test_y),
-            "twin": twin_probe(train_x, train_y, test_x, test_y, actions, reversed_of)}
+RUNS = CELLS
+METRICS = (("rec_same", "rec. loss, own mask", "loss"), ("rec_tube", "rec. loss, tube mask", "loss"),
+           ("probe", "linear probe", "share"), ("twin", "temporal-order probe", "share"),
+           ("ft_accuracy", "fine-tune accuracy", "share"), ("ft_order", "fine-tune order", "share"))
+UNITS = {metric: unit for metric, _, unit in METRICS}
+# held-out clips behind each accuracy: all eleven actions for the linear probe, the ten with a twin
+# for the rest
+HELDOUT_CLIPS = {"probe": 11 * HELDOUT_PER_CLASS, "twin": 10 * HELDOUT_PER_CLASS,
+                 "ft_accuracy": 10 * HELDOUT_PER_CLASS, "ft_order": 10 * HELDOUT_PER_CLASS}
 
 
-def run_all(spec: ModelSpec, steps: int, seed: int, batch: int = 32) -> tuple[list, dict]:
-    from runtime.world import ACTIONS, REVERSED, make_clips
-
-    base = seed * 1000 + 500  # apart from train_bundled's seeds
-    size, frames, fps = spec.image_size, spec.num_frames, spec.fps
-    data = {"pretrain": world_clips(40, frames, size, seed=base, fps=fps),
-            "probe_train": world_clips(20, frames, size, seed=base + 1, fps=fps),
-            "heldout": world_clips(20, frames, size, seed=HELDOUT_SEED, fps=fps)}
-    # The same held-out clips without sensor grain: what an oracle would predict (the loss floor).
-    clean, _ = make_clips(20, frames, size, size, seed=HELDOUT_SEED, fps=fps, noise=False)
-    data["noise_floor"] = noise_floor(data["heldout"][0], clean, spec)
-    rows = [dict(kind="random init", ratio=None, rec_same=None, rec_tube=None, minutes=0.0,
-                 **_probe_row(new_pretraining_model(spec, seed).videomae, data, spec, ACTIONS,
-                              REVERSED))]
-    models = {}
-    for kind, ratio in RUNS:
-        started = time.time()
-        model = new_pretraining_model(spec, seed)
-        pretrain(model, data["pretrain"][0], spec, steps, batch, mask_kind=kind, ratio=ratio,
-                 seed=seed, desc=f"{kind} {ratio:.0%}")
-        heldout = data["heldout"][0]
-        rows.append(dict(
-            kind=kind, ratio=ratio, minutes=(time.time() - started) / 60,
-            rec_same=reconstruction_loss(model, heldout, spec, kind, ratio, seed=seed),
-            rec_tube=reconstruction_loss(model, heldout, spec, "tube", ratio, seed=seed),
-            **_probe_row(model.videomae, data, spec, ACTIONS, REVERSED)))
-        models[(kind, ratio)] = model
-        print(_format_row(rows[-1]), flush=True)
-    return rows, {"models": models, "data": data, "actions": ACTIONS}
+def summary_row(result: dict) -> dict:
+    """A cell's final numbers, flat: its last milestone and its fine-tune."""
+    last = result["milestones"][max(result["milestones"], key=int)]
+    return {**last, "ft_accuracy": result["finetune"]["accuracy"],
+            "ft_order": result["finetune"]["order"], "minutes": result["minutes"],
+            "ft_minutes": result["finetune"]["minutes"]}
 
 
-def _format_row(row: dict) -> str:
-    def num(value, fmt):
-        return "–" if value is None else format(value, fmt)
-    ratio = "–" if row["ratio"] is None else f"{row['ratio']:.0%}"
-    return (f"| {row['kind']} | {ratio} | {num(row['rec_same'], '.3f')} | "
-            f"{num(row['rec_tube'], '.3f')} | {row['probe']:.1%} | {row['twin']:.1%} | "
-            f"{row['minutes']:.1f} |")
+def group(results: list[dict]) -> dict:
+    """(kind, ratio) -> {metric: [value per seed]} over the finished cells."""
+    cells: dict = {}
+    for result in results:
+        if "finetune" not in result:
+            continue
+        row = summary_row(result)
+        entry = cells.setdefault((result["kind"], result["ratio"]), {"seeds": []})
+        entry["seeds"].append(result["seed"])
+        for key, value in row.items():
+            entry.setdefault(key, []).append(value)
+    return cells
 
 
-def _reading(rows: list[dict], floor_loss: float) -> str:
-    """Plain statements computed from the numbers, so the text cannot drift from the table."""
-    by = {(r["kind"], r["ratio"]): r for r in rows if r["ratio"] is not None}
-    lines = []
+def _spread(values, kind: str) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    scale, fmt = (100, "{:.1f}") if kind == "share" else (1, "{:.3f}")
+    mean = fmt.format(np.mean(values) * scale)
+    if len(values) == 1:
+        return mean + ("%" if kind == "share" else "")
+    sd = fmt.format(np.std(values, ddof=1) * scale)
+    unit = "%" if kind == "share" else ""
+    return f"{mean}{unit} ± {sd}"
+
+
+def _label(kind: str, ratio) -> tuple[str, str]:
+    return ("random init", "–") if kind == NO_PRETRAINING else (kind, f"{ratio:.0%}")
+
+
+def results_table(cells: dict) -> str:
+    lines = ["| pretraining mask | ratio | seeds | " + " | ".join(m[1] for m in METRICS)
+             + " | minutes per run |", "|---" * (len(METRICS) + 4) + "|"]
+    for key in ((NO_PRETRAINING, None), *CELLS):
+        if key not in cells:
+            continue
+        entry = cells[key]
+        kind, ratio = _label(*key)
+        values = " | ".join(_spread(entry[m], unit) for m, _, unit in METRICS)
+        minutes = np.mean(entry["minutes"]) + np.mean(entry["ft_minutes"])
+        lines.append(f"| {kind} | {ratio} | {len(entry['seeds'])} | {values} | {minutes:.1f} |")
+    return "\n".join(lines)
+
+
+def curve_table(results: list[dict]) -> str:
+    """The probes along the pretraining, mean over the seeds that reached each milestone."""
+    lines = ["| pretraining mask | ratio | step | seeds | rec. loss, tube mask | linear probe | temporal-order probe |",
+             "|---|---|---|---|---|---|---|"]
+    for kind, ratio in CELLS:
+        runs = [r for r in results if (r["kind"], r["ratio"]) == (kind, ratio)]
+        for step in sorted({int(s) for r in runs for s in r["milestones"]}):
+            at = [r["milestones"][str(step)] for r in runs if str(step) in r["milestones"]]
+            lines.append(f"| {kind} | {ratio:.0%} | {step} | {len(at)} | "
+                         f"{_spread([a['rec_tube'] for a in at], 'loss')} | "
+                         f"{_spread([a['probe'] for a in at], 'share')} | {_spread([a['twin'] for a in at], 'share')} |")
+    return "\n".join(lines)
+
+
+def separated(a: list[float], b: list[float], clips: int | None = None) -> str | None:
+    """'above' / 'below' when every seed of a is above / below every seed of b, else None.
+
+    For an accuracy over `clips` held-out clips the means must also differ by more than twice that
+    accuracy's own sampling error (sqrt(p(1-p)/clips)): three seeds of each side fall apart by luck
+    one time in ten, and a gap of a few clips is not a finding."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    if clips:
+        p = (np.mean(a) + np.mean(b)) / 2
+        if abs(np.mean(a) - np.mean(b)) <= 2 * np.sqrt(p * (1 - p) / clips):
+            return None
+    if min(a) > max(b):
+        return "above"
+    if max(a) < min(b):
+        return "below"
+    return None
+
+
+def reading(cells: dict, floor_loss: float) -> str:
+    """Plain statements computed from the numbers, so the text cannot drift from the tables.
+
+    Two groups count as separated only where their seeds do not overlap at all and, for an
+    accuracy, their means differ by more than the held-out set's sampling error (`separated`)."""
+    lines, found, not_found = [], [], []
     for ratio in (0.75, 0.9):
-        tube, rand = by[("tube", ratio)], by[("random", ratio)]
-        lines.append(
-            f"- At {ratio:.0%}: under tube masking at test time the tube-trained model's loss is "
-            f"{tube['rec_tube']:.3f} vs {rand['rec_tube']:.3f} for the random-trained one; "
-            f"the random-trained model's loss on its own (random) masks is {rand['rec_same']:.3f}. "
-            f"Linear probe {tube['probe']:.1%} (tube) vs {rand['probe']:.1%} (random); "
-            f"temporal-order probe {tube['twin']:.1%} (tube) vs {rand['twin']:.1%} (random).")
-    trained = [r for r in rows if r["ratio"] is not None]
-    best = min(min(r["rec_same"], r["rec_tube"]) for r in trained)
+        tube, rand = cells.get(("tube", ratio)), cells.get(("random", ratio))
+        if not tube or not rand:
+            continue
+        for metric, name, _ in METRICS[1:]:
+            side = separated(tube[metric], rand[metric], HELDOUT_CLIPS.get(metric))
+            unit = UNITS[metric]
+            text = f"{name} at {ratio:.0%} (tube {_spread(tube[metric], unit)} vs random {_spread(rand[metric], unit)})"
+            (found if side else not_found).append(f"{text}: tube {side} random on every seed" if side else text)
+    floor = cells.get((NO_PRETRAINING, None))
+    gains, no_gains = [], []
+    if floor:
+        for kind, ratio in CELLS:
+            entry = cells.get((kind, ratio))
+            if not entry:
+                continue
+            for metric, name, _ in METRICS[2:]:
+                side = separated(entry[metric], floor[metric], HELDOUT_CLIPS.get(metric))
+                label = f"{kind} {ratio:.0%}, {name}"
+                (gains if side else no_gains).append(f"{label} ({side} random init on every seed)" if side else label)
+    if found:
+        lines.append("- Tube and random masking separated on: " + "; ".join(found) + ".")
+    if not_found:
+        lines.append("- Tube and random masking did not separate (their seeds overlap) on: "
+                     + "; ".join(not_found) + ".")
+    if floor:
+        if gains:
+            lines.append("- Pretrained encoders apart from the random-init one (no overlap of seeds): "
+                         + "; ".join(gains) + ".")
+        lines.append(f"- Not apart from the random-init encoder: {len(no_gains)} of "
+                     f"{len(gains) + len(no_gains)} (cell, measure) pairs"
+                     + (f" ({'; '.join(no_gains)})" if no_gains else "") + ".")
     lines.append(
         f"- Scale: predicting every masked patch as its own mean scores 1.0 (targets are per-patch "
         f"normalized); an oracle that knows the clip without its sensor grain scores {floor_loss:.3f}.")
-    for ratio in (0.75, 0.9):
-        rand = by[("random", ratio)]
-        if rand["rec_same"] < 0.9 * rand["rec_tube"]:
-            lines.append(
-                f"- Random masking at {ratio:.0%} reaches {rand['rec_same']:.3f} on its own masks but "
-                f"{rand['rec_tube']:.3f} under tube masks: with per-frame masks a patch hidden in one "
-                "temporal slot is usually visible in another, and copying it across time solves most of "
-                "the task; under tube masks there is nothing to copy.")
-    if min(r["rec_tube"] for r in trained) > 0.9 and best <= 0.95:
-        lines.append(
-            "- Under tube masks every model stays near 1.0, far above the oracle. A likely reason (not "
-            "measured here): after per-patch normalization most of an 8x8 patch is fine background "
-            "texture and grain, which the visible neighbours do not determine, while the actor and "
-            "distractors, the predictable part, cover a few patches of 64.")
-    if best > 0.95:
-        lines.append(
-            "- No run got far below 1.0 under any mask: at this budget pretraining has barely "
-            "started, so the table does not separate tube from random masking.")
-    else:
-        floor_row = rows[0]
-        # against the better of the random-init encoder and chance (1/11 actions; 50% for order)
-        base_probe, base_twin = max(floor_row["probe"], 1 / 11), max(floor_row["twin"], 0.5)
-        gain = max(max(r["probe"] - base_probe, r["twin"] - base_twin) for r in trained)
-        if gain < 0.05:
-            lines.append(
-                f"- No pretrained encoder beats both the random-init one and chance by 5 points on either "
-                f"probe (best gain {gain * 100:+.1f} points): at this budget the features are not worth comparing, so the "
-                "table does not separate tube from random masking. VideoMAE pretrains for hundreds of "
-                "epochs; this budget is a few minutes per run on two CPU cores.")
-    floor = rows[0]
-    lines.append(f"- Random-init encoder (floor): linear probe {floor['probe']:.1%}, "
-                 f"temporal-order probe {floor['twin']:.1%}.")
     return "\n".join(lines)
 
 
@@ -155,79 +186,153 @@ on 50 clips per class (50% = blind to temporal order). Same command per row:
 """
 
 
-def write_markdown(path: Path, rows: list[dict], spec: ModelSpec, steps: int, seed: int,
+def write_markdown(path: Path, results: list[dict], seeds: list[int], budget: Budget, spec: ModelSpec,
                    command: str, figure: Path, floor_loss: float, pairs: list[dict] = ()) -> None:
-    table = "\n".join(_format_row(r) for r in rows)
+    cells = group(results)
+    done = sorted({r["seed"] for r in results if "finetune" in r})
+    expected = len(seeds) * (len(CELLS) + 1)
+    finished = sum("finetune" in r for r in results)
+    status = ("" if finished == expected else
+              f"\n**Partial: {finished} of {expected} cells finished.** Run the same command to resume.\n")
+    seed_list = ", ".join(str(s) for s in seeds)
     text = f"""# Experiments: tube vs random masking
 
-Reproduce (CPU, two threads):
+Reproduce (CPU, two threads; every cell is checkpointed under `--work`, so the same command after an
+interruption resumes where it stopped, and once every cell is done it only rewrites this page):
 
 ```
 {command}
 ```
 
-Date: {datetime.date.today().isoformat()}. Seeds: model init and masks {seed}; pretraining clips
-rendered with seed {seed * 1000 + 500}, probe-training clips {seed * 1000 + 501}, held-out clips
-{HELDOUT_SEED} (`runtime.world.make_clips`, 40 / 20 / 20 clips per class, {spec.num_frames} frames
-at {spec.fps:g} fps).
-Model (each run from the same init): {spec.as_dict()}.
-Budget per run: {steps} steps of batch 32, AdamW, warm-up + cosine, normalized-pixel loss.
-
+Date: {datetime.date.today().isoformat()}. Seeds {seed_list} (finished: {", ".join(map(str, done)) or "none"}).
+For seed s: model init, batches and masks from s; pretraining clips rendered with seed s·1000+500
+({budget.clips_per_class} per class), probe and fine-tune training clips s·1000+501
+({budget.clips_per_class // 2} per class); held-out clips {HELDOUT_SEED} for every seed (20 per class;
+`runtime.world.make_clips`, {spec.num_frames} frames at {spec.fps:g} fps). Each pretrained encoder
+starts from the random-init encoder of its seed, which is also the floor row.
+Model: {spec.as_dict()}.
+Budget per cell: {budget.steps} pretraining steps of batch {budget.batch} (AdamW, warm-up + cosine,
+normalized-pixel loss), evaluated every {budget.milestone_every()} steps; twin fine-tune
+{budget.finetune_epochs} epochs.
+{status}
 Columns: masked-patch reconstruction loss on held-out clips (MSE of normalized pixels, lower is
 better) with the run's own mask kind and with tube masking at the same ratio; linear-probe
-accuracy over all actions on frozen mean-pooled features; temporal-order probe accuracy (a linear
-probe on frozen features per action / time-reversed-twin pair; 50% = blind to order).
+accuracy over all {len(__import__("runtime.world", fromlist=["ACTIONS"]).ACTIONS)} actions on frozen
+mean-pooled features; temporal-order probe (a linear probe per action / time-reversed-twin pair; 50% =
+blind to order); twin fine-tune: the whole encoder and a head over the ten actions that have a twin,
+trained on the probe clips each beside its own reversal, then held-out accuracy over the ten (10% =
+chance) and order accuracy (the true action's logit above its twin's; 50% = blind to order). Values
+are mean ± standard deviation over the seeds.
 
-| pretraining mask | ratio | rec. loss, own mask | rec. loss, tube mask | linear probe | temporal-order probe | minutes |
-|---|---|---|---|---|---|---|
-{table}
+## At the end of the budget
 
-What the numbers say:
+{results_table(cells)}
 
-{_reading(rows, floor_loss)}
+## Along the pretraining
+
+{curve_table(results)}
+
+## What separated
+
+Two groups count as apart only where no seed of one reaches any seed of the other and, for an
+accuracy, their means differ by more than twice its sampling error on the held-out clips.
+
+{reading(cells, floor_loss)}
 
 ![one held-out clip, its 90% tube mask, and the tube-90% model's reconstruction]({figure.name})
 
 `{figure.name}`: rows are the input frames, the tube mask (gray = masked, the same squares in
-every frame), and the reconstruction (visible patches copied, masked ones predicted; predictions
-mapped back to pixels with each patch's true mean/std because the loss is on normalized pixels).
+every frame), and the reconstruction of seed {seeds[0]}'s tube-90% model (visible patches copied,
+masked ones predicted; predictions mapped back to pixels with each patch's true mean/std because the
+loss is on normalized pixels).
 {_pair_section(list(pairs))}"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
 
+def _pairs(work: Path, epochs: int, seed: int, run: bool = True) -> list[dict]:
+    """The twin-pair studies, each kept as JSON under `work` so a rerun does not repeat it."""
+    from training.pair_study import study
+
+    bundled, pairs = ModelSpec(), []
+    for action in ("moving right", "rotating clockwise"):
+        path = work / f"pair-{action.replace(' ', '-')}-{epochs}.json"
+        if path.is_file():
+            pairs.append(json.loads(path.read_text()))
+            continue
+        if not run:
+            continue
+        result = study(action, bundled, epochs, clips_per_class=40, seed=seed)
+        pairs.append({**result, "clips_per_class": 40,
+                      "spec": f"patch {bundled.patch_size}, tubelet {bundled.tubelet_size}"})
+        path.write_text(json.dumps(pairs[-1]))
+        print(_pair_section(pairs[-1:]).strip().splitlines()[-1], flush=True)
+    return pairs
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes integers separated by commas, got {text!r}")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds needs distinct non-negative integers, got {text!r}")
+    return seeds
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/EXPERIMENTS.md"))
     parser.add_argument("--figure", type=Path, default=None,
                         help="PNG path (default: experiments_reconstruction.png beside --out)")
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=None,
+                        help="checkpoints and per-cell results (default: runs/experiments-<steps> "
+                             "in the working directory); one budget per folder")
+    parser.add_argument("--seeds", type=_seeds, default=[0, 1, 2],
+                        help="pretraining seeds, comma-separated; each runs every cell")
+    parser.add_argument("--steps", type=_positive, default=Budget.steps, help="pretraining steps per cell")
+    parser.add_argument("--evaluations", type=_positive, default=Budget.evaluations,
+                        help="evaluations (and checkpoints) along each pretraining")
+    parser.add_argument("--finetune-epochs", type=_positive, default=Budget.finetune_epochs)
     parser.add_argument("--pair-epochs", type=int, default=300,
                         help="epochs of each twin-pair study (0 skips them)")
+    parser.add_argument("--threads", type=_positive, default=2)
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the page from the cells --work has finished, running nothing "
+                             "(a long grid can be read while it runs)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
-    spec = EXPERIMENT_SPEC
+    torch.set_num_threads(args.threads)
+    budget = Budget(steps=args.steps, evaluations=args.evaluations, finetune_epochs=args.finetune_epochs)
+    work = args.work or Path("runs") / f"experiments-{args.steps}"
     figure = args.figure or args.out.parent / "experiments_reconstruction.png"
-    rows, state = run_all(spec, args.steps, args.seed)
-    clip = state["data"]["heldout"][0][int(np.argmax(state["data"]["heldout"][1] > 0))]
-    videos = reconstruct(state["models"][("tube", 0.9)], clip, spec, "tube", 0.9, args.seed)
-    save_figure(list(zip(["input", "tube mask 90%", "reconstruction\n(tube 90% model)"], videos)),
-                figure)
-    pairs = []
-    if args.pair_epochs > 0:
-        from training.pair_study import study
-
-        bundled = ModelSpec()
-        for action in ("moving right", "rotating clockwise"):
-            result = study(action, bundled, args.pair_epochs, clips_per_class=40, seed=args.seed)
-            pairs.append({**result, "clips_per_class": 40,
-                          "spec": f"patch {bundled.patch_size}, tubelet {bundled.tubelet_size}"})
-            print(_pair_section(pairs[-1:]).strip().splitlines()[-1], flush=True)
     command = "python -m training.experiments " + " ".join(sys.argv[1:] if argv is None else argv)
-    write_markdown(args.out, rows, spec, args.steps, args.seed, command.strip(), figure,
-                   state["data"]["noise_floor"], pairs)
-    print("\n".join(_format_row(r) for r in rows))
+    spec = EXPERIMENT_SPEC
+
+    if args.report_only:
+        from training.seed_runs import read_results, seed_data
+
+        results = read_results(work, args.seeds, budget, spec)
+        pairs = _pairs(work, args.pair_epochs, args.seeds[0], run=False) if args.pair_epochs > 0 else []
+        floor = seed_data(args.seeds[0], spec, budget)["noise_floor"]
+        write_markdown(args.out, results, args.seeds, budget, spec, command.strip(), figure, floor, pairs)
+        print(results_table(group(results)))
+        return 0
+    results, first = run_grid(args.seeds, budget, work, spec)
+    clip = first["data"]["heldout"][0][int(np.argmax(first["data"]["heldout"][1] > 0))]
+    videos = reconstruct(first["models"][("tube", 0.9)], clip, spec, "tube", 0.9, args.seeds[0])
+    save_figure(list(zip(["input", "tube mask 90%", "reconstruction\n(tube 90% model)"], videos)), figure)
+    pairs = _pairs(work, args.pair_epochs, args.seeds[0]) if args.pair_epochs > 0 else []
+    write_markdown(args.out, results, args.seeds, budget, spec, command.strip(), figure,
+                   first["data"]["noise_floor"], pairs)
+    print(results_table(group(results)))
     return 0
 
 

@@ -10,11 +10,14 @@ normalized-pixel targets so tests and figures can check and invert them.
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from training import checkpoint as checkpoint_store
 from training.config import ModelSpec
 from training.data import IMAGE_MEAN, IMAGE_STD, pixel_values
 from training.masking import random_mask, tube_mask
@@ -91,21 +94,40 @@ def warmup_cosine(optimizer, total_steps: int, warmup_steps: int):
 
 def pretrain(model, clips: np.ndarray, spec: ModelSpec, steps: int, batch_size: int = 32,
              lr: float = 1.5e-3, mask_kind: str = "tube", ratio: float = 0.9, seed: int = 0,
-             desc: str = "pretrain") -> list[float]:
-    """Pretrain on random batches of uint8 BGR `clips`; returns the loss of every step."""
-    generator = torch.Generator().manual_seed(seed)
+             desc: str = "pretrain", checkpoint: Path | None = None, checkpoint_every: int = 250,
+             on_checkpoint: Callable[[int, object], None] | None = None) -> list[float]:
+    """Pretrain on random batches of uint8 BGR `clips`; returns the loss of every step.
+
+    Each step draws its batch and mask from a generator seeded by (seed, step), so with
+    `checkpoint` (a folder) a killed run resumes at its last checkpoint and ends exactly as an
+    unbroken one would. `on_checkpoint(step, model)` runs after every checkpoint (and at the end):
+    a long run can be evaluated along the way.
+    """
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95),
                                   weight_decay=0.05)
     schedule = warmup_cosine(optimizer, steps, max(1, steps // 10))
-    losses = []
-    progress = tqdm(range(steps), desc=desc, leave=False)
-    for _ in progress:
+    losses, first = [], 0
+    if checkpoint_store.exists(checkpoint):
+        first, losses = checkpoint_store.load(checkpoint, model, optimizer, schedule)
+        tqdm.write(f"{desc}: resumed from {checkpoint} at step {first}/{steps}")
+    generator = torch.Generator()
+    progress = tqdm(range(first, steps), desc=desc, leave=False, initial=first, total=steps)
+    for step in progress:
+        generator.manual_seed(seed * 1_000_003 + step)
         index = np.sort(torch.randint(len(clips), (batch_size,), generator=generator).numpy())
         values = pixel_values(clips[index], spec.image_size)
         mask = make_mask(mask_kind, batch_size, spec, ratio, generator)
         losses.append(pretrain_step(model, optimizer, values, mask))
         schedule.step()
         progress.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        done = step + 1
+        if done % checkpoint_every == 0 or done == steps:
+            # the callback first: a run killed between the two redoes these steps and the callback
+            # (the same numbers again) rather than resuming past a callback that never ran
+            if on_checkpoint is not None:
+                on_checkpoint(done, model)
+            if checkpoint is not None:
+                checkpoint_store.save(checkpoint, model, optimizer, schedule, done, losses)
     return losses
 
 

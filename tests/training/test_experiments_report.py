@@ -1,41 +1,66 @@
-"""The experiments page is written from the numbers: every run gets its row and reading."""
+"""The experiments page is written from the numbers: every cell gets its row, the reading says what
+separated by a rule that a lucky seed or a few clips cannot pass, and a partial grid says so."""
 
 from pathlib import Path
 
-from training.config import ModelSpec
-from training.experiments import RUNS, write_markdown
+from training.experiments import RUNS, reading, group, separated, write_markdown
+from training.seed_runs import Budget, EXPERIMENT_SPEC
 
 
-def test_markdown_has_every_run_and_the_command(tmp_path):
-    rows = [dict(kind="random init", ratio=None, rec_same=None, rec_tube=None, minutes=0.0,
-                 probe=0.1, twin=0.5)]
-    rows += [dict(kind=k, ratio=r, rec_same=0.58, rec_tube=0.6, minutes=1.0, probe=0.3, twin=0.7)
-             for k, r in RUNS]
+def _result(kind, ratio, seed, probe, twin, ft_order=0.5, rec=0.95, finished=True):
+    result = {"kind": kind, "ratio": ratio, "seed": seed, "minutes": 1.0,
+              "milestones": {"500": {"rec_same": rec, "rec_tube": rec, "probe": 0.1, "twin": 0.5},
+                             "1000": {"rec_same": None if ratio is None else rec,
+                                      "rec_tube": None if ratio is None else rec,
+                                      "probe": probe, "twin": twin}}}
+    if finished:
+        result["finetune"] = {"accuracy": 0.2, "order": ft_order, "minutes": 0.5, "loss": [2.3, 2.0]}
+    return result
+
+
+def _grid(tube_twin=(0.70, 0.72, 0.74), random_twin=(0.50, 0.52, 0.55)):
+    results = []
+    for seed in range(3):
+        results.append(_result("none", None, seed, 0.1, 0.5))
+        for kind, ratio in RUNS:
+            twin = (tube_twin if kind == "tube" else random_twin)[seed]
+            results.append(_result(kind, ratio, seed, 0.3, twin))
+    return results
+
+
+def test_separated_needs_no_overlap_and_a_gap_beyond_sampling_error():
+    assert separated([0.70, 0.72, 0.74], [0.50, 0.52, 0.55], clips=200) == "above"
+    assert separated([0.50, 0.52, 0.55], [0.70, 0.72, 0.74], clips=200) == "below"
+    assert separated([0.70, 0.72, 0.74], [0.60, 0.71, 0.69], clips=200) is None  # seeds overlap
+    # apart on every seed but by 2 points: under twice the sampling error of 200 clips (7 points)
+    assert separated([0.53, 0.535, 0.54], [0.51, 0.515, 0.52], clips=200) is None
+    assert separated([0.53, 0.535, 0.54], [0.51, 0.515, 0.52]) == "above"  # losses: no clip count
+    assert separated([0.7], [0.5], clips=200) is None  # one seed is not a spread
+
+
+def test_reading_names_what_separated_and_what_did_not():
+    cells = group(_grid())
+    text = reading(cells, floor_loss=0.278)
+    assert "separated on: temporal-order probe at 75%" in text and "tube above random on every seed" in text
+    assert "did not separate (their seeds overlap) on: rec. loss, tube mask at 75%" in text
+    assert "linear probe at 75% (tube 30.0% ± 0.0 vs random 30.0% ± 0.0)" in text
+    assert "tube 75%, temporal-order probe (above random init on every seed)" in text
+    assert "random 75%, temporal-order probe" not in text.split("Not apart")[0]
+    assert "an oracle that knows the clip without its sensor grain scores 0.278" in text
+
+
+def test_markdown_has_every_cell_the_command_and_marks_a_partial_grid(tmp_path):
     out = tmp_path / "EXPERIMENTS.md"
-    write_markdown(out, rows, ModelSpec(), 40, 0, "python -m training.experiments --out x",
+    budget = Budget(steps=1000, evaluations=2)
+    write_markdown(out, _grid(), [0, 1, 2], budget, EXPERIMENT_SPEC, "python -m training.experiments --out x",
                    Path("experiments_reconstruction.png"), floor_loss=0.2)
     text = out.read_text()
-    assert "python -m training.experiments --out x" in text
-    assert text.count("| tube |") == 2 and text.count("| random |") == 2
-    assert "| random init | – | – | – | 10.0% | 50.0% |" in text
-    assert "At 75%" in text and "At 90%" in text
-    assert "an oracle that knows the clip without its sensor grain scores 0.200" in text
-    assert "barely started" not in text and "copying it across time" not in text
-    # random masks far easier on their own masks than under tube masks: the reading says why
-    rows = [dict(row, rec_same=0.5 if row["kind"] == "random" else 0.99, rec_tube=0.99) if row["ratio"] else row
-            for row in rows]
-    write_markdown(out, rows, ModelSpec(), 40, 0, "x", Path("f.png"), floor_loss=0.2)
+    assert "python -m training.experiments --out x" in text and "Partial" not in text
+    assert text.count("| tube | 75% | 3 |") == 1 and text.count("| random | 90% | 3 |") == 1
+    assert "| random init | – | 3 | – | – | 10.0% ± 0.0 | 50.0% ± 0.0 |" in text
+    assert "| tube | 75% | 500 | 3 |" in text and "| tube | 75% | 1000 | 3 |" in text
+    partial = _grid()[:-2] + [_result("random", 0.9, 2, 0.3, 0.5, finished=False)]
+    write_markdown(out, partial, [0, 1, 2], budget, EXPERIMENT_SPEC, "x", Path("f.png"), floor_loss=0.2)
     text = out.read_text()
-    assert text.count("copying it across time") == 2 and "stays near 1.0" in text and "barely started" not in text
-    rows = [dict(row, rec_same=0.99, rec_tube=0.99) if row["ratio"] else row for row in rows]
-    write_markdown(out, rows, ModelSpec(), 40, 0, "x", Path("f.png"), floor_loss=0.2)
-    assert "barely started" in out.read_text()
-
-
-def test_probes_at_chance_say_the_table_does_not_separate(tmp_path):
-    rows = [dict(kind="random init", ratio=None, rec_same=None, rec_tube=None, minutes=0.0, probe=0.10, twin=0.455)]
-    rows += [dict(kind=k, ratio=r, rec_same=0.94, rec_tube=0.95, minutes=1.0, probe=0.13, twin=0.52) for k, r in RUNS]
-    out = tmp_path / "EXPERIMENTS.md"
-    write_markdown(out, rows, ModelSpec(), 40, 0, "x", Path("f.png"), floor_loss=0.3)
-    # the random-init order probe (45.5%) is below chance: gains count from 50%, so +3 points, not +6.5
-    assert "best gain +3.0 points" in out.read_text() and "does not separate" in out.read_text()
+    assert "Partial: 13 of 15 cells finished" in text
+    assert "| random | 90% | 2 |" in text  # the unfinished cell is left out of the final table

@@ -1,0 +1,72 @@
+"""The seed grid is resumable: a pretraining killed after a checkpoint ends exactly as an unbroken
+one, a finished cell is read back instead of rerun, and a work folder keeps one budget."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from training.config import ModelSpec
+from training.pretrain import new_pretraining_model, pretrain
+from training.seed_runs import Budget, read_results, run_cell
+
+TINY = ModelSpec(num_frames=4, image_size=16, patch_size=4, tubelet_size=2, hidden_size=32,
+                 num_layers=1, num_heads=2, intermediate_size=64, decoder_hidden_size=16,
+                 decoder_layers=1, decoder_heads=2)
+
+
+def _clips(n, seed):
+    return np.random.default_rng(seed).integers(0, 256, (n, 4, 16, 16, 3), dtype=np.uint8)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_pretraining_resumed_from_its_checkpoint_ends_as_an_unbroken_run(tmp_path):
+    clips = _clips(12, 0)
+    unbroken = new_pretraining_model(TINY, seed=3)
+    losses = pretrain(unbroken, clips, TINY, steps=6, batch_size=4, seed=3)
+
+    def kill_at_the_end(step, model):
+        if step == 6:
+            raise Killed  # after the checkpoint of step 3, before the one of step 6
+
+    broken = new_pretraining_model(TINY, seed=3)
+    with pytest.raises(Killed):
+        pretrain(broken, clips, TINY, steps=6, batch_size=4, seed=3, checkpoint=tmp_path / "ck",
+                 checkpoint_every=3, on_checkpoint=kill_at_the_end)
+    assert json.loads((tmp_path / "ck" / "state.json").read_text())["next_epoch"] == 3
+    resumed = new_pretraining_model(TINY, seed=99)  # weights come from the checkpoint
+    seen = []
+    resumed_losses = pretrain(resumed, clips, TINY, steps=6, batch_size=4, seed=3,
+                              checkpoint=tmp_path / "ck", checkpoint_every=3,
+                              on_checkpoint=lambda step, model: seen.append(step))
+    assert seen == [6]
+    np.testing.assert_allclose(resumed_losses, losses, rtol=1e-5)
+    for (name, a), b in zip(unbroken.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def _data():
+    labels = np.repeat(np.arange(11), 2)
+    clips = _clips(len(labels), 2)
+    return {"pretrain": (_clips(8, 3), None), "probe_train": (clips, labels),
+            "heldout": (clips[::-1].copy(), labels[::-1].copy()), "noise_floor": 0.3}
+
+
+def test_a_finished_cell_is_read_back_and_a_folder_keeps_one_budget(tmp_path):
+    torch.set_num_threads(1)
+    budget = Budget(steps=4, batch=4, evaluations=2, finetune_epochs=1, clips_per_class=2)
+    data = _data()
+    result, _ = run_cell("tube", 0.75, 0, budget, TINY, tmp_path, data)
+    assert sorted(result["milestones"], key=int) == ["2", "4"]
+    assert 0 <= result["finetune"]["order"] <= 1 and result["finetune"]["accuracy"] <= 1
+    again, _ = run_cell("tube", 0.75, 0, budget, TINY, tmp_path, data)
+    # its fine-tune read back, not rerun (a rerun would differ at least in its measured minutes)
+    assert again["finetune"] == result["finetune"]
+    assert read_results(tmp_path, [0], budget, TINY) == [again]
+    with pytest.raises(ValueError, match="its own --work folder"):
+        run_cell("tube", 0.75, 0, Budget(steps=8, batch=4, evaluations=2, finetune_epochs=1,
+                                          clips_per_class=2), TINY, tmp_path, data)
