@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from runtime.cli.args import non_negative_int, positive_int
 from training.config import ModelSpec
 from training.figure import reconstruct, save_figure
 from training.seed_runs import (CELLS, EXPERIMENT_SPEC, HELDOUT_PER_CLASS, HELDOUT_SEED, NO_PRETRAINING,
@@ -280,13 +281,6 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -298,13 +292,13 @@ def main(argv: list[str] | None = None) -> int:
                              "in the working directory); one budget per folder")
     parser.add_argument("--seeds", type=_seeds, default=[0, 1, 2],
                         help="pretraining seeds, comma-separated; each runs every cell")
-    parser.add_argument("--steps", type=_positive, default=Budget.steps, help="pretraining steps per cell")
-    parser.add_argument("--evaluations", type=_positive, default=Budget.evaluations,
+    parser.add_argument("--steps", type=positive_int, default=Budget.steps, help="pretraining steps per cell")
+    parser.add_argument("--evaluations", type=positive_int, default=Budget.evaluations,
                         help="evaluations (and checkpoints) along each pretraining")
-    parser.add_argument("--finetune-epochs", type=_positive, default=Budget.finetune_epochs)
-    parser.add_argument("--pair-epochs", type=int, default=300,
+    parser.add_argument("--finetune-epochs", type=positive_int, default=Budget.finetune_epochs)
+    parser.add_argument("--pair-epochs", type=non_negative_int, default=300,
                         help="epochs of each twin-pair study (0 skips them)")
-    parser.add_argument("--threads", type=_positive, default=2)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--report-only", action="store_true",
                         help="write the page from the cells --work has finished, running nothing "
                              "(a long grid can be read while it runs)")

@@ -136,10 +136,10 @@ def run_cell(kind: str, ratio: float | None, seed: int, budget: Budget, spec: Mo
             raise ValueError(f"{folder} holds a run with {key} {result[key]}, not {fresh[key]}: "
                              "give this budget its own --work folder")
     model = new_pretraining_model(spec, seed)
-    if kind == NO_PRETRAINING:
+    if kind == NO_PRETRAINING and "0" not in result["milestones"]:
         result["milestones"]["0"] = {"rec_same": None, "rec_tube": None,
                                      **probe_scores(model.videomae, data, spec)}
-    else:
+    elif kind != NO_PRETRAINING:
         minutes_before, started = result["minutes"], time.time()
 
         def evaluate(step: int, trained) -> None:
