@@ -6,6 +6,10 @@ Exports models/videomae-motion into a temporary folder (or uses --artifact), the
 640x480 synthetic camera at 15 fps through StreamRunner with the given backend. Reports RSS after
 the first minute (warm-up: the engine's arenas, the first compiled shapes) and at the end, the
 least-squares slope over the rest, and the windows published and dropped.
+
+It also reads /proc/self/smaps after the warm-up and at the end and splits the rise by the kind of
+mapping it is in (`region_kind`): glibc's main heap, glibc's per-thread arenas, thread stacks, other
+anonymous memory (pymalloc's arenas, allocations glibc or an engine mmapped directly), and files.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from runtime.api import RunLimits, StreamRunner  # noqa: E402
 from runtime.outputs.base import Sink  # noqa: E402
+from testbed.smaps import rise_by_kind, smaps_regions  # noqa: E402
 
 
 class MallInfo2(ctypes.Structure):
@@ -66,7 +71,9 @@ def rss_mb() -> float:
 class RssSampler(Sink):
     """on_stats comes about once a second from the runner's thread: sample RSS there."""
 
-    def __init__(self):
+    def __init__(self, warmup_s: float = 60.0):
+        self.warmup_s = warmup_s
+        self.smaps_after_warmup: list[dict] | None = None
         self.samples: list[tuple[float, float]] = []
         self.heap: list[dict] = []
         self.published = 0
@@ -77,6 +84,8 @@ class RssSampler(Sink):
     def on_stats(self, streams, sources) -> None:
         self.samples.append((time.monotonic(), rss_mb()))
         self.heap.append(heap_mb())
+        if self.smaps_after_warmup is None and self.samples[-1][0] - self.samples[0][0] >= self.warmup_s:
+            self.smaps_after_warmup = smaps_regions()
 
 
 def export_bundled(out: Path) -> Path:
@@ -86,12 +95,13 @@ def export_bundled(out: Path) -> Path:
 
 
 def live_rss(artifact, backend: str, precision: str, threads: int, seconds: float) -> dict:
-    sampler = RssSampler()
+    sampler = RssSampler(warmup_s=min(60.0, 0.2 * seconds))
     runner = StreamRunner(artifact, ["synthetic://?width=640&height=480&fps=15"], backend=backend, threads=threads,
                           mode="live", sinks=[sampler], limits=RunLimits(seconds=seconds), precision=precision)
     with runner:
         name = runner.backend.name
         report = runner.run()
+        smaps_end = smaps_regions()  # the runner's threads still exist: their arenas and stacks are mapped
     t0 = sampler.samples[0][0]
     tail = [(t - t0, mb) for t, mb in sampler.samples if t - t0 >= min(60.0, 0.2 * seconds)]
     slope = float(np.polyfit([t for t, _ in tail], [mb for _, mb in tail], 1)[0]) * 3600 if len(tail) > 3 else None
@@ -104,7 +114,9 @@ def live_rss(artifact, backend: str, precision: str, threads: int, seconds: floa
             "inference_p50_ms": s.inference_p50_ms, "rss_first_mb": sampler.samples[0][1],
             "rss_after_warmup_mb": tail[0][1] if tail else None, "rss_end_mb": tail[-1][1] if tail else None,
             "rss_max_mb": max(mb for _, mb in sampler.samples), "rss_slope_mb_per_hour": slope,
-            **heap, "series_every_10_s": series}
+            **heap, "rss_rise_after_warmup": (rise_by_kind(sampler.smaps_after_warmup, smaps_end)
+                                              if sampler.smaps_after_warmup else None),
+            "series_every_10_s": series}
 
 
 def _heap_trend(sampler: RssSampler, t0: float, after_s: float) -> dict:
