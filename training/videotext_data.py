@@ -17,18 +17,34 @@ import numpy as np
 COLOR_NAMES = ("red", "green", "blue", "yellow", "pink", "cyan", "orange", "white", "purple")
 EMPTY = "empty"
 
+# Seven wordings per action, so the tower learns where the meaning lies in the text encoder's space
+# rather than where three strings do (with three, an unseen paraphrase of "approaching" could sit
+# nearer another action's strings than the clip's embedding). None of them shares its distinctive
+# words with the held-out wordings below, which measure exactly that generalisation.
 TRAIN_MOTION = {
-    "no action": ("staying still", "not moving", "standing still"),
-    "moving left": ("moving left", "moving to the left", "going left"),
-    "moving right": ("moving right", "moving to the right", "going right"),
-    "moving up": ("moving up", "moving upwards", "going up"),
-    "moving down": ("moving down", "moving downwards", "going down"),
-    "approaching": ("approaching", "getting bigger", "coming closer"),
-    "receding": ("receding", "getting smaller", "moving away"),
-    "rotating clockwise": ("rotating clockwise", "turning clockwise", "spinning clockwise"),
-    "rotating anticlockwise": ("rotating anticlockwise", "turning anticlockwise", "spinning anticlockwise"),
-    "appearing": ("appearing", "fading in", "showing up"),
-    "disappearing": ("disappearing", "fading out", "going away"),
+    "no action": ("staying still", "not moving", "standing still", "at rest", "keeping still",
+                  "frozen in place", "not going anywhere"),
+    "moving left": ("moving left", "moving to the left", "going left", "going leftwards", "shifting left",
+                    "crossing to the left", "passing left"),
+    "moving right": ("moving right", "moving to the right", "going right", "going rightwards", "shifting right",
+                     "crossing to the right", "passing right"),
+    "moving up": ("moving up", "moving upwards", "going up", "climbing", "ascending", "lifting upwards",
+                  "floating up"),
+    "moving down": ("moving down", "moving downwards", "going down", "descending", "dropping", "falling",
+                    "moving lower"),
+    "approaching": ("approaching", "getting bigger", "coming closer", "moving closer", "getting larger",
+                    "coming towards the camera", "zooming in"),
+    "receding": ("receding", "getting smaller", "moving away", "moving back", "backing away", "retreating",
+                 "zooming out"),
+    "rotating clockwise": ("rotating clockwise", "turning clockwise", "spinning clockwise", "circling clockwise",
+                           "whirling clockwise", "turning round clockwise", "rotating the way a clock's hands go"),
+    "rotating anticlockwise": ("rotating anticlockwise", "turning anticlockwise", "spinning anticlockwise",
+                               "circling anticlockwise", "whirling anticlockwise", "turning round anticlockwise",
+                               "rotating against a clock's hands"),
+    "appearing": ("appearing", "fading in", "showing up", "coming into the picture", "emerging", "fading into sight",
+                  "turning up"),
+    "disappearing": ("disappearing", "fading out", "going away", "going out of sight", "dissolving",
+                     "fading to nothing", "melting away"),
 }
 HELDOUT_MOTION = {
     "no action": ("remaining motionless", "holding its position"),

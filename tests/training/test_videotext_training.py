@@ -39,6 +39,17 @@ def test_heldout_captions_never_appear_in_training():
         assert not set(TRAIN_MOTION[action]) & set(HELDOUT_MOTION[action])
 
 
+def test_the_retrieval_exercise_wording_is_not_training_wording():
+    # The exercise measures unseen paraphrases: its verbs ("drawing nearer", "twirling") and its
+    # other words of motion never occur in a training wording.
+    from runtime.videotext.retrieve import DESCRIPTIONS
+
+    train_words = {word for wordings in TRAIN_MOTION.values() for wording in wordings for word in wording.split()}
+    shared_by_design = {"an", "object", "towards", "the", "left", "right", "clockwise"}
+    for description in DESCRIPTIONS.values():
+        assert not (set(description.split()) - shared_by_design) & train_words, description
+
+
 def test_partial_captions_match_every_clip_they_describe():
     said = Attributes("moving left", None, "star")
     assert said.matches(Attributes("moving left", "red", "star"))
