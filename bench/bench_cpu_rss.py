@@ -7,9 +7,12 @@ Exports models/videomae-motion into a temporary folder (or uses --artifact), the
 the first minute (warm-up: the engine's arenas, the first compiled shapes) and at the end, the
 least-squares slope over the rest, and the windows published and dropped.
 
-It also reads /proc/self/smaps after the warm-up and at the end and splits the rise by the kind of
-mapping it is in (`region_kind`): glibc's main heap, glibc's per-thread arenas, thread stacks, other
-anonymous memory (pymalloc's arenas, allocations glibc or an engine mmapped directly), and files.
+Beside the fitted slope it fits the slope of each minute's lowest RSS (the floor, which transient
+buffers do not lift), and it reads /proc/self/smaps once a minute after the warm-up, while the
+stream runs, to split RSS by the kind of mapping holding it (testbed/smaps.py): glibc's main heap,
+glibc's per-thread arenas, thread stacks, other anonymous memory (pymalloc's arenas, allocations
+glibc or an engine mmapped directly), and files (libraries' pages faulting in); each kind gets its
+slope, and the five anonymous mappings that grew most between the first and last reading are named.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from runtime.api import RunLimits, StreamRunner  # noqa: E402
 from runtime.outputs.base import Sink  # noqa: E402
-from testbed.smaps import rise_by_kind, smaps_regions  # noqa: E402
+from testbed.smaps import rise_by_kind, rss_by_kind, smaps_regions  # noqa: E402
 
 
 class MallInfo2(ctypes.Structure):
@@ -54,10 +57,13 @@ _MALLINFO2 = _libc_mallinfo2()
 def heap_mb() -> dict:
     """glibc's malloc heap: bytes held by live allocations (in use, mmapped ones included) and bytes freed
     but kept in its arenas. RSS rising with `in_use` flat is retention, not a leak."""
+    # Python's own allocator (pymalloc) takes 1 MiB arenas straight from mmap, outside glibc's
+    # count: its live blocks (thousands) tell Python objects piling up from an engine's own pools.
+    python = {"python_blocks_k": sys.getallocatedblocks() / 1000}
     if _MALLINFO2 is None:
-        return {}
+        return python
     info = _MALLINFO2()
-    return {"in_use_mb": (info.uordblks + info.hblkhd) / 2**20, "free_kept_mb": info.fordblks / 2**20}
+    return {"in_use_mb": (info.uordblks + info.hblkhd) / 2**20, "free_kept_mb": info.fordblks / 2**20, **python}
 
 
 def rss_mb() -> float:
@@ -71,9 +77,15 @@ def rss_mb() -> float:
 class RssSampler(Sink):
     """on_stats comes about once a second from the runner's thread: sample RSS there."""
 
-    def __init__(self, warmup_s: float = 60.0):
+    def __init__(self, warmup_s: float = 60.0, smaps_every_s: float = 60.0):
         self.warmup_s = warmup_s
-        self.smaps_after_warmup: list[dict] | None = None
+        self.smaps_every_s = smaps_every_s
+        # Read while the stream runs (after it stops, its buffers are gone and the reading lies): the
+        # first reading after the warm-up and the latest in full, and every reading's RSS by kind.
+        # Keeping every full reading would itself grow the heap by ~0.3 MB a minute.
+        self.smaps_first: list[dict] | None = None
+        self.smaps_latest: list[dict] | None = None
+        self.smaps: list[tuple[float, dict[str, float]]] = []
         self.samples: list[tuple[float, float]] = []
         self.heap: list[dict] = []
         self.published = 0
@@ -84,8 +96,12 @@ class RssSampler(Sink):
     def on_stats(self, streams, sources) -> None:
         self.samples.append((time.monotonic(), rss_mb()))
         self.heap.append(heap_mb())
-        if self.smaps_after_warmup is None and self.samples[-1][0] - self.samples[0][0] >= self.warmup_s:
-            self.smaps_after_warmup = smaps_regions()
+        elapsed = self.samples[-1][0] - self.samples[0][0]
+        if elapsed >= self.warmup_s and (not self.smaps or elapsed - self.smaps[-1][0] >= self.smaps_every_s):
+            regions = smaps_regions()
+            self.smaps_first = self.smaps_first or regions
+            self.smaps_latest = regions
+            self.smaps.append((elapsed, rss_by_kind(regions)))
 
 
 def export_bundled(out: Path) -> Path:
@@ -101,7 +117,6 @@ def live_rss(artifact, backend: str, precision: str, threads: int, seconds: floa
     with runner:
         name = runner.backend.name
         report = runner.run()
-        smaps_end = smaps_regions()  # the runner's threads still exist: their arenas and stacks are mapped
     t0 = sampler.samples[0][0]
     tail = [(t - t0, mb) for t, mb in sampler.samples if t - t0 >= min(60.0, 0.2 * seconds)]
     slope = float(np.polyfit([t for t, _ in tail], [mb for _, mb in tail], 1)[0]) * 3600 if len(tail) > 3 else None
@@ -114,19 +129,48 @@ def live_rss(artifact, backend: str, precision: str, threads: int, seconds: floa
             "inference_p50_ms": s.inference_p50_ms, "rss_first_mb": sampler.samples[0][1],
             "rss_after_warmup_mb": tail[0][1] if tail else None, "rss_end_mb": tail[-1][1] if tail else None,
             "rss_max_mb": max(mb for _, mb in sampler.samples), "rss_slope_mb_per_hour": slope,
-            **heap, "rss_rise_after_warmup": (rise_by_kind(sampler.smaps_after_warmup, smaps_end)
-                                              if sampler.smaps_after_warmup else None),
+            "rss_floor_slope_mb_per_hour": _floor_slope(sampler, t0, tail[0][0] if tail else 0.0),
+            **heap, **_by_kind_trend(sampler),
             "series_every_10_s": series}
 
 
+def _floor_slope(sampler: RssSampler, t0: float, after_s: float) -> float | None:
+    """Slope (MB/h) of each minute's lowest RSS: what stays once the transient buffers (a batch in
+    flight, frames being converted) are freed, so a few peaks near the end cannot pass for growth."""
+    minutes: dict[int, float] = {}
+    for t, mb in sampler.samples:
+        if t - t0 >= after_s:
+            minute = int((t - t0) // 60)
+            minutes[minute] = min(mb, minutes.get(minute, mb))
+    if len(minutes) <= 3:
+        return None
+    return float(np.polyfit([m * 60.0 for m in minutes], list(minutes.values()), 1)[0]) * 3600
+
+
+def _by_kind_trend(sampler: RssSampler) -> dict:
+    """RSS by kind of mapping at each smaps reading, its slope per kind, and what grew between the first and last."""
+    if len(sampler.smaps) < 2:
+        return {}
+    rows = sampler.smaps
+    kinds = sorted({k for _, by_kind in rows for k in by_kind})
+    times = [t for t, _ in rows]
+    slopes = {k: round(float(np.polyfit(times, [by_kind.get(k, 0.0) for _, by_kind in rows], 1)[0]) * 3600, 2)
+              for k in kinds} if len(rows) > 2 else {}
+    return {"rss_by_kind_slope_mb_per_hour": slopes,
+            "rss_rise_by_kind": rise_by_kind(sampler.smaps_first, sampler.smaps_latest),
+            "rss_by_kind_series": [{"t_s": round(t, 1), **{k: round(v, 2) for k, v in by_kind.items()}}
+                                   for t, by_kind in rows]}
+
+
 def _heap_trend(sampler: RssSampler, t0: float, after_s: float) -> dict:
-    """Slopes (MB/h) of glibc's in-use and freed-but-kept bytes over the same samples as the RSS slope."""
-    rows = [(t - t0, h) for (t, _), h in zip(sampler.samples, sampler.heap) if h and t - t0 >= after_s]
+    """Slopes per hour of glibc's in-use and freed-but-kept MB and of Python's live blocks (thousands), over the
+    same samples as the RSS slope."""
+    rows = [(t - t0, h) for (t, _), h in zip(sampler.samples, sampler.heap) if t - t0 >= after_s]
     if len(rows) <= 3:
         return {}
     times = [t for t, _ in rows]
-    return {f"heap_{key}_slope_mb_per_hour": float(np.polyfit(times, [h[key] for _, h in rows], 1)[0]) * 3600
-            for key in ("in_use_mb", "free_kept_mb")}
+    return {f"heap_{key}_slope_per_hour": float(np.polyfit(times, [h[key] for _, h in rows], 1)[0]) * 3600
+            for key in ("in_use_mb", "free_kept_mb", "python_blocks_k") if key in rows[0][1]}
 
 
 def main() -> int:
