@@ -58,7 +58,7 @@ def heap_mb() -> dict:
     """glibc's malloc heap: bytes held by live allocations (in use, mmapped ones included) and bytes freed
     but kept in its arenas. RSS rising with `in_use` flat is retention, not a leak."""
     # Python's own allocator (pymalloc) takes 1 MiB arenas straight from mmap, outside glibc's
-    # count: its live blocks (thousands) tell Python objects piling up from an engine's own pools.
+    # count: its live blocks (thousands) tell Python objects piling up apart from an engine's pools.
     python = {"python_blocks_k": sys.getallocatedblocks() / 1000}
     if _MALLINFO2 is None:
         return python

@@ -1,6 +1,6 @@
 """Where a process's resident memory lies, from /proc/<pid>/smaps: which kind of mapping holds it.
 
-bench/bench_cpu_rss.py reads this after its warm-up and at the end of a live run, so a rise in RSS
+bench/bench_cpu_rss.py reads this once a minute of a live run after its warm-up, so a rise in RSS
 is split into glibc's main heap, glibc's per-thread arenas, thread stacks, other anonymous memory
 (pymalloc's arenas, allocations glibc or an engine mmapped directly) and files (shared libraries'
 pages faulting in, models mapped from disk).
@@ -29,8 +29,19 @@ def smaps_regions(path: str = "/proc/self/smaps") -> list[dict]:
     return regions
 
 
+def _neighbours(regions: list[dict]) -> tuple[dict, dict]:
+    """The mappings by start and by end address, so each mapping's neighbours are one lookup away."""
+    return {r["start"]: r for r in regions}, {r["end"]: r for r in regions}
+
+
 def region_kind(region: dict, regions: list[dict]) -> str:
-    """What a mapping most likely is, from its name, size and alignment alone.
+    """What a mapping most likely is, from its name, size and alignment alone."""
+    return _kind(region, *_neighbours(regions))
+
+
+def _kind(region: dict, by_start: dict, by_end: dict) -> str:
+    """region_kind with the neighbour index built once for a whole reading: a process has hundreds
+    of mappings, and scanning them all for each one is quadratic work in the runner's thread.
 
     glibc gives each thread arena's heap a 64 MiB-aligned reservation and makes the used part
     read-write, so a read-write anonymous mapping at a 64 MiB boundary whose span up to the next
@@ -47,21 +58,23 @@ def region_kind(region: dict, regions: list[dict]) -> str:
         return "file " + Path(name).name
     size = region["end"] - region["start"]
     if region["start"] % HEAP_MAX == 0 and size <= HEAP_MAX:
-        rest = [r for r in regions if r["start"] == region["end"] and r["perms"].startswith("---")]
-        if rest and region["start"] + size + (rest[0]["end"] - rest[0]["start"]) == region["start"] + HEAP_MAX:
+        rest = by_start.get(region["end"])
+        if size == HEAP_MAX or (rest is not None and rest["perms"].startswith("---")
+                                and rest["end"] == region["start"] + HEAP_MAX):
             return "glibc thread arena"
-        if size == HEAP_MAX:
-            return "glibc thread arena"
-    before = [r for r in regions if r["end"] == region["start"] and r["perms"].startswith("---") and not r["name"]]
-    if before and before[0]["end"] - before[0]["start"] == 4096 and size >= 2**20:
+    guard = by_end.get(region["start"])
+    if (guard is not None and guard["perms"].startswith("---") and not guard["name"]
+            and guard["end"] - guard["start"] == 4096 and size >= 2**20):
         return "thread stack"
     return "other anonymous"
 
 
 def rss_by_kind(regions: list[dict]) -> dict[str, float]:
+    """MB of RSS per kind of mapping, every file counted as "files"."""
     out: dict[str, float] = {}
+    by_start, by_end = _neighbours(regions)
     for region in regions:
-        kind = region_kind(region, regions)
+        kind = _kind(region, by_start, by_end)
         kind = "files" if kind.startswith("file ") else kind
         out[kind] = out.get(kind, 0.0) + region["rss_kb"] / 1024
     return out
