@@ -3,9 +3,11 @@
     nice -n 10 python bench/bench_cpu_rss.py --backend openvino --minutes 10 --json rss-openvino.json
 
 Exports models/videomae-motion into a temporary folder (or uses --artifact), then streams a live
-640x480 synthetic camera at 15 fps through StreamRunner with the given backend. Reports RSS after
-the first minute (warm-up: the engine's arenas, the first compiled shapes) and at the end, the
-least-squares slope over the rest, and the windows published and dropped.
+640x480 synthetic camera at 15 fps (or --recording, a video file played as a looping 15 fps camera)
+through StreamRunner with the given backend. Reports RSS after the first minute (warm-up: the
+engine's arenas, the first compiled shapes; --fit-from-minute moves it) and at the end, the
+least-squares slope over the rest, and the windows published and dropped. The per-second samples are
+kept in arrays allocated before the run (testbed/sample_log.py), so the bench adds no growth of its own.
 
 Beside the fitted slope it fits the slope of each minute's lowest RSS (the floor, which transient
 buffers do not lift), and it reads /proc/self/smaps once a minute after the warm-up, while the
@@ -32,7 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from runtime.api import RunLimits, StreamRunner  # noqa: E402
 from runtime.outputs.base import Sink  # noqa: E402
+from testbed.sample_log import SAMPLE_FIELDS, SampleLog  # noqa: E402
 from testbed.smaps import rise_by_kind, rss_by_kind, smaps_regions  # noqa: E402
+
+LIVE_CAMERA = "synthetic://?width=640&height=480&fps=15"
 
 
 class MallInfo2(ctypes.Structure):
@@ -77,26 +82,27 @@ def rss_mb() -> float:
 class RssSampler(Sink):
     """on_stats comes about once a second from the runner's thread: sample RSS there."""
 
-    def __init__(self, warmup_s: float = 60.0, smaps_every_s: float = 60.0):
+    def __init__(self, capacity: int, warmup_s: float = 60.0, smaps_every_s: float = 60.0):
         self.warmup_s = warmup_s
         self.smaps_every_s = smaps_every_s
         # Read while the stream runs (after it stops, its buffers are gone and the reading lies): the
-        # first reading after the warm-up and the latest in full, and every reading's RSS by kind.
-        # Keeping every full reading would itself grow the heap by ~0.3 MB a minute.
+        # first reading after the warm-up and the latest in full, and every reading's RSS by kind
+        # (one small dict a minute). Keeping every full reading would grow the heap by ~0.3 MB a minute.
         self.smaps_first: list[dict] | None = None
         self.smaps_latest: list[dict] | None = None
         self.smaps: list[tuple[float, dict[str, float]]] = []
-        self.samples: list[tuple[float, float]] = []
-        self.heap: list[dict] = []
+        self.log = SampleLog(capacity)
+        self.t0: float | None = None
         self.published = 0
 
     def on_result(self, result) -> None:
         self.published += 1
 
     def on_stats(self, streams, sources) -> None:
-        self.samples.append((time.monotonic(), rss_mb()))
-        self.heap.append(heap_mb())
-        elapsed = self.samples[-1][0] - self.samples[0][0]
+        now = time.monotonic()
+        self.t0 = now if self.t0 is None else self.t0
+        self.log.add(now - self.t0, rss_mb(), heap_mb())
+        elapsed = now - self.t0
         if elapsed >= self.warmup_s and (not self.smaps or elapsed - self.smaps[-1][0] >= self.smaps_every_s):
             regions = smaps_regions()
             self.smaps_first = self.smaps_first or regions
@@ -110,67 +116,74 @@ def export_bundled(out: Path) -> Path:
     return build_artifact(ExportOptions(model=str(ROOT / "models" / "videomae-motion"), output=out), log=lambda _: None)
 
 
-def live_rss(artifact, backend: str, precision: str, threads: int, seconds: float) -> dict:
-    sampler = RssSampler(warmup_s=min(60.0, 0.2 * seconds))
-    runner = StreamRunner(artifact, ["synthetic://?width=640&height=480&fps=15"], backend=backend, threads=threads,
+def live_rss(artifact, backend: str, precision: str, threads: int, seconds: float, recording: str | None = None,
+             settle_s: float | None = None) -> dict:
+    """Stream the synthetic camera, or `recording` played as a looping 15 fps camera, live for `seconds`;
+    the slopes are fitted over the samples from `settle_s` on (default: the first minute, or a fifth of
+    a short run, is warm-up)."""
+    source = recording or LIVE_CAMERA
+    options = {"realtime": True, "loop": True, "fps": 15.0} if recording else {}
+    warmup_s = min(60.0, 0.2 * seconds)
+    settle_s = warmup_s if settle_s is None else settle_s
+    sampler = RssSampler(capacity=int(seconds * 1.5) + 600, warmup_s=warmup_s)
+    runner = StreamRunner(artifact, [source], backend=backend, threads=threads, source_options=options,
                           mode="live", sinks=[sampler], limits=RunLimits(seconds=seconds), precision=precision)
     with runner:
         name = runner.backend.name
         report = runner.run()
-    t0 = sampler.samples[0][0]
-    tail = [(t - t0, mb) for t, mb in sampler.samples if t - t0 >= min(60.0, 0.2 * seconds)]
-    slope = float(np.polyfit([t for t, _ in tail], [mb for _, mb in tail], 1)[0]) * 3600 if len(tail) > 3 else None
+    log = sampler.log
+    t, rss = log.column("t"), log.column("rss_mb")
+    tail = t >= settle_s
     s = report.summaries[0]
-    heap = _heap_trend(sampler, t0, tail[0][0] if tail else 0.0)
-    series = [{"t_s": round(t - t0, 1), "rss_mb": round(mb, 2), **{k: round(v, 2) for k, v in h.items()}}
-              for (t, mb), h in zip(sampler.samples, sampler.heap)][::10]
-    return {"backend": name, "precision": precision, "threads": threads, "seconds": round(report.elapsed_s, 1),
+    series = [{"t_s": round(float(row[0]), 1), "rss_mb": round(float(row[1]), 2),
+               **{k: round(float(v), 2) for k, v in zip(SAMPLE_FIELDS[2:], row[2:]) if not np.isnan(v)}}
+              for row in log.rows[:log.count:10]]
+    return {"backend": name, "precision": precision, "threads": threads, "source": source,
+            "seconds": round(report.elapsed_s, 1), "fitted_from_s": settle_s,
             "windows": s.windows, "published": sampler.published, "dropped_windows": s.dropped_windows,
-            "inference_p50_ms": s.inference_p50_ms, "rss_first_mb": sampler.samples[0][1],
-            "rss_after_warmup_mb": tail[0][1] if tail else None, "rss_end_mb": tail[-1][1] if tail else None,
-            "rss_max_mb": max(mb for _, mb in sampler.samples), "rss_slope_mb_per_hour": slope,
-            "rss_floor_slope_mb_per_hour": _floor_slope(sampler, t0, tail[0][0] if tail else 0.0),
-            **heap, **_by_kind_trend(sampler),
-            "series_every_10_s": series}
+            "inference_p50_ms": s.inference_p50_ms, "rss_first_mb": float(rss[0]),
+            "rss_at_fit_start_mb": float(rss[tail][0]) if tail.any() else None,
+            "rss_end_mb": float(rss[-1]), "rss_max_mb": float(rss.max()),
+            "rss_slope_mb_per_hour": _slope_per_hour(t[tail], rss[tail]),
+            "rss_floor_slope_mb_per_hour": _floor_slope(t[tail], rss[tail]),
+            **{f"heap_{key}_slope_per_hour": _slope_per_hour(t[tail], log.column(key)[tail])
+               for key in SAMPLE_FIELDS[2:] if not np.isnan(log.column(key)).all()},
+            "python_blocks_k_at_fit_start": float(log.column("python_blocks_k")[tail][0]) if tail.any() else None,
+            "python_blocks_k_end": float(log.column("python_blocks_k")[-1]),
+            "samples_not_kept": log.overflowed,
+            **_by_kind_trend(sampler, settle_s), "series_every_10_s": series}
 
 
-def _floor_slope(sampler: RssSampler, t0: float, after_s: float) -> float | None:
+def _slope_per_hour(t: np.ndarray, values: np.ndarray) -> float | None:
+    return float(np.polyfit(t, values, 1)[0]) * 3600 if len(t) > 3 else None
+
+
+def _floor_slope(t: np.ndarray, rss: np.ndarray) -> float | None:
     """Slope (MB/h) of each minute's lowest RSS: what stays once the transient buffers (a batch in
     flight, frames being converted) are freed, so a few peaks near the end cannot pass for growth."""
-    minutes: dict[int, float] = {}
-    for t, mb in sampler.samples:
-        if t - t0 >= after_s:
-            minute = int((t - t0) // 60)
-            minutes[minute] = min(mb, minutes.get(minute, mb))
-    if len(minutes) <= 3:
+    minutes = (t // 60).astype(int)
+    keys = np.unique(minutes)
+    if len(keys) <= 3:
         return None
-    return float(np.polyfit([m * 60.0 for m in minutes], list(minutes.values()), 1)[0]) * 3600
+    floors = np.array([rss[minutes == m].min() for m in keys])
+    return _slope_per_hour(keys * 60.0, floors)
 
 
-def _by_kind_trend(sampler: RssSampler) -> dict:
-    """RSS by kind of mapping at each smaps reading, its slope per kind, and what grew between the first and last."""
+def _by_kind_trend(sampler: RssSampler, settle_s: float) -> dict:
+    """RSS by kind of mapping at each smaps reading, its slope per kind from `settle_s` on, and what
+    grew between the first and last reading."""
     if len(sampler.smaps) < 2:
         return {}
     rows = sampler.smaps
+    fitted = [(t, by_kind) for t, by_kind in rows if t >= settle_s]
     kinds = sorted({k for _, by_kind in rows for k in by_kind})
-    times = [t for t, _ in rows]
-    slopes = {k: round(float(np.polyfit(times, [by_kind.get(k, 0.0) for _, by_kind in rows], 1)[0]) * 3600, 2)
-              for k in kinds} if len(rows) > 2 else {}
+    times = np.array([t for t, _ in fitted])
+    slopes = {k: round(s, 2) for k in kinds
+              if (s := _slope_per_hour(times, np.array([by_kind.get(k, 0.0) for _, by_kind in fitted]))) is not None}
     return {"rss_by_kind_slope_mb_per_hour": slopes,
             "rss_rise_by_kind": rise_by_kind(sampler.smaps_first, sampler.smaps_latest),
             "rss_by_kind_series": [{"t_s": round(t, 1), **{k: round(v, 2) for k, v in by_kind.items()}}
                                    for t, by_kind in rows]}
-
-
-def _heap_trend(sampler: RssSampler, t0: float, after_s: float) -> dict:
-    """Slopes per hour of glibc's in-use and freed-but-kept MB and of Python's live blocks (thousands), over the
-    same samples as the RSS slope."""
-    rows = [(t - t0, h) for (t, _), h in zip(sampler.samples, sampler.heap) if t - t0 >= after_s]
-    if len(rows) <= 3:
-        return {}
-    times = [t for t, _ in rows]
-    return {f"heap_{key}_slope_per_hour": float(np.polyfit(times, [h[key] for _, h in rows], 1)[0]) * 3600
-            for key in ("in_use_mb", "free_kept_mb", "python_blocks_k") if key in rows[0][1]}
 
 
 def main() -> int:
@@ -180,11 +193,17 @@ def main() -> int:
     p.add_argument("--precision", default="fp32")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--recording", help="play this video file as a looping 15 fps camera instead of the synthetic "
+                                       "one (a camera with no ground-truth timeline growing beside the run)")
+    p.add_argument("--fit-from-minute", type=float,
+                   help="fit the slopes from this minute on (default: after the first minute); the latency "
+                        "histories (4096 windows a stream) fill in about 18 minutes at 3.75 windows a second")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="tubelet-rss-") as tmp:
         artifact = args.artifact or export_bundled(Path(tmp) / "videomae-motion")
-        out = live_rss(artifact, args.backend, args.precision, args.threads, args.minutes * 60)
+        out = live_rss(artifact, args.backend, args.precision, args.threads, args.minutes * 60, args.recording,
+                       None if args.fit_from_minute is None else args.fit_from_minute * 60)
     print(json.dumps(out, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
