@@ -133,6 +133,8 @@ def batches(clips: np.ndarray, labels: np.ndarray, batch_size: int, size: int,
     if shuffle and group > 1:
         units = torch.randperm(len(clips) // group, generator=generator).numpy()
         order = (units[:, None] * group + np.arange(group)).reshape(-1)
+        # items past the last whole group (a part of the epoch that is not pairs) still train
+        order = np.concatenate([order, np.arange(len(order), len(clips))])
     else:
         order = (torch.randperm(len(clips), generator=generator).numpy() if shuffle
                  else np.arange(len(clips)))

@@ -63,13 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tubelet-size", type=int, default=ModelSpec.tubelet_size)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--clean-fraction", type=float, default=1.0, help="share of clean training clips")
+    parser.add_argument("--seed", type=int, default=0, help="initialization and training-clip seed")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     spec = ModelSpec(patch_size=args.patch_size, tubelet_size=args.tubelet_size)
-    result = study(args.pair, spec, args.epochs, args.clips_per_class, args.lr, args.clean_fraction)
+    result = study(args.pair, spec, args.epochs, args.clips_per_class, args.lr, args.clean_fraction, args.seed)
     print(f"{result['pair'][0]} vs {result['pair'][1]}, patch {spec.patch_size}, tubelet {spec.tubelet_size}, "
-          f"{args.epochs} epochs ({result['minutes']:.1f} min): loss {result['loss'][0]:.3f} -> "
+          f"seed {args.seed}, {args.epochs} epochs ({result['minutes']:.1f} min): loss {result['loss'][0]:.3f} -> "
           f"{result['loss'][1]:.3f}; held-out accuracy clean {result['clean']:.0%}, cluttered "
           f"{result['cluttered']:.0%} (50% = blind to order)")
     return 0

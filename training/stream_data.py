@@ -24,13 +24,19 @@ STREAM_SIZE = (240, 320)  # height, width: the demo camera's default
 STREAM_FPS = 15.0
 
 
-def window_label(timeline, frames: np.ndarray) -> str:
-    """The action that covers most of `frames` (frame indices, oldest first); ties to the newest."""
+def window_label(timeline, frames: np.ndarray, onset_frames: int | None = None) -> str:
+    """The action that covers most of `frames` (frame indices, oldest first); ties to the newest.
+
+    With `onset_frames`, the action at the newest frame wins as soon as it covers that many of the
+    frames: the stream scorer asks for the newest frame's action, and a window whose last few frames
+    already show the new motion can name it before it holds the majority."""
     starts = [segment.start for segment in timeline]
     labels = [timeline[bisect.bisect_right(starts, int(f)) - 1].label for f in frames]
     counts: dict[str, int] = {}
     for label in labels:
         counts[label] = counts.get(label, 0) + 1
+    if onset_frames is not None and counts[labels[-1]] >= onset_frames:
+        return labels[-1]
     best = max(counts.values())
     return labels[-1] if counts[labels[-1]] == best else next(lb for lb in reversed(labels) if counts[lb] == best)
 
@@ -38,14 +44,16 @@ def window_label(timeline, frames: np.ndarray) -> str:
 def stream_windows(seed: int, num_frames: int, size: int, clip_fps: float, frames: int = 1000,
                    every: int = 3, actions: tuple[str, ...] | None = None,
                    height: int = STREAM_SIZE[0], width: int = STREAM_SIZE[1],
-                   full_frame: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                   full_frame: bool = False, onset_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """float32 pixel values (N, num_frames, 3, size, size) and int64 labels (index into ACTIONS) of the
-    windows of one stream of `frames` frames, a window starting every `every` stream frames."""
+    windows of one stream of `frames` frames, a window starting every `every` stream frames, each
+    labelled by `window_label` (with `onset_frames`)."""
     from runtime.world import ACTIONS
 
     names = ACTIONS if actions is None else actions
     windows = stream_clips(seed, num_frames, clip_fps, preprocessor(size, full_frame), frames, every, height, width)
-    labels = np.array([names.index(window_label(windows.stream.timeline, f)) for f in windows.frames], np.int64)
+    labels = np.array([names.index(window_label(windows.stream.timeline, f, onset_frames)) for f in windows.frames],
+                      np.int64)
     return windows.values, labels
 
 

@@ -54,9 +54,41 @@ class Recipe:
     # positions and onsets the stream shows and clips do not. 0: clips only.
     stream_frames: int = 0
     stream_every: int = 3  # a window starts every this many stream frames
+    # A stream window is labelled with its newest frame's action once that covers this many of its
+    # frames (training.stream_data.window_label); 0: the action covering most of them.
+    onset_frames: int = 0
     # Clips per class per epoch at 320x240 with the actor at a random scale (training.data.scaled_clips).
     scaled_clips_per_class: int = 0
     init: str = ""  # start from this save_pretrained folder's weights instead of random init
+
+
+def epoch_data(recipe: Recipe, spec: ModelSpec, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch's training set: fresh clips of every action, then (as the recipe asks) scaled clips
+    and the windows of a fresh demo-camera stream. With reversed pairs the plain clips come first,
+    each followed by its reversal (consecutive pairs, for `finetune(group=2)`); the other parts
+    follow them, so a pair never straddles two parts."""
+    from runtime.world import ACTIONS, REVERSED
+
+    base = recipe.seed * 1000
+    progress = epoch / max(1, recipe.finetune_epochs * recipe.clean_until)
+    clean = max(recipe.clean_floor, 1.0 - progress)
+    per_class = recipe.finetune_clips_per_class // (2 if recipe.reversed_pairs else 1)
+    clips, labels = world_clips(per_class, spec.num_frames, spec.image_size,
+                                seed=base + 1 + epoch, fps=spec.fps, clean_fraction=clean)
+    if recipe.reversed_pairs:
+        twin_of = {i: ACTIONS.index(REVERSED[name]) for i, name in enumerate(ACTIONS)}
+        clips, labels = with_reversed(clips, labels, twin_of)
+    if recipe.stream_frames <= 0 and recipe.scaled_clips_per_class <= 0:
+        return clips, labels
+    parts = [(pixel_values(clips, spec.image_size).numpy(), labels)]
+    if recipe.scaled_clips_per_class > 0:  # render seeds base + 500 + epoch: apart from the plain clips'
+        parts.append(scaled_clips(recipe.scaled_clips_per_class, spec.num_frames, spec.image_size,
+                                  base + 500 + epoch, spec.fps, full_frame=spec.full_frame))
+    if recipe.stream_frames > 0:
+        parts.append(stream_windows(STREAM_SEEDS + recipe.seed * 10_000 + epoch, spec.num_frames, spec.image_size,
+                                    spec.fps, recipe.stream_frames, recipe.stream_every, full_frame=spec.full_frame,
+                                    onset_frames=recipe.onset_frames or None))
+    return np.concatenate([v for v, _ in parts]), np.concatenate([lb for _, lb in parts])
 
 
 def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = None) -> dict:
@@ -79,32 +111,16 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = No
         print(f"weights from {recipe.init}: {init_how}")
     stream_base = STREAM_SEEDS + recipe.seed * 10_000
 
-    twin_of = {i: ACTIONS.index(REVERSED[name]) for i, name in enumerate(ACTIONS)}
+    onset_frames = recipe.onset_frames or None
 
     def data(epoch: int):
-        progress = epoch / max(1, recipe.finetune_epochs * recipe.clean_until)
-        clean = max(recipe.clean_floor, 1.0 - progress)
-        per_class = recipe.finetune_clips_per_class // (2 if recipe.reversed_pairs else 1)
-        clips, labels = world_clips(per_class, spec.num_frames, spec.image_size,
-                                    seed=base + 1 + epoch, fps=spec.fps, clean_fraction=clean)
-        if recipe.reversed_pairs:
-            return with_reversed(clips, labels, twin_of)
-        if recipe.stream_frames <= 0 and recipe.scaled_clips_per_class <= 0:
-            return clips, labels
-        parts = [(pixel_values(clips, spec.image_size).numpy(), labels)]
-        if recipe.scaled_clips_per_class > 0:  # render seeds base + 500 + epoch: apart from the plain clips'
-            parts.append(scaled_clips(recipe.scaled_clips_per_class, spec.num_frames, spec.image_size,
-                                      base + 500 + epoch, spec.fps, full_frame=spec.full_frame))
-        if recipe.stream_frames > 0:
-            parts.append(stream_windows(stream_base + epoch, spec.num_frames, spec.image_size, spec.fps,
-                                        recipe.stream_frames, recipe.stream_every, full_frame=spec.full_frame))
-        return np.concatenate([v for v, _ in parts]), np.concatenate([lb for _, lb in parts])
+        return epoch_data(recipe, spec, epoch)
 
     # validation clips: their own render seed, apart from both training and held-out clips
     val_clips, val_labels = world_clips(10, spec.num_frames, spec.image_size, seed=base + 999, fps=spec.fps)
 
     val_windows = (stream_windows(stream_base + 9_999, spec.num_frames, spec.image_size, spec.fps, 600, 3,
-                                  full_frame=spec.full_frame)
+                                  full_frame=spec.full_frame, onset_frames=onset_frames)
                    if recipe.stream_frames > 0 else None)
 
     def validate(epoch: int, model) -> str:
@@ -142,8 +158,11 @@ def _recipe_text(recipe: Recipe, result: dict, spec: ModelSpec) -> str:
     stream = ("" if recipe.stream_frames <= 0 else
               f" Each epoch also takes the windows of a fresh {recipe.stream_frames}-frame stream of the demo camera "
               f"(`SyntheticStream`, 320x240 at 15 fps; seeds {STREAM_SEEDS + recipe.seed * 10_000} + epoch), one "
-              f"starting every {recipe.stream_every} frames, frames at the clip rate, each labelled with the action "
-              "filling most of it (ties to the action at its newest frame): actors at every scale the stream "
+              f"starting every {recipe.stream_every} frames, frames at the clip rate, each labelled with "
+              + (f"the action at its newest frame once that fills {recipe.onset_frames} of its {spec.num_frames} "
+                 "frames, else the action filling most of it"
+                 if recipe.onset_frames else "the action filling most of it (ties to the action at its newest frame)")
+              + ": actors at every scale the stream "
               f"reaches{'' if spec.full_frame else ', partly outside the crop'}, and windows that straddle an onset "
               "(`training.stream_data`).")
     scaled = ("" if recipe.scaled_clips_per_class <= 0 else
@@ -250,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of the epochs over which clean clips fade out of the curriculum")
     parser.add_argument("--stream-frames", type=int, default=Recipe.stream_frames,
                         help="also train on the windows of a fresh demo-camera stream of this many frames per epoch")
+    parser.add_argument("--onset-frames", type=int, default=Recipe.onset_frames,
+                        help="label a stream window with its newest frame's action once that fills this many of its "
+                             "frames (0: the action filling most of them)")
     parser.add_argument("--scaled-clips-per-class", type=int, default=Recipe.scaled_clips_per_class,
                         help="also train on this many 320x240 clips per class per epoch with the actor at a random scale")
     parser.add_argument("--init", default=Recipe.init,
@@ -263,10 +285,12 @@ def main(argv: list[str] | None = None) -> int:
                     finetune_epochs=args.finetune_epochs, finetune_lr=args.lr,
                     reversed_pairs=args.reversed_pairs, finetune_clips_per_class=args.clips_per_class,
                     clean_until=args.clean_until, stream_frames=args.stream_frames, init=args.init,
-                    scaled_clips_per_class=args.scaled_clips_per_class)
+                    scaled_clips_per_class=args.scaled_clips_per_class, onset_frames=args.onset_frames)
     spec = ModelSpec(num_layers=args.num_layers, intermediate_size=args.intermediate_size,
                      hidden_size=args.hidden_size, patch_size=args.patch_size,
                      tubelet_size=args.tubelet_size, image_size=args.image_size, full_frame=args.full_frame)
+    if not 0 <= recipe.onset_frames <= spec.num_frames:
+        parser.error(f"--onset-frames {recipe.onset_frames} is not between 0 and the clip's {spec.num_frames} frames")
     if spec.image_size % spec.patch_size:
         parser.error(f"--patch-size {spec.patch_size} does not divide --image-size {spec.image_size}")
     if recipe.init and not (Path(recipe.init) / "model.safetensors").is_file():

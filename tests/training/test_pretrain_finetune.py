@@ -153,3 +153,36 @@ def test_reversed_pairs_are_exact_twins_and_share_a_batch():
         torch.testing.assert_close(values[1], values[0].flip(0))
         seen += target.tolist()
     assert sorted(seen) == sorted(paired_labels.tolist())
+
+
+def test_grouped_batches_keep_the_items_past_the_last_whole_group():
+    from training.data import batches
+
+    clips = np.zeros((7, 2, 3, 8, 8), np.float32)  # three pairs, then one window that is not a pair
+    labels = np.arange(7)
+    seen = []
+    for _, target in batches(clips, labels, 4, 8, torch.Generator().manual_seed(0), group=2):
+        seen += target.tolist()
+    assert sorted(seen) == list(range(7))
+
+
+def test_reversed_pairs_keep_the_recipes_stream_windows_and_scaled_clips():
+    # Reversed pairs once returned the paired clips alone, silently dropping the stream windows and
+    # scaled clips the same recipe asked for.
+    from runtime.world import ACTIONS, REVERSED
+    from training.config import ModelSpec
+    from training.train_bundled import Recipe, epoch_data
+
+    spec = ModelSpec(num_frames=4, image_size=16, patch_size=4, tubelet_size=2, hidden_size=32, num_layers=1,
+                     num_heads=2, intermediate_size=64, decoder_hidden_size=16, decoder_layers=1, decoder_heads=2)
+    plain = Recipe(finetune_clips_per_class=2, finetune_epochs=1, stream_frames=40, scaled_clips_per_class=1)
+    paired = Recipe(**{**plain.__dict__, "reversed_pairs": True})
+    values, labels = epoch_data(paired, spec, 0)
+    want_values, want_labels = epoch_data(plain, spec, 0)
+    pairs = len(ACTIONS) * 2  # 1 clip per class, each with its reversal
+    assert len(labels) == len(want_labels)  # as many items: pairs replace half the clips, nothing else goes
+    # after the pairs come the very same scaled clips and stream windows as without pairs
+    np.testing.assert_array_equal(labels[pairs:], want_labels[len(ACTIONS) * 2:])
+    np.testing.assert_array_equal(values[pairs:], want_values[len(ACTIONS) * 2:])
+    twin_of = {i: ACTIONS.index(REVERSED[name]) for i, name in enumerate(ACTIONS)}
+    assert all(twin_of[int(a)] == int(b) for a, b in zip(labels[0:pairs:2], labels[1:pairs:2]))

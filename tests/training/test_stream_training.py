@@ -30,6 +30,17 @@ def test_window_label_is_the_action_filling_most_of_the_window(frames, label):
     assert window_label(TIMELINE, np.array(frames)) == label
 
 
+@pytest.mark.parametrize("frames, onset_frames, label", [
+    ([4, 6, 8, 10, 12], 2, "moving left"),   # the newest action fills 2 of 5: named at once
+    ([4, 6, 8, 10, 12], 3, "no action"),     # ... not yet at 3: the majority rules
+    ([2, 4, 6, 8, 10], 1, "moving left"),    # one frame is enough when asked for one
+    ([2, 4, 6, 8], 1, "no action"),          # inside one segment nothing changes
+    ([6, 12, 18, 24], 2, "moving left"),     # the newest action, appearing, fills 1 of 4; moving left most
+])
+def test_window_label_names_the_newest_action_once_it_fills_onset_frames(frames, onset_frames, label):
+    assert window_label(TIMELINE, np.array(frames), onset_frames) == label
+
+
 def test_stream_windows_are_the_runtime_preprocessed_frames_at_the_clip_rate():
     values, labels = stream_windows(5, TINY.num_frames, TINY.image_size, clip_fps=7.5, frames=60, every=5,
                                     height=48, width=64)
