@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from runtime.api import RunLimits, StreamRunner  # noqa: E402
 from runtime.outputs.base import Sink  # noqa: E402
+from testbed.proc import rss_mb  # noqa: E402
 from testbed.sample_log import SAMPLE_FIELDS, SampleLog  # noqa: E402
 from testbed.smaps import rise_by_kind, rss_by_kind, smaps_regions  # noqa: E402
 
@@ -69,14 +70,6 @@ def heap_mb() -> dict:
         return python
     info = _MALLINFO2()
     return {"in_use_mb": (info.uordblks + info.hblkhd) / 2**20, "free_kept_mb": info.fordblks / 2**20, **python}
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class RssSampler(Sink):

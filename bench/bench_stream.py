@@ -33,14 +33,7 @@ from runtime.outputs.accuracy import GroundTruthRecorder  # noqa: E402
 from runtime.outputs.base import Sink  # noqa: E402
 from runtime.preprocess import Preprocessor  # noqa: E402
 from runtime.recognizer import Recognizer, RecognizerConfig  # noqa: E402
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+from testbed.proc import rss_mb  # noqa: E402
 
 
 def random_init_model(folder: Path, threads: int) -> tuple[Path, Path]:

@@ -10,6 +10,7 @@ root on sys.path) import it from there.
   faults/           fault injection: damaged artifacts, camera unplug/replug, the soak, the crash-proof
                     case runner (hostile inputs in a child process)
   serving/          a real Triton server (PyTriton, Python 3.12 venv) started and stopped by process id
+  proc.py           this process's /proc/self/status counters (RSS, threads)
   sample_log.py     per-second memory samples in preallocated arrays (bench_cpu_rss.py's own storage)
   smaps.py          a process's RSS split by kind of mapping (/proc/self/smaps)
   view.py           the part of a camera frame the model sees (crop geometry of the stream benchmarks)

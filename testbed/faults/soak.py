@@ -16,18 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-def _proc_status(key: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {key}")
+from testbed.proc import proc_status, rss_mb
 
 
 def sample() -> tuple[float, int, int]:
     """(RSS in MB, open file descriptors, threads) of this process."""
-    return _proc_status("VmRSS") / 1024.0, len(os.listdir("/proc/self/fd")), _proc_status("Threads")
+    return rss_mb(), len(os.listdir("/proc/self/fd")), proc_status("Threads")
 
 
 @dataclass

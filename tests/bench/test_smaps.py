@@ -61,3 +61,12 @@ def test_this_process_mappings_add_up_to_its_rss():
         status = dict(line.split(":", 1) for line in handle)
     vm_rss_kb = int(status["VmRSS"].split()[0])
     assert total_kb == pytest.approx(vm_rss_kb, abs=4096)  # read a moment apart
+
+
+def test_rss_mb_reads_this_process_status():
+    from testbed.proc import proc_status, rss_mb
+
+    assert rss_mb() == pytest.approx(proc_status("VmRSS") / 1024, rel=0.05) and rss_mb() > 1
+    assert proc_status("Threads") >= 1
+    with pytest.raises(RuntimeError, match="NoSuchKey"):
+        proc_status("NoSuchKey")
