@@ -130,6 +130,23 @@ def _start(recipe: Recipe):
     return tower, replace(config, full_frame=recipe.full_frame), float(trained["metrics"]["logit_scale"])
 
 
+SEED_SPAN = 10_000_000  # render seeds of recipe seed s start at s * SEED_SPAN
+
+
+def render_seeds(recipe: Recipe, step: int) -> list[int]:
+    """The render seeds of the clips rendered at `step` (one per clip, before the reversals)."""
+    rendered, _ = split_batch(recipe)
+    return (recipe.seed * SEED_SPAN + step * recipe.batch + np.arange(rendered)).tolist()
+
+
+def renders_seed(recipe: Recipe, seed: int) -> bool:
+    """Whether training on `recipe` renders a clip with render seed `seed` at any of its steps: an
+    evaluation clip of that seed would share a training clip's actor and scene draws."""
+    rendered, _ = split_batch(recipe)
+    step, k = divmod(seed - recipe.seed * SEED_SPAN, recipe.batch)
+    return 0 <= step < recipe.steps and k < rendered
+
+
 def split_batch(recipe: Recipe) -> tuple[int, int]:
     """(clips rendered, stream windows) in one step's batch, before each is joined by its reversal."""
     pairs = 2 if recipe.reversed_twins else 1
@@ -148,7 +165,7 @@ def _batch(recipe: Recipe, config, step: int, rng: np.random.Generator, stream: 
 
     rendered, from_stream = split_batch(recipe)
     actions = [ACTIONS[i] for i in rng.integers(len(ACTIONS), size=rendered)]
-    seeds = (recipe.seed * 10_000_000 + step * recipe.batch + np.arange(rendered)).tolist()
+    seeds = render_seeds(recipe, step)
     attrs = [clip_attributes(a, s) for a, s in zip(actions, seeds)]
     clips = render_batch(actions, seeds, config.num_frames, config.image_size)
     if recipe.reversed_twins:

@@ -149,6 +149,36 @@ def test_batch_split_refuses_what_a_batch_cannot_hold():
         split_batch(Recipe(batch=2, stream_share=0.1))
 
 
+def test_renders_seed_names_exactly_the_seeds_training_renders():
+    from training.videotext import Recipe, render_seeds, renders_seed
+
+    recipe = Recipe(seed=2, steps=3, batch=48, reversed_twins=True, stream_share=0.5)  # 12 rendered a step
+    rendered = {s for step in range(recipe.steps) for s in render_seeds(recipe, step)}
+    assert len(rendered) == 36 and min(rendered) == 20_000_000
+    window = range(min(rendered) - 50, min(rendered) + 4 * 48)
+    assert {s for s in window if renders_seed(recipe, s)} == rendered
+
+
+def test_the_retrieval_sweeps_render_seeds_are_no_training_clips_of_the_bundled_recipe():
+    # The sweep's seeds were once 211..307, where the bundled recipe (seed 0, 5000 steps, clip seeds
+    # step * 48 + 0..11) had rendered clips 241..245 and others with the same actor draws.
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    from testbed.retrieval_counts import UNSEEN_RENDER_SEEDS
+    from training.videotext import Recipe, renders_seed
+
+    saved = json.loads((Path(__file__).parents[2] / "models/videotext-motion/training.json").read_text())["recipe"]
+    bundled = Recipe(**{k: v for k, v in saved.items() if k in Recipe.__dataclass_fields__})
+
+    for recipe in (bundled, replace(bundled, steps=100_000), replace(bundled, steps=100_000, batch=40,
+                                                                      reversed_twins=False, stream_share=0.0)):
+        clashes = [s + i for s in UNSEEN_RENDER_SEEDS for i in range(5) if renders_seed(recipe, s + i)]
+        assert not clashes, (recipe, clashes)
+    assert min(b - a for a, b in zip(UNSEEN_RENDER_SEEDS, UNSEEN_RENDER_SEEDS[1:])) >= 8
+
+
 def test_training_cli_refuses_to_overwrite_the_tower_it_starts_from(tmp_path, capsys):
     from export.models.videotext_motion import TowerConfig
     from training.videotext import main
