@@ -8,7 +8,8 @@ that plans the world lazily is never raced.
 - settled accuracy: the same over windows whose frames all lie inside one segment of the timeline
   (no window that straddles a change): what the model gets right once an action is fully in view,
   apart from how fast it notices a change.
-- detection delay: for each action segment (background labels excluded), from its first frame to
+- detection delay: for each action segment (the truth's background labels and the model's
+  excluded), from its first frame to
   the first correct result whose newest frame lies inside the segment, in stream seconds, plus that
   result's latency: how long after the action began the robot knew. Segments never recognized
   while they lasted are counted as missed.
@@ -70,13 +71,16 @@ class GroundTruthRecorder(Sink):
 
     def score(self, stream_id: str, world: GroundTruth, background: tuple[str, ...] = ()) -> Accuracy:
         """world: the stream's ground truth (runtime.sources.base.GroundTruth, what `Source.ground_truth()`
-        returns): label_at(index), timeline (Segment(start, end, label)), fps, and action_of(label),
-        which reads a result label (e.g. a zero-shot prompt) as one of its actions."""
+        returns): label_at(index), timeline (Segment(start, end, label)), fps, background (its labels
+        with no onset to detect), and action_of(label), which reads a result label (e.g. a zero-shot
+        prompt) as one of its actions. `background`: the model's labels of nothing happening, read
+        the same way, added to the truth's own."""
         with self._lock:
             records = list(self._records.get(stream_id, []))
         read = world.action_of
         records = [(first, index, read(label) or label, latency) for first, index, label, latency in records]
-        background = tuple(read(label) or label for label in background)
+        # The truth's own background (its pauses) always; the model's background labels as it reads them.
+        background = tuple(world.background) + tuple(read(label) or label for label in background)
         hits = [label == world.label_at(index) for _, index, label, _ in records]
         result = Accuracy(stream_id, len(records), sum(hits), 0, 0)
         if not records:

@@ -80,6 +80,9 @@ class GroundTruth(Protocol):
 
     fps: float
     timeline: Sequence[TruthSegment]  # in frame order, end exclusive, each start the previous end
+    # This truth's labels that mean nothing is happening ("no action"): no onset to detect. A
+    # property of the scene, not of the model, so every model is scored over the same onsets.
+    background: tuple[str, ...]
 
     def label_at(self, index: int) -> str:
         """The true label of frame `index`."""

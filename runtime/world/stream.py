@@ -143,6 +143,7 @@ class SyntheticStream:
 
     # How the ground-truth scorer reads a result's label: zero-shot prompts name actions in words.
     action_of = staticmethod(action_of)
+    background = ("no action",)  # the pauses and empty scenes: no onset the scorer waits for
 
     def label_at(self, index: int) -> str:
         """The ground-truth action at frame `index`."""

@@ -151,6 +151,7 @@ class _World:
     """A ground-truth timeline: frames [0, 20) no action, [20, 50) wave, [50, 80) push; 10 fps."""
 
     fps = 10.0
+    background = ()  # scored as the model's background says
 
     def __init__(self):
         from types import SimpleNamespace as S
@@ -216,6 +217,25 @@ def test_zero_shot_prompt_labels_are_scored_as_the_actions_they_name():
     prompt_score = by_prompt.score("cam", world, background=("a shape staying still",))
     assert 0 < name_score.correct < name_score.windows
     assert prompt_score.as_dict() == {**name_score.as_dict()}
+
+
+def test_the_worlds_pauses_are_no_onsets_whatever_the_models_labels():
+    """A zero-shot model whose no-action prompt is not literally "no action" once had the world's
+    pauses counted as onsets to detect (319 onsets on the sweep's seeds against the classifier's 214)."""
+    from runtime.world import SyntheticStream
+
+    world = SyntheticStream(seed=3, height=48, width=64, fps=10.0, num_frames=300)
+    by_name, by_prompt = GroundTruthRecorder(), GroundTruthRecorder()
+    for index in range(15, 300, 3):
+        label = world.label_at(index)
+        by_name.on_result(_result(label=label, index=index))
+        by_prompt.on_result(_result(label="nothing is moving" if label == "no action" else f"a shape {label}",
+                                    index=index))
+    actions = [s for s in world.timeline if s.label != "no action" and 15 < s.start <= 297]
+    named = by_name.score("cam", world)  # no background given: the world's own
+    assert named.segments == len(actions) > 0
+    assert by_prompt.score("cam", world).as_dict() == named.as_dict()
+    assert by_prompt.score("cam", world, background=("nothing is moving",)).as_dict() == named.as_dict()
 
 
 def test_the_bundled_video_text_prompts_name_every_action_in_order():
