@@ -175,6 +175,8 @@ def markdown(runs: list[dict], frames: int, artifact: Path) -> str:
     scores = [r["score"] for r in runs]
     lines += ["", f"Over {len(runs)} seeds (mean ± sd across seeds):", "",
               f"- online accuracy: {_spread([s.accuracy for s in scores])}",
+              f"- online accuracy a model naming exactly what fills most of each window would reach (the "
+              f"ceiling of majority labels): {_spread([s.majority_ceiling for s in scores])}",
               f"- inside one action: {_spread([s.settled_accuracy for s in scores])}",
               f"- mean detection delay: {_spread([s.mean_delay_s for s in scores], ' s', 1.0, 2)}; "
               f"goal ≤ {goal:.2f} s (half the window span + one inference)",

@@ -8,6 +8,9 @@ that plans the world lazily is never raced.
 - settled accuracy: the same over windows whose frames all lie inside one segment of the timeline
   (no window that straddles a change): what the model gets right once an action is fully in view,
   apart from how fast it notices a change.
+- majority ceiling: the online accuracy a model would reach that names, for every window, exactly
+  the action filling most of the frames it spans (ties to the newest): what a model trained on
+  majority labels can at best score, since the first half of every change is scored against it.
 - detection delay: for each action segment (the truth's background labels and the model's
   excluded), from its first frame to
   the first correct result whose newest frame lies inside the segment, in stream seconds, plus that
@@ -38,6 +41,7 @@ class Accuracy:
     delays_s: list[float] = field(default_factory=list)
     settled_windows: int = 0  # windows wholly inside one segment
     settled_correct: int = 0
+    majority_correct: int = 0  # windows whose majority action is the truth at their newest frame
 
     @property
     def accuracy(self) -> float | None:
@@ -48,6 +52,10 @@ class Accuracy:
         return self.settled_correct / self.settled_windows if self.settled_windows else None
 
     @property
+    def majority_ceiling(self) -> float | None:
+        return self.majority_correct / self.windows if self.windows else None
+
+    @property
     def mean_delay_s(self) -> float | None:
         return sum(self.delays_s) / len(self.delays_s) if self.delays_s else None
 
@@ -55,7 +63,8 @@ class Accuracy:
         return {"stream_id": self.stream_id, "windows": self.windows, "correct": self.correct,
                 "accuracy": self.accuracy, "segments": self.segments, "detected": self.detected,
                 "mean_delay_s": self.mean_delay_s, "settled_windows": self.settled_windows,
-                "settled_correct": self.settled_correct, "settled_accuracy": self.settled_accuracy}
+                "settled_correct": self.settled_correct, "settled_accuracy": self.settled_accuracy,
+                "majority_correct": self.majority_correct, "majority_ceiling": self.majority_ceiling}
 
 
 class GroundTruthRecorder(Sink):
@@ -90,6 +99,7 @@ class GroundTruthRecorder(Sink):
             if bisect.bisect_right(starts, first) == bisect.bisect_right(starts, index):
                 result.settled_windows += 1
                 result.settled_correct += hit
+            result.majority_correct += _majority(world.timeline, starts, first, index) == world.label_at(index)
         first_seen, last_seen = records[0][1], records[-1][1]
         for segment in world.timeline:
             # Onsets before the first full clip, or after the last window, were never observable.
@@ -102,6 +112,20 @@ class GroundTruthRecorder(Sink):
                     result.delays_s.append((index - segment.start) / world.fps + latency)
                     break
         return result
+
+
+def _majority(timeline, starts: list[int], first: int, newest: int) -> str:
+    """The label covering most of frames [first, newest]; ties to the newest segment's."""
+    cover: dict[str, int] = {}
+    at = bisect.bisect_right(starts, first) - 1
+    while at < len(timeline) and timeline[at].start <= newest:
+        segment = timeline[at]
+        frames = min(segment.end, newest + 1) - max(segment.start, first)
+        cover[segment.label] = cover.get(segment.label, 0) + frames
+        at += 1
+    newest_label = timeline[bisect.bisect_right(starts, newest) - 1].label
+    best = max(cover.values())
+    return newest_label if cover[newest_label] == best else max(cover, key=cover.get)
 
 
 def format_accuracy(scores: list[Accuracy], goal_s: float | None = None) -> str:

@@ -183,6 +183,9 @@ def test_accuracy_and_detection_delay_against_a_timeline():
     # Windows span 16 frames: those ending at 15, 35, 40, 45, 65, 70, 75 lie inside one segment, and
     # the lag only hurts windows that straddle a change.
     assert (score.settled_windows, score.settled_correct) == (7, 7)
+    # A window spans 16 frames (index - 15 .. index): the action filling most of it is the truth at its
+    # newest frame except at 20, 25 (wave fills 1 and 6 of their 16 frames) and 50, 55 (push: 1 and 6).
+    assert score.majority_correct == 13 - 4 and score.majority_ceiling == pytest.approx(9 / 13)
     wrong_inside = GroundTruthRecorder()
     for index in range(15, 80, 5):
         label = "push" if index == 40 else _World().label_at(max(0, index - 10))
