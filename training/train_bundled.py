@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import sys
 import time
@@ -62,6 +63,11 @@ class Recipe:
     init: str = ""  # start from this save_pretrained folder's weights instead of random init
 
 
+def stream_seed_base(recipe: Recipe) -> int:
+    """Training stream seeds are this + epoch; the validation stream this + 9_999."""
+    return STREAM_SEEDS + recipe.seed * 10_000
+
+
 def epoch_data(recipe: Recipe, spec: ModelSpec, epoch: int) -> tuple[np.ndarray, np.ndarray]:
     """One epoch's training set: fresh clips of every action, then (as the recipe asks) scaled clips
     and the windows of a fresh demo-camera stream. With reversed pairs the plain clips come first,
@@ -85,7 +91,7 @@ def epoch_data(recipe: Recipe, spec: ModelSpec, epoch: int) -> tuple[np.ndarray,
         parts.append(scaled_clips(recipe.scaled_clips_per_class, spec.num_frames, spec.image_size,
                                   base + 500 + epoch, spec.fps, full_frame=spec.full_frame))
     if recipe.stream_frames > 0:
-        parts.append(stream_windows(STREAM_SEEDS + recipe.seed * 10_000 + epoch, spec.num_frames, spec.image_size,
+        parts.append(stream_windows(stream_seed_base(recipe) + epoch, spec.num_frames, spec.image_size,
                                     spec.fps, recipe.stream_frames, recipe.stream_every, full_frame=spec.full_frame,
                                     onset_frames=recipe.onset_frames or None))
     return np.concatenate([v for v, _ in parts]), np.concatenate([lb for _, lb in parts])
@@ -109,18 +115,13 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = No
     if recipe.init:  # from_pretrained reads safetensors and maps saved key names; strict: same shape or an error
         init_how = load_weights(model, recipe.init, spec)
         print(f"weights from {recipe.init}: {init_how}")
-    stream_base = STREAM_SEEDS + recipe.seed * 10_000
-
-    onset_frames = recipe.onset_frames or None
-
-    def data(epoch: int):
-        return epoch_data(recipe, spec, epoch)
+    data = functools.partial(epoch_data, recipe, spec)
 
     # validation clips: their own render seed, apart from both training and held-out clips
     val_clips, val_labels = world_clips(10, spec.num_frames, spec.image_size, seed=base + 999, fps=spec.fps)
 
-    val_windows = (stream_windows(stream_base + 9_999, spec.num_frames, spec.image_size, spec.fps, 600, 3,
-                                  full_frame=spec.full_frame, onset_frames=onset_frames)
+    val_windows = (stream_windows(stream_seed_base(recipe) + 9_999, spec.num_frames, spec.image_size, spec.fps, 600,
+                                  3, full_frame=spec.full_frame, onset_frames=recipe.onset_frames or None)
                    if recipe.stream_frames > 0 else None)
 
     def validate(epoch: int, model) -> str:
@@ -157,7 +158,7 @@ def _recipe_text(recipe: Recipe, result: dict, spec: ModelSpec) -> str:
                  "docs/EXPERIMENTS.md); `VideoMAEForVideoClassification` trained from random init")
     stream = ("" if recipe.stream_frames <= 0 else
               f" Each epoch also takes the windows of a fresh {recipe.stream_frames}-frame stream of the demo camera "
-              f"(`SyntheticStream`, 320x240 at 15 fps; seeds {STREAM_SEEDS + recipe.seed * 10_000} + epoch), one "
+              f"(`SyntheticStream`, 320x240 at 15 fps; seeds {stream_seed_base(recipe)} + epoch), one "
               f"starting every {recipe.stream_every} frames, frames at the clip rate, each labelled with "
               + (f"the action at its newest frame once that fills {recipe.onset_frames} of its {spec.num_frames} "
                  "frames, else the action filling most of it"

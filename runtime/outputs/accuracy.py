@@ -90,16 +90,17 @@ class GroundTruthRecorder(Sink):
         records = [(first, index, read(label) or label, latency) for first, index, label, latency in records]
         # The truth's own background (its pauses) always; the model's background labels as it reads them.
         background = tuple(world.background) + tuple(read(label) or label for label in background)
-        hits = [label == world.label_at(index) for _, index, label, _ in records]
+        truths = [world.label_at(index) for _, index, _, _ in records]
+        hits = [label == truth for (_, _, label, _), truth in zip(records, truths)]
         result = Accuracy(stream_id, len(records), sum(hits), 0, 0)
         if not records:
             return result
         starts = [segment.start for segment in world.timeline]
-        for (first, index, _, _), hit in zip(records, hits):
+        for (first, index, _, _), hit, truth in zip(records, hits, truths):
             if bisect.bisect_right(starts, first) == bisect.bisect_right(starts, index):
                 result.settled_windows += 1
                 result.settled_correct += hit
-            result.majority_correct += _majority(world.timeline, starts, first, index) == world.label_at(index)
+            result.majority_correct += _majority(world.timeline, starts, first, index) == truth
         first_seen, last_seen = records[0][1], records[-1][1]
         for segment in world.timeline:
             # Onsets before the first full clip, or after the last window, were never observable.
