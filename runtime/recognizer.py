@@ -75,6 +75,8 @@ class Result:
     batch: int
     clock: str  # "capture": latency from the capture stamp; "arrival": from when the frame reached us
     arrived_at: float | None = None  # time.monotonic() when the newest frame reached the recognizer
+    # Source index of each frame the model saw, oldest first (what scoring against a truth reads).
+    frame_indices: tuple[int, ...] = ()
 
     def as_dict(self) -> dict:
         return {
@@ -283,7 +285,7 @@ class Recognizer:
         return Result(state.stream_id, clip.window_index, decision.label, decision.score, decision.top_k,
                       decision.raw_label, decision.active, decision.events, clip.first_index, clip.newest_index,
                       clip.first_timestamp, clip.newest_timestamp, emitted, latency, inference_ms, batch, clock,
-                      item.arrived_at)
+                      item.arrived_at, clip.frame_indices)
 
 
 def _count(counts: dict, key: str, limit: int = 16) -> None:

@@ -13,32 +13,15 @@ action as soon as the window mostly holds it.
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.sources.window_truth import window_label
 from training.data import preprocessor
 
 STREAM_SIZE = (240, 320)  # height, width: the demo camera's default
 STREAM_FPS = 15.0
-
-
-def window_label(timeline, frames: np.ndarray, onset_frames: int | None = None) -> str:
-    """The action that covers most of `frames` (frame indices, oldest first); ties to the newest.
-
-    With `onset_frames`, the action at the newest frame wins as soon as it covers that many of the
-    frames: the stream scorer asks for the newest frame's action, and a window whose last few frames
-    already show the new motion can name it before it holds the majority."""
-    starts = [segment.start for segment in timeline]
-    labels = [timeline[bisect.bisect_right(starts, int(f)) - 1].label for f in frames]
-    counts: dict[str, int] = {}
-    for label in labels:
-        counts[label] = counts.get(label, 0) + 1
-    if onset_frames is not None and counts[labels[-1]] >= onset_frames:
-        return labels[-1]
-    best = max(counts.values())
-    return labels[-1] if counts[labels[-1]] == best else next(lb for lb in reversed(labels) if counts[lb] == best)
 
 
 def stream_windows(seed: int, num_frames: int, size: int, clip_fps: float, frames: int = 1000,

@@ -56,7 +56,7 @@ class Recipe:
     stream_frames: int = 0
     stream_every: int = 3  # a window starts every this many stream frames
     # A stream window is labelled with its newest frame's action once that covers this many of its
-    # frames (training.stream_data.window_label); 0: the action covering most of them.
+    # frames (runtime.sources.window_truth.window_label); 0: the action covering most of them.
     onset_frames: int = 0
     # Clips per class per epoch at 320x240 with the actor at a random scale (training.data.scaled_clips).
     scaled_clips_per_class: int = 0

@@ -190,7 +190,7 @@ def stream_captioned_windows(seed: int, config, frames: int = 1000, every: int =
 def window_attributes(stream, frames: np.ndarray) -> Attributes:
     """The action filling most of `frames` (stream frame indices, in the order the window shows them)
     and the look of the actor doing it at the last of those frames that shows it."""
-    from training.stream_data import window_label
+    from runtime.sources.window_truth import window_label
 
     action = window_label(stream.timeline, frames)
     last = next(int(f) for f in frames[::-1] if stream.label_at(int(f)) == action)

@@ -9,8 +9,10 @@ that plans the world lazily is never raced.
   (no window that straddles a change): what the model gets right once an action is fully in view,
   apart from how fast it notices a change.
 - majority ceiling: the online accuracy a model would reach that names, for every window, exactly
-  the action filling most of the frames it spans (ties to the newest): what a model trained on
-  majority labels can at best score, since the first half of every change is scored against it.
+  the action filling most of the frames it saw (ties to the newest;
+  `runtime.sources.window_truth.window_label`, the rule training labels stream windows by): what a
+  model trained on majority labels can at best score, since the first half of every change is
+  scored against it.
 - detection delay: for each action segment (the truth's background labels and the model's
   excluded), from its first frame to
   the first correct result whose newest frame lies inside the segment, in stream seconds, plus that
@@ -22,10 +24,13 @@ from __future__ import annotations
 
 import bisect
 import threading
+
+import numpy as np
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from runtime.outputs.base import Sink
+from runtime.sources.window_truth import window_label
 
 if TYPE_CHECKING:
     from runtime.sources.base import GroundTruth
@@ -69,14 +74,19 @@ class Accuracy:
 
 class GroundTruthRecorder(Sink):
     def __init__(self):
-        # Per stream: (oldest frame index, newest frame index, label, latency in s) of each result.
+        # Per stream: (oldest frame index, newest frame index, label, latency in s) of each result,
+        # and the source indices of the frames it saw (a compact array: a run may be hours long).
         self._records: dict[str, list[tuple[int, int, str, float]]] = {}
+        self._frames: dict[str, list[np.ndarray]] = {}
         self._lock = threading.Lock()
 
     def on_result(self, result) -> None:
         with self._lock:
             self._records.setdefault(result.stream_id, []).append(
                 (result.first_index, result.newest_index, result.label, result.latency_ms / 1000.0))
+            # A result that does not say which frames it saw spans every frame from first to newest.
+            seen = result.frame_indices or range(result.first_index, result.newest_index + 1)
+            self._frames.setdefault(result.stream_id, []).append(np.asarray(seen, np.int32))
 
     def score(self, stream_id: str, world: GroundTruth, background: tuple[str, ...] = ()) -> Accuracy:
         """world: the stream's ground truth (runtime.sources.base.GroundTruth, what `Source.ground_truth()`
@@ -86,6 +96,7 @@ class GroundTruthRecorder(Sink):
         the same way, added to the truth's own."""
         with self._lock:
             records = list(self._records.get(stream_id, []))
+            frames = list(self._frames.get(stream_id, []))
         read = world.action_of
         records = [(first, index, read(label) or label, latency) for first, index, label, latency in records]
         # The truth's own background (its pauses) always; the model's background labels as it reads them.
@@ -96,11 +107,11 @@ class GroundTruthRecorder(Sink):
         if not records:
             return result
         starts = [segment.start for segment in world.timeline]
-        for (first, index, _, _), hit, truth in zip(records, hits, truths):
+        for (first, index, _, _), seen, hit, truth in zip(records, frames, hits, truths):
             if bisect.bisect_right(starts, first) == bisect.bisect_right(starts, index):
                 result.settled_windows += 1
                 result.settled_correct += hit
-            result.majority_correct += _majority(world.timeline, starts, first, index) == truth
+            result.majority_correct += window_label(world.timeline, seen) == truth
         first_seen, last_seen = records[0][1], records[-1][1]
         for segment in world.timeline:
             # Onsets before the first full clip, or after the last window, were never observable.
@@ -113,20 +124,6 @@ class GroundTruthRecorder(Sink):
                     result.delays_s.append((index - segment.start) / world.fps + latency)
                     break
         return result
-
-
-def _majority(timeline, starts: list[int], first: int, newest: int) -> str:
-    """The label covering most of frames [first, newest]; ties to the newest segment's."""
-    cover: dict[str, int] = {}
-    at = bisect.bisect_right(starts, first) - 1
-    while at < len(timeline) and timeline[at].start <= newest:
-        segment = timeline[at]
-        frames = min(segment.end, newest + 1) - max(segment.start, first)
-        cover[segment.label] = cover.get(segment.label, 0) + frames
-        at += 1
-    newest_label = timeline[bisect.bisect_right(starts, newest) - 1].label
-    best = max(cover.values())
-    return newest_label if cover[newest_label] == best else max(cover, key=cover.get)
 
 
 def format_accuracy(scores: list[Accuracy], goal_s: float | None = None) -> str:

@@ -250,3 +250,25 @@ def test_the_bundled_video_text_prompts_name_every_action_in_order():
 
     shipped = (Path(__file__).parents[2] / "models" / "videotext-motion" / "prompts.txt").read_text().splitlines()
     assert [action_of(prompt) for prompt in shipped] == list(ACTIONS)
+
+
+def test_majority_ceiling_counts_the_frames_the_model_saw():
+    """At frame stride 2 a window of frames 12, 14, ..., 26 holds 4 "no action" frames and 4 "wave"
+    frames (the tie goes to the newest, "wave", the truth at frame 26), while every frame from 12
+    to 26 would give "no action" 8 against 7: the ceiling follows the sampled frames, as training's
+    labels do."""
+    from dataclasses import replace
+
+    from runtime.sources.window_truth import window_label
+
+    sampled = tuple(range(12, 27, 2))
+    recorder = GroundTruthRecorder()
+    recorder.on_result(replace(_result(label="wave", index=26), first_index=12, frame_indices=sampled))
+    score = recorder.score("cam", _World())
+    assert score.majority_correct == 1 and score.correct == 1
+    assert window_label(_World().timeline, sampled) == "wave"
+    assert window_label(_World().timeline, range(12, 27)) == "no action"
+    # A result that does not say which frames it saw spans every frame from first to newest.
+    every = GroundTruthRecorder()
+    every.on_result(replace(_result(label="wave", index=26), first_index=12))
+    assert every.score("cam", _World()).majority_correct == 0

@@ -11,7 +11,8 @@ from runtime.world import ACTIONS, Segment, SyntheticStream
 from training.config import ModelSpec
 from training.data import pixel_values, runtime_preprocessing
 from training.finetune import finetune, new_classifier
-from training.stream_data import stream_windows, window_label
+from runtime.sources.window_truth import window_label
+from training.stream_data import stream_windows
 
 TINY = ModelSpec(num_frames=4, image_size=16, patch_size=4, tubelet_size=2, hidden_size=32,
                  num_layers=2, num_heads=2, intermediate_size=64, decoder_hidden_size=16,

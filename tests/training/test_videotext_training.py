@@ -108,7 +108,7 @@ def test_stream_windows_carry_their_action_and_actor_and_their_reversals_the_twi
     from export.models.videotext_motion import TowerConfig, tower_preprocessing
     from runtime.preprocess import Preprocessor
     from runtime.world import REVERSED, SyntheticStream
-    from training.stream_data import window_label
+    from runtime.sources.window_truth import window_label
     from training.videotext_data import color_name, stream_captioned_windows
 
     config = TowerConfig(full_frame=True)

@@ -1,0 +1,37 @@
+"""What a window of frames truly shows, by a ground-truth timeline: one rule for the stream
+scorer's majority ceiling and for the labels training gives stream windows, so the ceiling is
+exactly what a model trained on those labels can at best score.
+
+A window is the frames the model saw (their source indices, oldest first), not every frame
+between its first and its newest: at a frame stride of 2 a change halfway through the span can
+fill half of the sampled frames and less than half of all of them.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Sequence
+
+
+def window_label(timeline: Sequence, frames: Sequence[int], onset_frames: int | None = None) -> str:
+    """The label of the segment covering most of `frames`; ties to the newest frame's.
+
+    timeline: segments with .start and .label in frame order, each start the previous end
+    (runtime.sources.base.TruthSegment). With `onset_frames`, the newest frame's label wins as soon
+    as it covers that many of the frames: the scorer asks for the newest frame's label, and a window
+    whose last few frames already show a new action can name it before it holds the majority."""
+    if len(frames) == 0:
+        raise ValueError("a window holds at least one frame")
+    starts = [segment.start for segment in timeline]
+    at = [bisect.bisect_right(starts, int(f)) - 1 for f in frames]
+    if min(at) < 0:
+        raise ValueError(f"frame {int(frames[at.index(min(at))])} precedes the timeline (it starts at frame {starts[0]})")
+    labels = [timeline[i].label for i in at]
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    newest = labels[-1]
+    if onset_frames is not None and counts[newest] >= onset_frames:
+        return newest
+    best = max(counts.values())
+    return newest if counts[newest] == best else next(lb for lb in reversed(labels) if counts[lb] == best)
