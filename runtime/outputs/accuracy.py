@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import bisect
 import threading
-
-import numpy as np
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from runtime.outputs.base import Sink
 from runtime.sources.window_truth import window_label

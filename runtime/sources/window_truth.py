@@ -10,7 +10,7 @@ fill half of the sampled frames and less than half of all of them.
 from __future__ import annotations
 
 import bisect
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def window_label(timeline: Sequence, frames: Sequence[int], onset_frames: int | None = None) -> str:
