@@ -71,7 +71,9 @@ def build_artifact(opts: ExportOptions, log: Callable[[str], None] = print) -> P
             task=bundle.task, family=bundle.family, input=bundle.input, preprocessing=bundle.preprocessing,
             sampling=Sampling(**{**bundle.sampling, **opts.sampling}), labels=state.labels,
             outputs=bundle.graph("video").outputs, source=bundle.source, tool_versions=tool_versions(),
-            validation=validation)
+            validation=validation,
+            # Prompts given at export replace the defaults: only background prompts still among them.
+            background=[label for label in bundle.background if label in state.labels])
         _describe_graphs(manifest, bundle, results, opts)
         task.describe_inputs(manifest, staging)
         step(f"FP16 mixed-precision graph{'s' if len(bundle.graphs) > 1 else ''} (what strongly typed TensorRT "

@@ -60,7 +60,9 @@ class PostprocessConfig:
     on_threshold: float = 0.5  # an action starts when its smoothed score reaches this
     off_threshold: float = 0.4  # ... and ends when it falls below this
     unknown_below: float = 0.0  # report UNKNOWN when the best smoothed score is below this
-    background: tuple[str, ...] = ()  # labels that are "nothing happening": never an action event
+    # Labels that are "nothing happening": never an action event. None: the artifact's own, as the
+    # recognizer resolves it (`default_background`); () for none at all.
+    background: tuple[str, ...] | None = None
 
     def check(self) -> "PostprocessConfig":
         problems = []
@@ -168,20 +170,28 @@ class Hysteresis:
         return [event]
 
 
+def default_background(labels, declared=()) -> tuple[str, ...]:
+    """The labels that are not actions when the caller names none: those the artifact declares
+    (manifest.background, e.g. a video-text model's "nothing is moving") and "no action", each only
+    where it is among the labels in use (prompts given at run time replace the artifact's own)."""
+    return tuple(dict.fromkeys(b for b in (*declared, "no action") if b in labels))
+
+
 class PostProcessor:
     """Per-stream state: smoothing history and the hysteresis machine."""
 
     def __init__(self, labels: list[str], config: PostprocessConfig | None = None):
         self.config = (config or PostprocessConfig()).check()
         self.labels = list(labels)
-        unknown = [b for b in self.config.background if b not in self.labels]
+        background = tuple(self.config.background or ())  # None here (no artifact to ask): none
+        unknown = [b for b in background if b not in self.labels]
         if unknown:
             # A misspelt background label would make "nothing happening" an action with events.
             raise PostprocessError(f"background label(s) {unknown} not among the labels: "
                                    f"{', '.join(map(repr, self.labels))}")
         c = self.config
         self.smoother = Smoother(c.smoothing, c.ema_alpha, c.mean_windows)
-        self.hysteresis = Hysteresis(self.labels, c.on_threshold, c.off_threshold, tuple(c.background))
+        self.hysteresis = Hysteresis(self.labels, c.on_threshold, c.off_threshold, background)
 
     def __call__(self, logits: np.ndarray, window: int = 0, timestamp: float = 0.0) -> Decision:
         """Raises NonFiniteScores (and leaves the smoothing history untouched) for NaN/Inf scores."""

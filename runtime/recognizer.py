@@ -24,7 +24,13 @@ from runtime.backends import Backend, TransientBackendError
 from runtime.cli.errors import TubeletError
 from runtime.clips import MAX_TARGET_FPS, Clip, ClipBuffer, FrameSampler
 from runtime.framecache import frame_cache_for
-from runtime.postprocess import Event, NonFiniteScores, PostprocessConfig, PostProcessor
+from runtime.postprocess import (
+    Event,
+    NonFiniteScores,
+    PostprocessConfig,
+    PostProcessor,
+    default_background,
+)
 from runtime.preprocess import FrameError, Preprocessor
 from runtime.sources.base import Frame
 
@@ -165,7 +171,16 @@ class Recognizer:
         if config.temperature == 1.0 and self.manifest.temperature != 1.0:
             # The manifest's calibrated temperature applies unless the caller set one.
             config = PostprocessConfig(**{**config.__dict__, "temperature": self.manifest.temperature})
+        if config.background is None:
+            # ... and so does its background: the labels it declares, and "no action", among the labels.
+            background = default_background(self.manifest.labels, self.manifest.background)
+            config = PostprocessConfig(**{**config.__dict__, "background": background})
         return config
+
+    @property
+    def background(self) -> tuple[str, ...]:
+        """The labels this recognizer raises no action events for (what scoring leaves out too)."""
+        return tuple(self._post_config().background)
 
     def prepare(self, frame: Frame, stream_id: str | None = None, live: bool | None = None) -> Pending | None:
         """Preprocess one frame into its stream's clip (sampled frames only); return a due window.

@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--off-threshold", type=float, default=0.4, help="... and ends below this one")
     g.add_argument("--unknown-below", type=float, default=0.0, help="report 'unknown' below this score")
     g.add_argument("--background", action="append", default=None, metavar="LABEL",
-                   help="a label that is not an action (no events); default: 'no action' when the model has it")
+                   help="a label that is not an action (no events), repeatable; default: those the artifact "
+                        "declares (the bundled video-text model's 'nothing is moving') and 'no action', "
+                        "each where it is among the labels or prompts")
     g = p.add_argument_group("outputs and limits")
     g.add_argument("--jsonl", metavar="PATH", help="write results as JSON lines to PATH ('-' for stdout)")
     g.add_argument("--overlay", metavar="OUT.mp4", help="write a video with label, score, latency and fps drawn on")
@@ -173,11 +175,12 @@ def read_prompts(path: str | None, extra: list[str] | None) -> list[str] | None:
     return prompts or None
 
 
-def _config(args, labels):
+def _config(args):
     from runtime.postprocess import PostprocessConfig
     from runtime.recognizer import RecognizerConfig
 
-    background = tuple(args.background) if args.background else tuple(b for b in ("no action",) if b in labels)
+    # None: the recognizer takes the artifact's (runtime.postprocess.default_background).
+    background = tuple(args.background) if args.background else None
     post = PostprocessConfig(temperature=args.temperature or 1.0, top_k=args.top_k, smoothing=args.smoothing,
                              ema_alpha=args.ema_alpha, mean_windows=args.mean_windows, on_threshold=args.on_threshold,
                              off_threshold=args.off_threshold, unknown_below=args.unknown_below, background=background)
@@ -237,7 +240,7 @@ def run(args) -> int:
         check_writable(args.summary_json, "--summary-json")  # now, not after a long run
     artifact = load_artifact(args.artifact)
     prompts = read_prompts(args.prompts, args.prompt)
-    config = _config(args, prompts or artifact.manifest.labels)
+    config = _config(args)
     ids = [spec if args.source.count(spec) == 1 else f"{spec}#{i}" for i, spec in enumerate(args.source)]
     sinks, window, recorder = _sinks(args, ids)
     limits = RunLimits(args.seconds, args.max_frames)
@@ -262,7 +265,7 @@ def run(args) -> int:
             stats = remote.stats
             _say(f"triton: {stats.calls} calls answered, {stats.failed_calls} failed ({stats.failed_windows} windows), "
                  f"{stats.reconnects} reconnects")
-        scores, text, goal = _ground_truth(runner, recorder, config.postprocess.background, runner.recognizer)
+        scores, text, goal = _ground_truth(runner, recorder, runner.recognizer.background, runner.recognizer)
         if text:
             _say(text)
     closed_pipe = is_broken_pipe(report.failure)

@@ -256,7 +256,7 @@ def evaluate(tower, encoder, folder, config, recipe: Recipe) -> dict:
 def save(out: Path, tower, config, recipe: Recipe, metrics: dict) -> None:
     from safetensors.torch import save_file
 
-    from runtime.world import ACTIONS
+    from runtime.world import ACTIONS, SyntheticStream
     from training.videotext_data import LABEL_PROMPTS
 
     out.mkdir(parents=True, exist_ok=True)
@@ -264,6 +264,9 @@ def save(out: Path, tower, config, recipe: Recipe, metrics: dict) -> None:
     save_file(state, str(out / "model.safetensors"))
     config.save(out)
     (out / "prompts.txt").write_text("".join(LABEL_PROMPTS[a] + "\n" for a in ACTIONS), encoding="utf-8")
+    # The prompts of the world's background (its pauses): no action events, no onsets (read by export).
+    (out / "background.txt").write_text("".join(LABEL_PROMPTS[a] + "\n" for a in SyntheticStream.background),
+                                        encoding="utf-8")
     (out / "training.json").write_text(json.dumps({"recipe": asdict(recipe), "metrics": metrics}, indent=2) + "\n",
                                        encoding="utf-8")
 

@@ -58,6 +58,7 @@ class Bundle:
     preprocessing: Preprocessing
     graphs: list[Graph]
     labels: list[str] = field(default_factory=list)  # class names (classification), default prompts (video-text)
+    background: list[str] = field(default_factory=list)  # those of the labels that mean nothing is happening
     sampling: dict = field(default_factory=dict)  # Sampling fields the checkpoint asks for; options override them
     source: dict = field(default_factory=dict)
     video_text: VideoTextSpec | None = None

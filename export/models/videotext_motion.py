@@ -197,8 +197,12 @@ def load(request: LoadRequest) -> Bundle:
     pre = tower_preprocessing(config)
     encoder = sentence_encoder(text_dir)
     prompts_file = folder / "prompts.txt"
-    prompts = [p.strip() for p in prompts_file.read_text(encoding="utf-8").splitlines() if p.strip()] \
-        if prompts_file.is_file() else []
+    prompts = _lines(prompts_file)
+    # background.txt: those of the prompts that mean nothing is moving (no action events, no onsets).
+    background = _lines(folder / "background.txt")
+    stray = [b for b in background if b not in prompts]
+    if stray:
+        raise VideoTextExportError(f"{folder / 'background.txt'}: {stray} are not among the prompts of prompts.txt")
     graphs = [
         Graph("video", "model.onnx", tower, (torch.zeros(spec.shape(2)),), ["pixel_values"], ["video_embeds"],
               {"pixel_values": {0: "batch"}}),
@@ -212,10 +216,18 @@ def load(request: LoadRequest) -> Bundle:
         embed_dim=config.embed_dim, logit_scale=float(scale), text_normalized=True,
         video_pooling="3D-conv tower, global average pool, linear projection")
     return Bundle(family=FAMILY, task="video_text", input=spec, preprocessing=pre, graphs=graphs, labels=prompts,
+                  background=background,
                   sampling=default_sampling(config.num_frames), video_text=video_text,
                   source={"model": str(folder), "local": True, "text_encoder": TEXT_PACKAGE,
                           "text_encoder_version": _package_version()})
 
+
+
+def _lines(path: Path) -> list[str]:
+    """The non-empty lines of a model folder's text file, stripped; none when it is absent."""
+    if not path.is_file():
+        return []
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 def _trained_scale(folder: Path) -> float:
     path = Path(folder) / "training.json"

@@ -55,7 +55,7 @@ def type_and_range_problems(m) -> list[str]:
     _preprocessing_problems(problems, m.preprocessing)
     problems.extend(sampling_problems(m.sampling))
     _number_in(problems, "temperature", m.temperature, MAX_TEMPERATURE)
-    for where, names in (("labels", m.labels), ("outputs", m.outputs)):
+    for where, names in (("labels", m.labels), ("outputs", m.outputs), ("background", m.background)):
         if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
             problems.append(f"{where} must be a list of non-empty strings, got {_short(names)}")
         elif len(set(names)) != len(names):

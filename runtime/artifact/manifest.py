@@ -120,6 +120,10 @@ class Manifest:
     # so manifests without it still read: no schema version change. A dict assigned by a writer
     # becomes a VideoTextSpec in check().
     video_text: VideoTextSpec | None = None
+    # Labels (a video-text model's default prompts) that mean nothing is happening: no action events,
+    # no onsets. Optional key, so manifests without it still read (the stream CLI then falls back to
+    # "no action" where the labels have it).
+    background: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
@@ -155,6 +159,7 @@ class Manifest:
                 tool_versions=data.get("tool_versions", {}),
                 validation=data.get("validation", {}),
                 video_text=_typed(VideoTextSpec, data["video_text"], "video_text") if data.get("video_text") else None,
+                background=data.get("background", []),
             )
         except KeyError as exc:
             raise ManifestError(f"manifest is missing the field {exc.args[0]!r}") from None
@@ -181,6 +186,9 @@ class Manifest:
             problems.append(f"preprocessing.color {pre.color!r} must be RGB or BGR")
         if (pre.crop_height, pre.crop_width) != (self.input.height, self.input.width):
             problems.append("preprocessing crop size differs from the input height/width")
+        stray = [b for b in self.background if b not in self.labels]
+        if stray:
+            problems.append(f"background label(s) {stray} are not among the labels")
         if self.task == "classification" and not self.labels:
             problems.append("a classification artifact needs labels")
         if self.task == "video_text" and self.video_text is None:

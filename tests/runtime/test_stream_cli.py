@@ -254,3 +254,4 @@ def test_a_folder_given_as_a_video_file_says_so(tmp_path):
         list(read_video_file(tmp_path))
     with pytest.raises(SourceError, match="does not exist"):
         list(read_video_file(tmp_path / "missing.mp4"))
+

@@ -281,3 +281,59 @@ def test_video_text_refuses_a_precision_it_would_not_run(toy, precision):
 
     with pytest.raises(ModelError, match=rf"precision='{precision}'.* run in FP32 only; use precision='fp32'"):
         open_model(toy, "cpu", precision=precision)
+
+
+def test_stream_cli_raises_no_events_for_the_background_the_artifact_declares(toy, tmp_path):
+    """A video-text artifact's manifest names its prompts of nothing happening (the bundled model's
+    "nothing is moving"); the stream CLI takes them as background by default: no onset for them."""
+    import json
+    import shutil
+
+    import cv2
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, image in enumerate(colour_frames(BLUE, 10, seed=5)):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), image)
+    declared = shutil.copytree(toy, tmp_path / "declared")
+    data = json.loads((declared / "manifest.json").read_text())
+    data["background"] = ["a blue shape"]
+    (declared / "manifest.json").write_text(json.dumps(data))
+
+    def onsets(artifact):
+        run = subprocess.run([sys.executable, "-m", "runtime.stream", "--artifact", str(artifact), "--source",
+                              str(folder), "--jsonl", "-"], capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert run.returncode == 0, run.stderr
+        rows = [json.loads(line) for line in run.stdout.splitlines()]
+        assert rows and all(row["label"] == "a blue shape" for row in rows)
+        return [e["label"] for row in rows for e in row["events"] if e["kind"] == "onset"]
+
+    assert onsets(toy) == ["a blue shape"]  # no background declared: the blue shape is an action
+    assert onsets(declared) == []
+
+
+def test_the_python_api_and_the_recognizer_take_the_declared_background_unless_told_otherwise(toy, tmp_path):
+    """The recognizer resolves the background (CLI, StreamRunner and the ROS bridge alike): the
+    manifest's declared labels by default, the caller's own when given, () for none."""
+    import json
+    import shutil
+
+    from runtime.postprocess import PostprocessConfig
+    from runtime.recognizer import RecognizerConfig
+
+    declared = shutil.copytree(toy, tmp_path / "declared")
+    data = json.loads((declared / "manifest.json").read_text())
+    data["background"] = ["a green shape"]
+    (declared / "manifest.json").write_text(json.dumps(data))
+
+    def onsets(artifact, **options):
+        _, results = _stream(artifact, _green_frames(seed=3), **options)
+        assert results and all(r.label.startswith("a green shape") for r in results)
+        return [e.label for r in results for e in r.events if e.kind == "onset"]
+
+    assert onsets(toy) == ["a green shape"]
+    assert onsets(declared) == []
+    none = RecognizerConfig(postprocess=PostprocessConfig(background=()))
+    assert onsets(declared, config=none) == ["a green shape"]
+    # Prompts given at run time replace the labels: the declared background no longer applies.
+    assert onsets(declared, prompts=["a red shape", "a green shape!"]) == ["a green shape!"]

@@ -232,3 +232,13 @@ def test_the_bundled_prompts_are_the_ones_training_writes_and_evaluates():
 
     shipped = (Path(__file__).parents[2] / "models" / "videotext-motion" / "prompts.txt").read_text().splitlines()
     assert shipped == [LABEL_PROMPTS[action] for action in ACTIONS]
+
+
+def test_the_bundled_background_prompts_are_the_worlds_background_as_training_writes_them():
+    from pathlib import Path
+
+    from runtime.world import SyntheticStream
+    from training.videotext_data import LABEL_PROMPTS
+
+    shipped = (Path(__file__).parents[2] / "models" / "videotext-motion" / "background.txt").read_text().splitlines()
+    assert shipped == [LABEL_PROMPTS[action] for action in SyntheticStream.background] == ["nothing is moving"]
