@@ -222,12 +222,12 @@ def load(request: LoadRequest) -> Bundle:
                           "text_encoder_version": _package_version()})
 
 
-
 def _lines(path: Path) -> list[str]:
     """The non-empty lines of a model folder's text file, stripped; none when it is absent."""
     if not path.is_file():
         return []
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
 
 def _trained_scale(folder: Path) -> float:
     path = Path(folder) / "training.json"

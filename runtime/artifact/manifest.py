@@ -121,8 +121,8 @@ class Manifest:
     # becomes a VideoTextSpec in check().
     video_text: VideoTextSpec | None = None
     # Labels (a video-text model's default prompts) that mean nothing is happening: no action events,
-    # no onsets. Optional key, so manifests without it still read (the stream CLI then falls back to
-    # "no action" where the labels have it).
+    # no onsets. Optional key, so manifests without it still read (the recognizer then takes "no
+    # action" alone, where a label: runtime.postprocess.default_background).
     background: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
