@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "unknown_below": 0.0,
     "top_k": 5,
     "prompts": [],
+    # Labels (or prompts) that raise no events; []: the artifact's (its manifest's background and
+    # "no action", each where among the labels).
+    "background": [],
     "max_width": 8192,
     "max_height": 8192,
     "max_bytes": 8192 * 8192 * 4,
@@ -106,7 +109,7 @@ def recognizer_config(p: dict[str, Any]) -> RecognizerConfig:
         raise ParameterError(f"parameter smoothing must be one of {SMOOTHING}, got {p['smoothing']!r}")
     post = PostprocessConfig(top_k=p["top_k"], smoothing=p["smoothing"], ema_alpha=p["ema_alpha"],
                              on_threshold=p["on_threshold"], off_threshold=p["off_threshold"],
-                             unknown_below=p["unknown_below"])
+                             unknown_below=p["unknown_below"], background=tuple(p["background"]) or None)
     try:
         post.check()
     except ValueError as exc:

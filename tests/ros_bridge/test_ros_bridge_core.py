@@ -62,6 +62,29 @@ def test_onset_event_is_json_with_the_frame_stamp(onnx_artifact):
         core.close()
 
 
+
+def test_the_background_parameter_names_the_labels_that_raise_no_events(onnx_artifact):
+    from ros_bridge.params import merged, recognizer_config
+
+    assert recognizer_config(merged({})).postprocess.background is None  # the artifact's own
+
+    def onsets(**values):
+        core, out = _core(onnx_artifact, config=recognizer_config(merged({"on_threshold": 0.0, "off_threshold": 0.0,
+                                                                            **values})))
+        try:
+            for i in range(4):
+                core.on_image("/cam/image_raw", image_msg(color_frame(COLOURS[0]), "bgr8", sec=10 + i, frame_id="f"))
+            assert out.wait(1) and core.wait_idle()
+            time.sleep(0.05)
+            return [e["label"] for _, msg in out.events for e in json.loads(msg.data)["events"] if e["kind"] == "onset"]
+        finally:
+            core.close()
+
+    first = onsets()
+    assert len(first) == 1
+    assert first[0] not in onsets(background=first)
+
+
 def _malformed(i: int, good):
     """One of many ways to be wrong, cycling through them."""
     kind = i % 10
