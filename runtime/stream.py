@@ -211,8 +211,9 @@ def _sinks(args, stream_ids):
     return sinks, window, recorder
 
 
-def _ground_truth(runner, recorder, background, rec):
-    """Accuracy for every stream whose source knows its ground truth (the synthetic world), else nothing."""
+def _ground_truth(runner, recorder, rec):
+    """Accuracy for every stream whose source knows its ground truth (the synthetic world), else nothing;
+    the recognizer's background labels are left out of the onsets."""
     from runtime.outputs.accuracy import format_accuracy
 
     scores, goal = [], None
@@ -220,7 +221,7 @@ def _ground_truth(runner, recorder, background, rec):
         truth = source.ground_truth()
         if truth is None:
             continue
-        scores.append(recorder.score(stream_id, truth, background))
+        scores.append(recorder.score(stream_id, truth, rec.background))
         state = rec.streams.get(stream_id)
         times = sorted(state.stats.inference_ms) if state is not None else []
         inference = times[len(times) // 2] / 1000 if times else 0.0
@@ -265,7 +266,7 @@ def run(args) -> int:
             stats = remote.stats
             _say(f"triton: {stats.calls} calls answered, {stats.failed_calls} failed ({stats.failed_windows} windows), "
                  f"{stats.reconnects} reconnects")
-        scores, text, goal = _ground_truth(runner, recorder, runner.recognizer.background, runner.recognizer)
+        scores, text, goal = _ground_truth(runner, recorder, runner.recognizer)
         if text:
             _say(text)
     closed_pipe = is_broken_pipe(report.failure)

@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from export.inputs import read_labels_file
 from export.models.contract import Bundle, Graph, LoadRequest, VideoTextExportError, VideoTextSpec, default_sampling
 from export.models.registry import register
 from runtime.cli.errors import TubeletError
@@ -197,9 +198,11 @@ def load(request: LoadRequest) -> Bundle:
     pre = tower_preprocessing(config)
     encoder = sentence_encoder(text_dir)
     prompts_file = folder / "prompts.txt"
-    prompts = _lines(prompts_file)
+    prompts = [p.strip() for p in prompts_file.read_text(encoding="utf-8").splitlines() if p.strip()] \
+        if prompts_file.is_file() else []
     # background.txt: those of the prompts that mean nothing is moving (no action events, no onsets).
-    background = _lines(folder / "background.txt")
+    background_file = folder / "background.txt"
+    background = read_labels_file(background_file, str(background_file), "prompts") if background_file.is_file() else []
     stray = [b for b in background if b not in prompts]
     if stray:
         raise VideoTextExportError(f"{folder / 'background.txt'}: {stray} are not among the prompts of prompts.txt")
@@ -220,13 +223,6 @@ def load(request: LoadRequest) -> Bundle:
                   sampling=default_sampling(config.num_frames), video_text=video_text,
                   source={"model": str(folder), "local": True, "text_encoder": TEXT_PACKAGE,
                           "text_encoder_version": _package_version()})
-
-
-def _lines(path: Path) -> list[str]:
-    """The non-empty lines of a model folder's text file, stripped; none when it is absent."""
-    if not path.is_file():
-        return []
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _trained_scale(folder: Path) -> float:
