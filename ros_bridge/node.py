@@ -9,6 +9,7 @@ sends can stop the node: a bad message is dropped, counted by reason and logged 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -129,8 +130,8 @@ class BridgeCore:
         if len(set(keys)) != len(keys):
             raise ValueError(f"camera names must be unique, got {keys}; give each camera a distinct name")
         self.model, self.outputs, self.settings = model, outputs, settings
-        self.config = config or RecognizerConfig()
-        self.config.mode = "live"  # a robot wants the newest answer, never a backlog
+        # a robot wants the newest answer, never a backlog; a copy, so the caller's config stays theirs
+        self.config = dataclasses.replace(config or RecognizerConfig(), mode="live")
         self.log = ThrottledLog(logger, settings.log_period_s)
         self.streams = {c.key: _Stream(c, settings) for c in settings.cameras}
         self._swap = threading.Lock()
@@ -263,12 +264,13 @@ class BridgeCore:
     def reconfigure(self, config: RecognizerConfig | None = None, prompts: Sequence[str] | None = None) -> None:
         """New sampling/thresholds and/or zero-shot prompts; clips restart, counters carry on.
 
-        Everything is validated before the swap: on any error the running recognizer stays.
+        Everything is validated before the swap: on any error the running recognizer and the model's
+        prompts stay as they were.
         """
+        new_config = dataclasses.replace(config or self.config, mode="live")  # the caller's stays theirs
         if prompts is not None:
+            self.model.check_recognizer(new_config, prompts)
             self.model.set_prompts(prompts)
-        new_config = config or self.config
-        new_config.mode = "live"
         recognizer = self.model.recognizer(new_config)
         scheduler = Scheduler(recognizer, self._on_result)
         with self._swap:

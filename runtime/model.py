@@ -41,13 +41,29 @@ class Model:
     def recognizer(self, config: RecognizerConfig) -> Recognizer:
         return Recognizer(self.artifact, self.backend, config)
 
+    def check_recognizer(self, config: RecognizerConfig, prompts: Sequence[str] | None = None) -> None:
+        """Raise what `recognizer(config)` would raise once `prompts` are set, changing nothing.
+
+        The backend scores every window over its current prompts, so a caller that swaps prompts and
+        then fails to build the recognizer for them would leave the running one scoring new prompts
+        under its old labels: check first, then swap."""
+        from runtime.videotext.tokenizer import check_prompts
+
+        artifact = self.artifact
+        if prompts is not None:
+            artifact = _with_labels(artifact, check_prompts(list(prompts)), self._zeroshot())
+        Recognizer(artifact, self.backend, config)
+
     def set_prompts(self, prompts: Sequence[str]) -> None:
         """Encode new zero-shot prompts and swap them in; the old set stays on any error."""
+        current = self._zeroshot().set_prompts(list(prompts))
+        self.artifact = _with_labels(self.artifact, list(current.prompts), self.zeroshot)
+
+    def _zeroshot(self):
         if self.zeroshot is None:
             raise ModelError(f"{self.artifact.folder} is a {self.artifact.manifest.task} artifact: prompts apply only "
-                              "to video_text artifacts (export one with build_engine.py --family ...)")
-        current = self.zeroshot.set_prompts(list(prompts))
-        self.artifact = _with_labels(self.artifact, list(current.prompts), self.zeroshot)
+                             "to video_text artifacts (export one with build_engine.py --family ...)")
+        return self.zeroshot
 
     @property
     def labels(self) -> list[str]:

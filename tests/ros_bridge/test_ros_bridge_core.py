@@ -216,3 +216,31 @@ def test_zero_shot_prompts_change_at_run_time(tmp_path):
         assert set(best_labels(red, 200)) == {"a red square"}
     finally:
         core.close()
+
+
+def test_a_refused_reconfigure_leaves_prompts_and_recognizer_as_they_were(tmp_path):
+    """New prompts with a config that cannot run on them (a background label not among them) are refused
+    before anything changes: the running recognizer keeps its own prompts, not new embeddings under old labels."""
+    from tests.fixtures.videotext_toy import colour_frames, make_toy_videotext
+
+    artifact = make_toy_videotext(tmp_path / "vt")
+    outputs = RecordingOutputs()
+    model = open_model(str(artifact), "cpu")
+    core = BridgeCore(model, outputs, BridgeSettings([Camera("/cam")], diagnostics_period_s=0))
+    red = colour_frames((20, 20, 230), 8)  # BGR
+    labels_before = model.labels
+    try:
+        bad = RecognizerConfig(mode="offline", postprocess=PostprocessConfig(background=("a red shape",)))
+        with pytest.raises(Exception, match="a red shape"):
+            core.reconfigure(bad, prompts=["a blue square", "a green square"])
+        assert model.labels == labels_before
+        assert model.zeroshot.labels == labels_before
+        for i, frame in enumerate(red):
+            core.on_image("/cam", image_msg(frame, "bgr8", sec=300 + i))
+            core.wait_idle()
+        assert outputs.classifications
+        assert {h.class_id for h in outputs.classifications[-1][1].results} == set(labels_before)
+        assert outputs.classifications[-1][1].results[0].class_id == "a red shape"
+        assert bad.mode == "offline"  # the caller's config is not changed
+    finally:
+        core.close()
