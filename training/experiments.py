@@ -22,8 +22,8 @@ import torch
 from runtime.cli.args import non_negative_int, positive_int
 from training.config import ModelSpec
 from training.figure import reconstruct, save_figure
-from training.seed_runs import (CELLS, EXPERIMENT_SPEC, HELDOUT_PER_CLASS, HELDOUT_SEED, NO_PRETRAINING,
-                                Budget, run_grid)
+from training.seed_runs import (ALL_CELLS, CELLS, EXPERIMENT_SPEC, HELDOUT_PER_CLASS, HELDOUT_SEED,
+                                NO_PRETRAINING, WORLDS, Budget, cell_name, read_results, run_grid)
 
 RUNS = CELLS
 METRICS = (("rec_same", "rec. loss, own mask", "loss"), ("rec_tube", "rec. loss, tube mask", "loss"),
@@ -187,6 +187,18 @@ on 50 clips per class (50% = blind to temporal order). Same command per row:
 """
 
 
+WORLD_TEXT = {"full": "in the full world (textured background, sensor grain, camera shake, distractors)",
+              "clean": ("in the clean world: the same actors and motions on a flat grey background "
+                        "without grain, shake or distractors")}
+
+
+def _other_pages(path: Path) -> str:
+    """Links to the pages of other budgets or worlds written beside this one."""
+    others = sorted(p.name for p in path.parent.glob("EXPERIMENTS*.md") if p.name != path.name)
+    return ("" if not others else
+            "\nOther budgets and worlds: " + ", ".join(f"[{name}]({name})" for name in others) + ".\n")
+
+
 def write_markdown(path: Path, results: list[dict], seeds: list[int], budget: Budget, spec: ModelSpec,
                    command: str, figure: Path, floor_loss: float, pairs: list[dict] = ()) -> None:
     cells = group(results)
@@ -209,13 +221,13 @@ Date: {datetime.date.today().isoformat()}. Seeds {seed_list} (finished: {", ".jo
 For seed s: model init, batches and masks from s; pretraining clips rendered with seed s·1000+500
 ({budget.clips_per_class} per class), probe and fine-tune training clips s·1000+501
 ({budget.clips_per_class // 2} per class); held-out clips {HELDOUT_SEED} for every seed (20 per class;
-`runtime.world.make_clips`, {spec.num_frames} frames at {spec.fps:g} fps). Each pretrained encoder
+`training.data.world_clips`, {spec.num_frames} frames at {spec.fps:g} fps), {WORLD_TEXT[budget.world]}. Each pretrained encoder
 starts from the random-init encoder of its seed, which is also the floor row.
 Model: {spec.as_dict()}.
 Budget per cell: {budget.steps} pretraining steps of batch {budget.batch} (AdamW, warm-up + cosine,
 normalized-pixel loss), evaluated every {budget.milestone_every()} steps; twin fine-tune
 {budget.finetune_epochs} epochs.
-{status}
+{status}{_other_pages(path)}
 Columns: masked-patch reconstruction loss on held-out clips (MSE of normalized pixels, lower is
 better) with the run's own mask kind and with tube masking at the same ratio; linear-probe
 accuracy over all {len(__import__("runtime.world", fromlist=["ACTIONS"]).ACTIONS)} actions on frozen
@@ -281,6 +293,17 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
+def _cells(text: str) -> tuple:
+    """'none,tube-90' -> ((NO_PRETRAINING, None), ("tube", 0.9)), in ALL_CELLS's order."""
+    names = {cell_name(kind, ratio, 0).removesuffix("-seed0"): (kind, ratio) for kind, ratio in ALL_CELLS}
+    asked = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in asked if name not in names]
+    if not asked or unknown:
+        raise argparse.ArgumentTypeError(f"--cells takes names from {', '.join(names)} separated by commas, "
+                                         f"got {text!r}")
+    return tuple(cell for name, cell in names.items() if name in asked)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -298,20 +321,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune-epochs", type=positive_int, default=Budget.finetune_epochs)
     parser.add_argument("--pair-epochs", type=non_negative_int, default=300,
                         help="epochs of each twin-pair study (0 skips them)")
+    parser.add_argument("--world", choices=WORLDS, default="full",
+                        help="clips of every cell: the bundled model's cluttered world, or its actors "
+                             "and motions alone on a flat background (no grain, shake or distractors)")
+    parser.add_argument("--cells", type=_cells, default=ALL_CELLS,
+                        help="the cells this process runs, comma-separated (default: all); processes "
+                             "with different cells can share one --work folder and run side by side, "
+                             "and each writes the page from every cell the folder holds")
     parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--report-only", action="store_true",
                         help="write the page from the cells --work has finished, running nothing "
                              "(a long grid can be read while it runs)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    budget = Budget(steps=args.steps, evaluations=args.evaluations, finetune_epochs=args.finetune_epochs)
-    work = args.work or Path("runs") / f"experiments-{args.steps}"
+    budget = Budget(steps=args.steps, evaluations=args.evaluations, finetune_epochs=args.finetune_epochs,
+                    world=args.world)
+    work = args.work or Path("runs") / ("experiments-" + str(args.steps) + ("" if args.world == "full" else f"-{args.world}"))
     figure = args.figure or args.out.parent / "experiments_reconstruction.png"
     command = "python -m training.experiments " + " ".join(sys.argv[1:] if argv is None else argv)
     spec = EXPERIMENT_SPEC
 
     if args.report_only:
-        from training.seed_runs import read_results, seed_data
+        from training.seed_runs import seed_data
 
         results = read_results(work, args.seeds, budget, spec)
         pairs = _pairs(work, args.pair_epochs, args.seeds[0], run=False) if args.pair_epochs > 0 else []
@@ -319,10 +350,14 @@ def main(argv: list[str] | None = None) -> int:
         write_markdown(args.out, results, args.seeds, budget, spec, command.strip(), figure, floor, pairs)
         print(results_table(group(results)))
         return 0
-    results, first = run_grid(args.seeds, budget, work, spec)
-    clip = first["data"]["heldout"][0][int(np.argmax(first["data"]["heldout"][1] > 0))]
-    videos = reconstruct(first["models"][("tube", 0.9)], clip, spec, "tube", 0.9, args.seeds[0])
-    save_figure(list(zip(["input", "tube mask 90%", "reconstruction\n(tube 90% model)"], videos)), figure)
+    _, first = run_grid(args.seeds, budget, work, spec, cells=args.cells)
+    if ("tube", 0.9) in first["models"]:
+        clip = first["data"]["heldout"][0][int(np.argmax(first["data"]["heldout"][1] > 0))]
+        videos = reconstruct(first["models"][("tube", 0.9)], clip, spec, "tube", 0.9, args.seeds[0])
+        save_figure(list(zip(["input", "tube mask 90%", "reconstruction\n(tube 90% model)"], videos)), figure)
+    # every cell the folder holds, not only this process's: the last of several side by side
+    # writes the whole page
+    results = read_results(work, args.seeds, budget, spec)
     pairs = _pairs(work, args.pair_epochs, args.seeds[0]) if args.pair_epochs > 0 else []
     write_markdown(args.out, results, args.seeds, budget, spec, command.strip(), figure,
                    first["data"]["noise_floor"], pairs)

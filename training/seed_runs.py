@@ -42,6 +42,10 @@ HELDOUT_PER_CLASS = 20
 # a neighbouring slot while tube masking cannot: the difference the experiment is about. Patch 8
 # so a masked patch is part of the actor or the background, not both at once.
 EXPERIMENT_SPEC = ModelSpec(patch_size=8, tubelet_size=2)
+# "full": the world the bundled model sees (textured background, grain, shake, distractors).
+# "clean": the same actors and motions on a flat grey background with none of those, so the
+# masked-patch loss is all actor: what masking can teach about motion, apart from the clutter.
+WORLDS = ("full", "clean")
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,11 @@ class Budget:
     evaluations: int = 4          # milestones along the pretraining, steps / evaluations apart
     finetune_epochs: int = 15
     clips_per_class: int = 40     # pretraining clips; the probe and fine-tune clips are half that
+    world: str = "full"           # one of WORLDS, for every clip of the cell
+
+    def __post_init__(self):
+        if self.world not in WORLDS:
+            raise ValueError(f"world must be one of {WORLDS}, got {self.world!r}")
 
     def milestone_every(self) -> int:
         return max(1, self.steps // self.evaluations)
@@ -64,12 +73,18 @@ def seed_data(seed: int, spec: ModelSpec, budget: Budget) -> dict:
 
     base = seed * 1000 + 500  # apart from train_bundled's seeds
     size, frames, fps = spec.image_size, spec.num_frames, spec.fps
-    data = {"pretrain": world_clips(budget.clips_per_class, frames, size, seed=base, fps=fps),
-            "probe_train": world_clips(budget.clips_per_class // 2, frames, size, seed=base + 1, fps=fps),
-            "heldout": world_clips(HELDOUT_PER_CLASS, frames, size, seed=HELDOUT_SEED, fps=fps)}
-    # The same held-out clips without sensor grain: what an oracle would predict (the loss floor).
-    clean, _ = make_clips(HELDOUT_PER_CLASS, frames, size, size, seed=HELDOUT_SEED, fps=fps, noise=False)
-    data["noise_floor"] = noise_floor(data["heldout"][0], clean, spec)
+    clean = 1.0 if budget.world == "clean" else 0.0
+    data = {"pretrain": world_clips(budget.clips_per_class, frames, size, seed=base, fps=fps,
+                                    clean_fraction=clean),
+            "probe_train": world_clips(budget.clips_per_class // 2, frames, size, seed=base + 1, fps=fps,
+                                       clean_fraction=clean),
+            "heldout": world_clips(HELDOUT_PER_CLASS, frames, size, seed=HELDOUT_SEED, fps=fps,
+                                   clean_fraction=clean)}
+    # The same held-out clips without sensor grain: what an oracle would predict (the loss floor;
+    # the clean world has no grain, so there its clips are their own oracle).
+    grainless = (data["heldout"][0] if clean else
+                 make_clips(HELDOUT_PER_CLASS, frames, size, size, seed=HELDOUT_SEED, fps=fps, noise=False)[0])
+    data["noise_floor"] = noise_floor(data["heldout"][0], grainless, spec)
     return data
 
 
@@ -161,15 +176,19 @@ def run_cell(kind: str, ratio: float | None, seed: int, budget: Budget, spec: Mo
     return result, model
 
 
+ALL_CELLS = ((NO_PRETRAINING, None), *CELLS)
+
+
 def run_grid(seeds: list[int], budget: Budget, work: Path, spec: ModelSpec = EXPERIMENT_SPEC,
-             on_cell=None) -> tuple[list[dict], dict]:
-    """Every cell of every seed, seed by seed (an interrupted grid has whole seeds first).
+             on_cell=None, cells=ALL_CELLS) -> tuple[list[dict], dict]:
+    """`cells` (default: all) of every seed, seed by seed (an interrupted grid has whole seeds
+    first). Processes given different cells can share one `work` folder and run side by side.
 
     Returns the results and, for the figure, seed `seeds[0]`'s data and trained models."""
     results, first = [], {}
     for seed in seeds:
         data = seed_data(seed, spec, budget)
-        for kind, ratio in ((NO_PRETRAINING, None), *CELLS):
+        for kind, ratio in cells:
             result, model = run_cell(kind, ratio, seed, budget, spec, work, data)
             results.append(result)
             if on_cell is not None:
@@ -184,7 +203,7 @@ def read_results(work: Path, seeds: list[int], budget: Budget, spec: ModelSpec) 
     """The result.json of every cell of `seeds` that `work` holds for this budget (finished or not)."""
     results = []
     for seed in seeds:
-        for kind, ratio in ((NO_PRETRAINING, None), *CELLS):
+        for kind, ratio in ALL_CELLS:
             path = Path(work) / cell_name(kind, ratio, seed) / "result.json"
             if path.is_file():
                 result = json.loads(path.read_text())

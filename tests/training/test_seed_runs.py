@@ -70,3 +70,34 @@ def test_a_finished_cell_is_read_back_and_a_folder_keeps_one_budget(tmp_path):
     with pytest.raises(ValueError, match="its own --work folder"):
         run_cell("tube", 0.75, 0, Budget(steps=8, batch=4, evaluations=2, finetune_epochs=1,
                                           clips_per_class=2), TINY, tmp_path, data)
+
+
+def test_cells_run_by_separate_calls_share_one_folder_in_the_clean_world(tmp_path):
+    """Two processes given different --cells fill one work folder; the clean world has no grain,
+    so its clips are their own oracle (loss floor 0) and their background is one flat grey."""
+    from training.seed_runs import run_grid
+
+    torch.set_num_threads(1)
+    budget = Budget(steps=2, batch=4, evaluations=1, finetune_epochs=1, clips_per_class=2, world="clean")
+    tiny = ModelSpec(**{**TINY.as_dict(), "image_size": 32})
+    first, data = run_grid([0], budget, tmp_path, tiny, cells=(("none", None), ("tube", 0.9)))
+    assert data["data"]["noise_floor"] == 0.0
+    corners = data["data"]["heldout"][0][:, :, 0, 0]  # the top-left pixel of every frame
+    assert (corners == 128).all()
+    second, _ = run_grid([0], budget, tmp_path, tiny, cells=(("random", 0.9),))
+    assert [(r["kind"], r["ratio"]) for r in first + second] == [("none", None), ("tube", 0.9), ("random", 0.9)]
+    assert read_results(tmp_path, [0], budget, tiny) == first + second
+    with pytest.raises(ValueError, match="world must be one of"):
+        Budget(world="dusty")
+
+
+def test_cells_option_names_the_cells_and_refuses_others():
+    import argparse
+
+    from training.experiments import _cells
+
+    assert _cells("random-90, none") == (("none", None), ("random", 0.9))
+    with pytest.raises(argparse.ArgumentTypeError, match="tube-75"):
+        _cells("tube-80")
+    with pytest.raises(argparse.ArgumentTypeError):
+        _cells(",")
