@@ -268,10 +268,8 @@ class BridgeCore:
         prompts stay as they were.
         """
         new_config = dataclasses.replace(config or self.config, mode="live")  # the caller's stays theirs
-        if prompts is not None:
-            self.model.check_recognizer(new_config, prompts)
-            self.model.set_prompts(prompts)
-        recognizer = self.model.recognizer(new_config)
+        recognizer = (self.model.recognizer(new_config) if prompts is None else
+                      self.model.recognizer_with_prompts(new_config, prompts))
         scheduler = Scheduler(recognizer, self._on_result)
         with self._swap:
             old, self._recognizer, self._scheduler, self.config = self._scheduler, recognizer, scheduler, new_config

@@ -31,7 +31,8 @@ class Model:
 
     For a video-text artifact the backend is the `ZeroShotClassifier` over the current prompts, and
     `artifact` is the artifact as the recognizer must see it (the prompts as labels, the classifier's
-    I/O names); `set_prompts` swaps the prompt set in place.
+    I/O names); `set_prompts` swaps the prompt set in place. A recognizer keeps scoring the prompts
+    it was built for (its labels) after a swap: build a new one to score the new prompts.
     """
 
     artifact: Artifact  # as the recognizer sees it (labels = current prompts for zero-shot)
@@ -41,18 +42,18 @@ class Model:
     def recognizer(self, config: RecognizerConfig) -> Recognizer:
         return Recognizer(self.artifact, self.backend, config)
 
-    def check_recognizer(self, config: RecognizerConfig, prompts: Sequence[str] | None = None) -> None:
-        """Raise what `recognizer(config)` would raise once `prompts` are set, changing nothing.
+    def recognizer_with_prompts(self, config: RecognizerConfig, prompts: Sequence[str]) -> Recognizer:
+        """A recognizer over new zero-shot prompts, which become the current ones only once it is built.
 
-        The backend scores every window over its current prompts, so a caller that swaps prompts and
-        then fails to build the recognizer for them would leave the running one scoring new prompts
-        under its old labels: check first, then swap."""
-        from runtime.videotext.tokenizer import check_prompts
-
-        artifact = self.artifact
-        if prompts is not None:
-            artifact = _with_labels(artifact, check_prompts(list(prompts)), self._zeroshot())
-        Recognizer(artifact, self.backend, config)
+        A config that cannot run on the new prompts (a background label not among them) raises with
+        the prompts and every running recognizer as they were."""
+        zeroshot = self._zeroshot()
+        prepared = zeroshot.encode_prompts(list(prompts))
+        artifact = _with_labels(self.artifact, list(prepared.prompts), zeroshot)
+        recognizer = Recognizer(artifact, zeroshot.pinned(prepared), config)
+        zeroshot.adopt(prepared)
+        self.artifact = artifact
+        return recognizer
 
     def set_prompts(self, prompts: Sequence[str]) -> None:
         """Encode new zero-shot prompts and swap them in; the old set stays on any error."""

@@ -143,6 +143,14 @@ class Recognizer:
             raise RecognizerError(f"mode {self.config.mode!r} unknown; choose live or offline")
         self.config.postprocess.check()
         m = artifact.manifest
+        if callable(getattr(backend, "pinned", None)):
+            # A backend whose labels can change (zero-shot prompts): this recognizer's labels are fixed,
+            # so it runs on the backend held to the prompts those labels are, whatever is swapped in later.
+            backend = backend.pinned()
+            if list(backend.labels) != list(m.labels):
+                raise RecognizerError(f"the artifact's labels {list(m.labels)} are not the backend's current prompts "
+                                      f"{list(backend.labels)}: build the recognizer from the Model whose prompts "
+                                      "they are (runtime.model.Model.recognizer)")
         self.artifact, self.backend, self.manifest = artifact, backend, m
         self.preprocess = Preprocessor(m.preprocessing)
         self.frame_stride, self.target_fps, self.window_stride = _sampling(self.config, m)

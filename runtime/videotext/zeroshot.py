@@ -4,6 +4,10 @@
 prompt set (labels = prompts), so it plugs in where a classifier backend goes. Prompts can be
 swapped while a stream runs: the new set is encoded first (a bad prompt raises and leaves the old
 set in place), then swapped in one step under a lock, so every call sees one whole prompt set.
+A recognizer does not score over "the current set", though: its labels are fixed when it is built,
+so it runs on `pinned()`, the classifier over the one set those labels name. Windows still in
+flight on the old recognizer after a swap are scored over its own prompts, never the new
+embeddings under the old labels.
 
 `FrameCachedEncoder` is the streaming path for models whose video embedding is a mean over
 per-frame embeddings (CLIP mean-pool): each preprocessed frame is encoded once as it arrives and
@@ -44,6 +48,7 @@ class ZeroShotClassifier(Backend):
         self.inputs = [TensorMeta(video.name, video.shape, video.dtype)]
         self.outputs = [TensorMeta("logits", (None, None), np.dtype(np.float32))]
         self._lock = threading.Lock()
+        self._versions = 0  # the last version handed out: every encoded set gets its own
         if prompts is None:
             if not m.labels:
                 raise VideoTextError(f"{model.artifact.folder} ships no label prompts; pass prompts")
@@ -59,13 +64,27 @@ class ZeroShotClassifier(Backend):
     def prompt_set(self) -> PromptSet:
         return self._set
 
-    def set_prompts(self, prompts: Sequence[str]) -> PromptSet:
-        """Encode a new prompt set, then swap it in; on any error the current set stays."""
+    def encode_prompts(self, prompts: Sequence[str]) -> PromptSet:
+        """A new prompt set, checked and encoded, not yet in use (`adopt` swaps it in)."""
         prompts = check_prompts(prompts)
         embeddings = self.model.encode_text(prompts)  # outside the lock: inference keeps running meanwhile
         with self._lock:
-            self._set = PromptSet(tuple(prompts), embeddings, self._set.version + 1)
-            return self._set
+            self._versions += 1
+            return PromptSet(tuple(prompts), embeddings, self._versions)
+
+    def adopt(self, prompt_set: PromptSet) -> PromptSet:
+        """Make `prompt_set` (from `encode_prompts`) the current one, in one step."""
+        with self._lock:
+            self._set = prompt_set
+            return prompt_set
+
+    def set_prompts(self, prompts: Sequence[str]) -> PromptSet:
+        """Encode a new prompt set, then swap it in; on any error the current set stays."""
+        return self.adopt(self.encode_prompts(prompts))
+
+    def pinned(self, prompt_set: PromptSet | None = None) -> "PinnedPrompts":
+        """This classifier over one prompt set (default: the current one), whatever is swapped in later."""
+        return PinnedPrompts(self, prompt_set or self._set)
 
     def _infer(self, feeds):
         clips = feeds[self.inputs[0].name]
@@ -102,6 +121,41 @@ class ZeroShotClassifier(Backend):
 
     def close(self) -> None:
         pass  # the model belongs to the caller
+
+
+class PinnedPrompts(Backend):
+    """A `ZeroShotClassifier` held to one prompt set: what a recognizer, whose labels are that set's
+    prompts, runs on. It shares the classifier's graphs; closing it closes nothing."""
+
+    name = "zeroshot"
+
+    def __init__(self, classifier: ZeroShotClassifier, prompt_set: PromptSet):
+        self.classifier, self.prompt_set = classifier, prompt_set
+        self.inputs, self.outputs = classifier.inputs, classifier.outputs
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.prompt_set.prompts)
+
+    def pinned(self, prompt_set: PromptSet | None = None) -> "PinnedPrompts":
+        return self if prompt_set in (None, self.prompt_set) else PinnedPrompts(self.classifier, prompt_set)
+
+    def _infer(self, feeds):
+        clips = feeds[self.inputs[0].name]
+        video = self.classifier.model.encode_video(clips)
+        return {"logits": self.classifier.logits(video, self.prompt_set)[0]}
+
+    @property
+    def frame_encoder(self):
+        return self.classifier.frame_encoder
+
+    @property
+    def frame_graph_name(self) -> str | None:
+        return self.classifier.frame_graph_name
+
+    def logits_from_embeddings(self, embeds: np.ndarray) -> np.ndarray:
+        video = VideoFeatures(np.asarray(embeds, dtype=np.float32))
+        return self.classifier.logits(video, self.prompt_set)[0]
 
 
 class FrameCachedEncoder:
@@ -194,4 +248,4 @@ def zero_shot_frames(classifier: ZeroShotClassifier, frames: Iterable, k: int = 
                              [(used.prompts[i], float(probs[i])) for i in order], used.version)
 
 
-__all__ = ["FrameCachedEncoder", "PromptSet", "ZeroShotClassifier", "ZeroShotResult", "l2_normalize", "zero_shot_frames"]
+__all__ = ["FrameCachedEncoder", "PinnedPrompts", "PromptSet", "ZeroShotClassifier", "ZeroShotResult", "l2_normalize", "zero_shot_frames"]

@@ -337,3 +337,30 @@ def test_the_python_api_and_the_recognizer_take_the_declared_background_unless_t
     assert onsets(declared, config=none) == ["a green shape"]
     # Prompts given at run time replace the labels: the declared background no longer applies.
     assert onsets(declared, prompts=["a red shape", "a green shape!"]) == ["a green shape!"]
+
+
+@pytest.mark.parametrize("frame_cache", [False, True])
+def test_a_recognizer_scores_the_prompts_it_was_built_for_after_a_swap(toy, frame_cache):
+    """A prompt swap is followed by a new recognizer, but windows already on their way run on the old
+    one: they must be scored over the old recognizer's own prompts, not the new embeddings under the
+    old labels (here the same prompts in another order, so a mix-up names the wrong colour)."""
+    from runtime.model import open_model
+    from runtime.recognizer import Recognizer, RecognizerConfig
+    from runtime.sources.base import Frame
+
+    opened = open_model(str(toy), "cpu", threads=1)
+    try:
+        config = RecognizerConfig(mode="offline", window_stride=1, frame_cache=frame_cache)
+        old = opened.recognizer(config)
+        labels = opened.labels
+        opened.set_prompts(list(reversed(labels)))
+        new = opened.recognizer(config)
+        for rec in (old, new):
+            frames = [Frame(f, i / 15.0, i, "cam") for i, f in enumerate(colour_frames(RED, 6))]
+            results = rec.run([p for p in map(rec.prepare, frames) if p is not None])
+            assert results and all(r.label == "a red shape" for r in results), (rec is new, results[-1].top_k)
+        assert new.manifest.labels == list(reversed(labels)) and old.manifest.labels == labels
+        with pytest.raises(Exception, match="prompts"):
+            Recognizer(old.artifact, opened.backend, config)  # labels that are not the backend's prompts
+    finally:
+        opened.close()
