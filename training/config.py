@@ -40,8 +40,11 @@ class ModelSpec:
         return (f"the whole frame resized to {self.image_size}x{self.image_size}" if self.full_frame else
                 f"shortest edge resized to {self.image_size}, center crop {self.image_size}x{self.image_size}")
 
-    def videomae_config(self, **extra):
-        """A `VideoMAEConfig`; mean pooling so pretraining and classifier share encoder keys."""
+    def videomae_config(self, norm_pix_loss: bool = True, **extra):
+        """A `VideoMAEConfig`; mean pooling so pretraining and classifier share encoder keys.
+
+        norm_pix_loss: the masked-patch targets normalized per patch (VideoMAE's default), else the
+        patches' pixels in [0, 1]."""
         from transformers import VideoMAEConfig
 
         return VideoMAEConfig(
@@ -53,7 +56,7 @@ class ModelSpec:
             decoder_num_hidden_layers=self.decoder_layers,
             decoder_num_attention_heads=self.decoder_heads,
             decoder_intermediate_size=4 * self.decoder_hidden_size,
-            use_mean_pooling=True, norm_pix_loss=True, **extra)
+            use_mean_pooling=True, norm_pix_loss=norm_pix_loss, **extra)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -22,6 +22,7 @@ import torch
 from runtime.cli.args import non_negative_int, positive_int
 from training.config import ModelSpec
 from training.figure import reconstruct, save_figure
+from training.pretrain import PIXEL_LOSSES
 from training.seed_runs import (ALL_CELLS, CELLS, EXPERIMENT_SPEC, HELDOUT_PER_CLASS, HELDOUT_SEED,
                                 NO_PRETRAINING, WORLDS, Budget, cell_name, read_results, run_grid)
 
@@ -122,7 +123,7 @@ def separated(a: list[float], b: list[float], clips: int | None = None) -> str |
     return None
 
 
-def reading(cells: dict, floor_loss: float) -> str:
+def reading(cells: dict, floor_loss: float, mean_loss: float = 1.0) -> str:
     """Plain statements computed from the numbers, so the text cannot drift from the tables.
 
     Two groups count as separated only where their seeds do not overlap at all and, for an
@@ -161,8 +162,8 @@ def reading(cells: dict, floor_loss: float) -> str:
                      f"{len(gains) + len(no_gains)} (cell, measure) pairs"
                      + (f" ({'; '.join(no_gains)})" if no_gains else "") + ".")
     lines.append(
-        f"- Scale: predicting every masked patch as its own mean scores 1.0 (targets are per-patch "
-        f"normalized); an oracle that knows the clip without its sensor grain scores {floor_loss:.3f}.")
+        f"- Scale: predicting every masked patch as its own mean colour (nothing of its structure) scores "
+        f"{mean_loss:.3f}; an oracle that knows the clip without its sensor grain scores {floor_loss:.3f}.")
     return "\n".join(lines)
 
 
@@ -199,8 +200,13 @@ def _other_pages(path: Path) -> str:
             "\nOther budgets and worlds: " + ", ".join(f"[{name}]({name})" for name in others) + ".\n")
 
 
+LOSS_TEXT = {"normalized": "normalized-pixel loss", "raw": "raw-pixel loss (pixels in [0, 1], not normalized per patch)"}
+TARGET_TEXT = {"normalized": "pixels normalized per patch", "raw": "pixels in [0, 1]"}
+
+
 def write_markdown(path: Path, results: list[dict], seeds: list[int], budget: Budget, spec: ModelSpec,
-                   command: str, figure: Path, floor_loss: float, pairs: list[dict] = ()) -> None:
+                   command: str, figure: Path, floor_loss: float, pairs: list[dict] = (),
+                   mean_loss: float = 1.0) -> None:
     cells = group(results)
     done = sorted({r["seed"] for r in results if "finetune" in r})
     expected = len(seeds) * (len(CELLS) + 1)
@@ -225,10 +231,10 @@ For seed s: model init, batches and masks from s; pretraining clips rendered wit
 starts from the random-init encoder of its seed, which is also the floor row.
 Model: {spec.as_dict()}.
 Budget per cell: {budget.steps} pretraining steps of batch {budget.batch} (AdamW, warm-up + cosine,
-normalized-pixel loss), evaluated every {budget.milestone_every()} steps; twin fine-tune
+{LOSS_TEXT[budget.pixel_loss]}), evaluated every {budget.milestone_every()} steps; twin fine-tune
 {budget.finetune_epochs} epochs.
 {status}{_other_pages(path)}
-Columns: masked-patch reconstruction loss on held-out clips (MSE of normalized pixels, lower is
+Columns: masked-patch reconstruction loss on held-out clips (MSE of the {TARGET_TEXT[budget.pixel_loss]}, lower is
 better) with the run's own mask kind and with tube masking at the same ratio; linear-probe
 accuracy over all {len(__import__("runtime.world", fromlist=["ACTIONS"]).ACTIONS)} actions on frozen
 mean-pooled features; temporal-order probe (a linear probe per action / time-reversed-twin pair; 50% =
@@ -250,14 +256,13 @@ are mean ± standard deviation over the seeds.
 Two groups count as apart only where no seed of one reaches any seed of the other and, for an
 accuracy, their means differ by more than twice its sampling error on the held-out clips.
 
-{reading(cells, floor_loss)}
+{reading(cells, floor_loss, mean_loss)}
 
 ![one held-out clip, its 90% tube mask, and the tube-90% model's reconstruction]({figure.name})
 
 `{figure.name}`: rows are the input frames, the tube mask (gray = masked, the same squares in
 every frame), and the reconstruction of seed {seeds[0]}'s tube-90% model (visible patches copied,
-masked ones predicted; predictions mapped back to pixels with each patch's true mean/std because the
-loss is on normalized pixels).
+masked ones predicted{"; predictions mapped back to pixels with each patch's true mean/std because the loss is on normalized pixels" if budget.normalized else ""}).
 {_pair_section(list(pairs))}"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -324,10 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--world", choices=WORLDS, default="full",
                         help="clips of every cell: the bundled model's cluttered world, or its actors "
                              "and motions alone on a flat background (no grain, shake or distractors)")
-    parser.add_argument("--cells", type=_cells, default=ALL_CELLS,
+    parser.add_argument("--cells", type=_cells, default=None,
                         help="the cells this process runs, comma-separated (default: all); processes "
                              "with different cells can share one --work folder and run side by side, "
                              "and each writes the page from every cell the folder holds")
+    parser.add_argument("--pixel-loss", choices=PIXEL_LOSSES, default="normalized",
+                        help="masked-patch targets: normalized per patch (VideoMAE's default) or the raw pixels")
     parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--report-only", action="store_true",
                         help="write the page from the cells --work has finished, running nothing "
@@ -335,8 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     budget = Budget(steps=args.steps, evaluations=args.evaluations, finetune_epochs=args.finetune_epochs,
-                    world=args.world)
-    work = args.work or Path("runs") / ("experiments-" + str(args.steps) + ("" if args.world == "full" else f"-{args.world}"))
+                    world=args.world, pixel_loss=args.pixel_loss)
+    work = args.work or Path("runs") / "-".join(
+        ["experiments", str(args.steps)] + [value for value in (args.world, args.pixel_loss)
+                                            if value not in ("full", "normalized")])
     figure = args.figure or args.out.parent / "experiments_reconstruction.png"
     command = "python -m training.experiments " + " ".join(sys.argv[1:] if argv is None else argv)
     spec = EXPERIMENT_SPEC
@@ -346,11 +355,12 @@ def main(argv: list[str] | None = None) -> int:
 
         results = read_results(work, args.seeds, budget, spec)
         pairs = _pairs(work, args.pair_epochs, args.seeds[0], run=False) if args.pair_epochs > 0 else []
-        floor = seed_data(args.seeds[0], spec, budget)["noise_floor"]
-        write_markdown(args.out, results, args.seeds, budget, spec, command.strip(), figure, floor, pairs)
+        data = seed_data(args.seeds[0], spec, budget)
+        write_markdown(args.out, results, args.seeds, budget, spec, command.strip(), figure, data["noise_floor"],
+                       pairs, data["patch_mean_loss"])
         print(results_table(group(results)))
         return 0
-    _, first = run_grid(args.seeds, budget, work, spec, cells=args.cells)
+    _, first = run_grid(args.seeds, budget, work, spec, cells=args.cells or ALL_CELLS)
     if ("tube", 0.9) in first["models"]:
         clip = first["data"]["heldout"][0][int(np.argmax(first["data"]["heldout"][1] > 0))]
         videos = reconstruct(first["models"][("tube", 0.9)], clip, spec, "tube", 0.9, args.seeds[0])
@@ -360,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     results = read_results(work, args.seeds, budget, spec)
     pairs = _pairs(work, args.pair_epochs, args.seeds[0]) if args.pair_epochs > 0 else []
     write_markdown(args.out, results, args.seeds, budget, spec, command.strip(), figure,
-                   first["data"]["noise_floor"], pairs)
+                   first["data"]["noise_floor"], pairs, first["data"]["patch_mean_loss"])
     print(results_table(group(results)))
     return 0
 

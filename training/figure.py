@@ -3,7 +3,8 @@
 Drawn with OpenCV (already a dependency) so no plotting library is needed. The model predicts
 normalized patches (norm_pix_loss); they are mapped back to pixels with each patch's true mean
 and std, as the VideoMAE authors do for their figures, so the picture shows structure and
-motion, not the absolute brightness the loss never asked for.
+motion, not the absolute brightness the loss never asked for. A model trained on raw pixels
+predicts pixels, drawn as they are.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ def reconstruct(model, clip_bgr: np.ndarray, spec: ModelSpec, kind: str, ratio: 
     values = pixel_values(clip_bgr[None], spec.image_size)
     mask = make_mask(kind, 1, spec, ratio, torch.Generator().manual_seed(seed))
     logits = model(pixel_values=values, bool_masked_pos=mask).logits
-    _, p_mean, p_std = patch_targets(values, spec)
+    _, p_mean, p_std = patch_targets(values, spec, normalized=bool(model.config.norm_pix_loss))
     mean = torch.tensor(IMAGE_MEAN).view(1, 1, 3, 1, 1)
     std = torch.tensor(IMAGE_STD).view(1, 1, 3, 1, 1)
     patches = _patches(values * std + mean, spec.tubelet_size, spec.patch_size)
-    predicted = logits.view(1, -1, patches.shape[2], 3) * p_std[mask][None] + p_mean[mask][None]
+    if p_mean.ndim:  # normalized targets: back to pixels with each masked patch's own mean and std
+        p_mean, p_std = p_mean[mask][None], p_std[mask][None]
+    predicted = logits.view(1, -1, patches.shape[2], 3) * p_std + p_mean
     filled, hidden = patches.clone(), patches.clone()
     filled[mask] = predicted[0]
     hidden[mask] = GRAY

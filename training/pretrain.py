@@ -23,6 +23,10 @@ from training.data import IMAGE_MEAN, IMAGE_STD, pixel_values
 from training.masking import random_mask, tube_mask
 
 MASKS = {"tube": tube_mask, "random": random_mask}
+# "normalized": targets normalized per patch and channel (VideoMAE's norm_pix_loss): structure, not
+# brightness, and sensor grain in a flat patch becomes as loud as an edge. "raw": the patches'
+# pixels in [0, 1], so a patch the actor barely touches costs little.
+PIXEL_LOSSES = ("normalized", "raw")
 
 
 def make_mask(kind: str, batch: int, spec: ModelSpec, ratio: float,
@@ -32,11 +36,13 @@ def make_mask(kind: str, batch: int, spec: ModelSpec, ratio: float,
     return MASKS[kind](batch, spec.temporal_slots, spec.patches_per_slot, ratio, generator)
 
 
-def new_pretraining_model(spec: ModelSpec, seed: int):
+def new_pretraining_model(spec: ModelSpec, seed: int, pixel_loss: str = "normalized"):
     from transformers import VideoMAEForPreTraining
 
+    if pixel_loss not in PIXEL_LOSSES:
+        raise ValueError(f"pixel_loss must be one of {PIXEL_LOSSES}, got {pixel_loss!r}")
     torch.manual_seed(seed)
-    return VideoMAEForPreTraining(spec.videomae_config())
+    return VideoMAEForPreTraining(spec.videomae_config(norm_pix_loss=pixel_loss == "normalized"))
 
 
 def _patches(values: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
@@ -47,15 +53,18 @@ def _patches(values: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
     return x.view(b, -1, tubelet * patch * patch, c)
 
 
-def patch_targets(values: torch.Tensor, spec: ModelSpec) -> tuple[torch.Tensor, ...]:
-    """Normalized-pixel targets (B, N, D) as the HF model builds them, plus per-patch mean, std.
+def patch_targets(values: torch.Tensor, spec: ModelSpec, normalized: bool = True) -> tuple[torch.Tensor, ...]:
+    """Targets (B, N, D) as the HF model builds them, plus per-patch mean, std.
 
-    Targets are pixels in [0, 1], normalized per patch and channel (norm_pix_loss), so the mean
-    and std are returned to map a prediction back to pixels.
+    Targets are pixels in [0, 1], normalized per patch and channel with `normalized`
+    (norm_pix_loss), so the mean and std are returned to map a prediction back to pixels; without
+    it they are the pixels themselves (mean 0, std 1 map them back unchanged).
     """
     mean = torch.tensor(IMAGE_MEAN).view(1, 1, 3, 1, 1)
     std = torch.tensor(IMAGE_STD).view(1, 1, 3, 1, 1)
     patches = _patches(values * std + mean, spec.tubelet_size, spec.patch_size)
+    if not normalized:
+        return patches.flatten(2), torch.zeros(()), torch.ones(())
     p_mean = patches.mean(dim=-2, keepdim=True)
     p_std = patches.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
     normed = (patches - p_mean) / p_std
@@ -147,15 +156,26 @@ def reconstruction_loss(model, clips: np.ndarray, spec: ModelSpec, mask_kind: st
 
 
 @torch.no_grad()
-def noise_floor(noisy: np.ndarray, clean: np.ndarray, spec: ModelSpec) -> float:
+def noise_floor(noisy: np.ndarray, clean: np.ndarray, spec: ModelSpec, normalized: bool = True) -> float:
     """The masked-patch loss of an oracle that knows every clip without its sensor noise.
 
-    Targets are normalized per patch, so in a flat patch the grain is most of what is left: this
-    is the part of the loss no model can remove (the mask does not matter: it is independent of
-    the pixels, so the mean over all patches is the expected mean over masked ones).
+    With normalized targets the grain is most of what is left in a flat patch: this is the part
+    of the loss no model can remove (the mask does not matter: it is independent of the pixels,
+    so the mean over all patches is the expected mean over masked ones).
     """
     mean = torch.tensor(IMAGE_MEAN).view(1, 1, 3, 1, 1)
     std = torch.tensor(IMAGE_STD).view(1, 1, 3, 1, 1)
-    target, p_mean, p_std = patch_targets(pixel_values(noisy, spec.image_size), spec)
+    target, p_mean, p_std = patch_targets(pixel_values(noisy, spec.image_size), spec, normalized)
     truth = _patches(pixel_values(clean, spec.image_size) * std + mean, spec.tubelet_size, spec.patch_size)
     return float((((truth - p_mean) / p_std).flatten(2) - target).pow(2).mean())
+
+
+@torch.no_grad()
+def patch_mean_loss(clips: np.ndarray, spec: ModelSpec, normalized: bool = True) -> float:
+    """The masked-patch loss of predicting every patch as its own mean colour: knowing each
+    patch's average and nothing of its structure. 1.0 for normalized targets where every patch
+    has texture or grain; in a flat world, the share of patches something crosses."""
+    target, _, _ = patch_targets(pixel_values(clips, spec.image_size), spec, normalized)
+    b, n = target.shape[:2]
+    per_channel = target.view(b, n, -1, 3)
+    return float((per_channel - per_channel.mean(dim=2, keepdim=True)).pow(2).mean())

@@ -31,7 +31,8 @@ import torch
 from training.config import ModelSpec
 from training.data import pixel_values, with_reversed, world_clips
 from training.finetune import finetune, new_classifier
-from training.pretrain import new_pretraining_model, noise_floor, pretrain, reconstruction_loss
+from training.pretrain import (PIXEL_LOSSES, new_pretraining_model, noise_floor, patch_mean_loss, pretrain,
+                               reconstruction_loss)
 from training.probes import features, linear_probe, twin_probe
 
 CELLS = (("tube", 0.75), ("tube", 0.9), ("random", 0.75), ("random", 0.9))
@@ -58,10 +59,17 @@ class Budget:
     finetune_epochs: int = 15
     clips_per_class: int = 40     # pretraining clips; the probe and fine-tune clips are half that
     world: str = "full"           # one of WORLDS, for every clip of the cell
+    pixel_loss: str = "normalized"  # one of training.pretrain.PIXEL_LOSSES
 
     def __post_init__(self):
         if self.world not in WORLDS:
             raise ValueError(f"world must be one of {WORLDS}, got {self.world!r}")
+        if self.pixel_loss not in PIXEL_LOSSES:
+            raise ValueError(f"pixel_loss must be one of {PIXEL_LOSSES}, got {self.pixel_loss!r}")
+
+    @property
+    def normalized(self) -> bool:
+        return self.pixel_loss == "normalized"
 
     def milestone_every(self) -> int:
         return max(1, self.steps // self.evaluations)
@@ -84,7 +92,10 @@ def seed_data(seed: int, spec: ModelSpec, budget: Budget) -> dict:
     # the clean world has no grain, so there its clips are their own oracle).
     grainless = (data["heldout"][0] if clean else
                  make_clips(HELDOUT_PER_CLASS, frames, size, size, seed=HELDOUT_SEED, fps=fps, noise=False)[0])
-    data["noise_floor"] = noise_floor(data["heldout"][0], grainless, spec)
+    data["noise_floor"] = noise_floor(data["heldout"][0], grainless, spec, budget.normalized)
+    # ... and the loss of knowing each patch's mean colour and nothing else: where a model that has
+    # learned nothing of the clips' content sits
+    data["patch_mean_loss"] = patch_mean_loss(data["heldout"][0], spec, budget.normalized)
     return data
 
 
@@ -150,7 +161,7 @@ def run_cell(kind: str, ratio: float | None, seed: int, budget: Budget, spec: Mo
         if result[key] != fresh[key]:
             raise ValueError(f"{folder} holds a run with {key} {result[key]}, not {fresh[key]}: "
                              "give this budget its own --work folder")
-    model = new_pretraining_model(spec, seed)
+    model = new_pretraining_model(spec, seed, budget.pixel_loss)
     if kind == NO_PRETRAINING and "0" not in result["milestones"]:
         result["milestones"]["0"] = {"rec_same": None, "rec_tube": None,
                                      **probe_scores(model.videomae, data, spec)}

@@ -45,14 +45,15 @@ def test_pixel_values_resize_and_center_crop_larger_frames():
     torch.testing.assert_close(values, theirs, atol=1e-5, rtol=0)
 
 
-def test_loss_is_mse_on_masked_tokens_only():
-    model = new_pretraining_model(TINY, seed=0).eval()
+@pytest.mark.parametrize("pixel_loss", ["normalized", "raw"])
+def test_loss_is_mse_on_masked_tokens_only(pixel_loss):
+    model = new_pretraining_model(TINY, seed=0, pixel_loss=pixel_loss).eval()
     values = pixel_values(_clips(3), TINY.image_size)
     mask = tube_mask(3, TINY.temporal_slots, TINY.patches_per_slot, 0.75,
                      generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         out = model(pixel_values=values, bool_masked_pos=mask)
-    targets, _, _ = patch_targets(values, TINY)
+    targets, _, _ = patch_targets(values, TINY, normalized=pixel_loss == "normalized")
     n_masked = int(mask[0].sum())
     assert out.logits.shape == (3, n_masked, targets.shape[-1])  # one prediction per masked token
     manual = torch.nn.functional.mse_loss(out.logits, targets[mask].reshape(3, n_masked, -1))
@@ -186,3 +187,17 @@ def test_reversed_pairs_keep_the_recipes_stream_windows_and_scaled_clips():
     np.testing.assert_array_equal(values[pairs:], want_values[len(ACTIONS) * 2:])
     twin_of = {i: ACTIONS.index(REVERSED[name]) for i, name in enumerate(ACTIONS)}
     assert all(twin_of[int(a)] == int(b) for a, b in zip(labels[0:pairs:2], labels[1:pairs:2]))
+
+
+def test_patch_mean_loss_is_one_for_textured_patches_and_the_crossed_share_in_a_flat_world():
+    from training.pretrain import patch_mean_loss
+
+    textured = _clips(2)
+    assert abs(patch_mean_loss(textured, TINY) - 1.0) < 0.05  # unbiased std: slightly under 1
+    flat = np.full((2, 4, 16, 16, 3), 128, np.uint8)
+    flat[:, :, :4, :4] = 250  # one bright square: the first 4x4 patch of every frame, and nothing else
+    assert patch_mean_loss(flat, TINY) == 0.0  # each patch is one colour: its mean is the whole of it
+    flat[:, :, :2, :4] = 10  # now half of that patch is dark: the only patch with structure
+    share, n = 1 / TINY.patches_per_slot, TINY.tubelet_size * TINY.patch_size ** 2
+    assert abs(patch_mean_loss(flat, TINY) - share * (n - 1) / n) < 1e-4  # normalized by its unbiased std
+    assert 0 < patch_mean_loss(flat, TINY, normalized=False) < share  # raw: a fraction of a [0, 1] range

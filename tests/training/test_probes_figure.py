@@ -3,6 +3,7 @@ reconstruction figure comes out with its three rows."""
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from training.config import ModelSpec
@@ -39,8 +40,9 @@ def test_twin_probe_is_at_chance_on_order_blind_features():
     assert 0.35 < accuracy < 0.65
 
 
-def test_features_and_reconstruction_figure(tmp_path):
-    model = new_pretraining_model(TINY, seed=0)
+@pytest.mark.parametrize("pixel_loss", ["normalized", "raw"])
+def test_features_and_reconstruction_figure(tmp_path, pixel_loss):
+    model = new_pretraining_model(TINY, seed=0, pixel_loss=pixel_loss)
     clip = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
     assert features(model.videomae, clip[None], 16).shape == (1, 32)
     videos = reconstruct(model, clip, TINY, "tube", 0.75)
