@@ -154,7 +154,7 @@ def reading(cells: dict, floor_loss: float, mean_loss: float = 1.0) -> str:
     if not_found:
         lines.append("- Tube and random masking did not separate (their seeds overlap) on: "
                      + "; ".join(not_found) + ".")
-    if floor:
+    if floor and (gains or no_gains):
         if gains:
             lines.append("- Pretrained encoders apart from the random-init one (no overlap of seeds): "
                          + "; ".join(gains) + ".")
@@ -165,6 +165,23 @@ def reading(cells: dict, floor_loss: float, mean_loss: float = 1.0) -> str:
         f"- Scale: predicting every masked patch as its own mean colour (nothing of its structure) scores "
         f"{mean_loss:.3f}; an oracle that knows the clip without its sensor grain scores {floor_loss:.3f}.")
     return "\n".join(lines)
+
+
+def reconstruction_line(results: list[dict], mean_loss: float) -> str:
+    """Each pretrained cell's latest held-out loss (tube mask) as a share of the patch-mean loss:
+    near 100% means the model has learned nothing of the patches' structure yet."""
+    ends: dict = {}
+    for result in results:
+        if result["kind"] != NO_PRETRAINING and result["milestones"]:
+            step = max(result["milestones"], key=int)
+            ends.setdefault((result["kind"], result["ratio"]), []).append((int(step), result["milestones"][step]["rec_tube"]))
+    parts = [f"{kind} {ratio:.0%} {100 * np.mean([v for _, v in ends[(kind, ratio)]]) / mean_loss:.1f}% "
+             f"(step {max(s for s, _ in ends[(kind, ratio)])}, {len(ends[(kind, ratio)])} seed"
+             f"{'s' if len(ends[(kind, ratio)]) > 1 else ''})" for kind, ratio in CELLS if (kind, ratio) in ends]
+    if not parts or mean_loss <= 0:
+        return ""
+    return ("- Latest held-out loss with the tube mask as a share of the patch-mean loss (100%: nothing of "
+            "the patches' structure learned): " + "; ".join(parts) + ".")
 
 
 def _pair_section(pairs: list[dict]) -> str:
@@ -202,6 +219,15 @@ def _other_pages(path: Path) -> str:
 
 LOSS_TEXT = {"normalized": "normalized-pixel loss", "raw": "raw-pixel loss (pixels in [0, 1], not normalized per patch)"}
 TARGET_TEXT = {"normalized": "pixels normalized per patch", "raw": "pixels in [0, 1]"}
+
+
+def _figure_section(figure: Path, seed: int, budget: Budget) -> str:
+    return f"""![one held-out clip, its 90% tube mask, and the tube-90% model's reconstruction]({figure.name})
+
+`{figure.name}`: rows are the input frames, the tube mask (gray = masked, the same squares in
+every frame), and the reconstruction of seed {seed}'s tube-90% model (visible patches copied,
+masked ones predicted{"; predictions mapped back to pixels with each patch's true mean/std because the loss is on normalized pixels" if budget.normalized else ""}).
+"""
 
 
 def write_markdown(path: Path, results: list[dict], seeds: list[int], budget: Budget, spec: ModelSpec,
@@ -257,13 +283,9 @@ Two groups count as apart only where no seed of one reaches any seed of the othe
 accuracy, their means differ by more than twice its sampling error on the held-out clips.
 
 {reading(cells, floor_loss, mean_loss)}
+{reconstruction_line(results, mean_loss)}
 
-![one held-out clip, its 90% tube mask, and the tube-90% model's reconstruction]({figure.name})
-
-`{figure.name}`: rows are the input frames, the tube mask (gray = masked, the same squares in
-every frame), and the reconstruction of seed {seeds[0]}'s tube-90% model (visible patches copied,
-masked ones predicted{"; predictions mapped back to pixels with each patch's true mean/std because the loss is on normalized pixels" if budget.normalized else ""}).
-{_pair_section(list(pairs))}"""
+{_figure_section(figure, seeds[0], budget) if figure.is_file() else ""}{_pair_section(list(pairs))}"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
@@ -347,7 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         ["experiments", str(args.steps)] + [value for value in (args.world, args.pixel_loss)
                                             if value not in ("full", "normalized")])
     figure = args.figure or args.out.parent / "experiments_reconstruction.png"
-    command = "python -m training.experiments " + " ".join(sys.argv[1:] if argv is None else argv)
+    # the command that makes the numbers: a --report-only run shows the run it reports on
+    command = "python -m training.experiments " + " ".join(
+        part for part in (sys.argv[1:] if argv is None else argv) if part != "--report-only")
     spec = EXPERIMENT_SPEC
 
     if args.report_only:

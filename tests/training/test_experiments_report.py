@@ -64,3 +64,13 @@ def test_markdown_has_every_cell_the_command_and_marks_a_partial_grid(tmp_path):
     text = out.read_text()
     assert "Partial: 13 of 15 cells finished" in text
     assert "| random | 90% | 2 |" in text  # the unfinished cell is left out of the final table
+
+
+def test_reconstruction_line_reads_the_latest_milestone_of_unfinished_cells_too():
+    from training.experiments import reconstruction_line
+
+    results = [_result("none", None, 0, 0.1, 0.5), _result("tube", 0.9, 0, 0.1, 0.5, rec=0.134, finished=False),
+               _result("random", 0.9, 0, 0.1, 0.5, rec=0.067), _result("random", 0.9, 1, 0.1, 0.5, rec=0.067)]
+    line = reconstruction_line(results, 0.134)
+    assert "tube 90% 100.0% (step 1000, 1 seed)" in line and "random 90% 50.0% (step 1000, 2 seeds)" in line
+    assert reconstruction_line(results[:1], 0.134) == ""  # no pretrained cell yet: no line
