@@ -138,7 +138,9 @@ class PinnedPrompts(Backend):
         return list(self.prompt_set.prompts)
 
     def pinned(self, prompt_set: PromptSet | None = None) -> "PinnedPrompts":
-        return self if prompt_set in (None, self.prompt_set) else PinnedPrompts(self.classifier, prompt_set)
+        # by identity: a PromptSet holds an array, which == cannot compare to one truth value
+        same = prompt_set is None or prompt_set is self.prompt_set
+        return self if same else PinnedPrompts(self.classifier, prompt_set)
 
     def _infer(self, feeds):
         clips = feeds[self.inputs[0].name]

@@ -364,3 +364,16 @@ def test_a_recognizer_scores_the_prompts_it_was_built_for_after_a_swap(toy, fram
             Recognizer(old.artifact, opened.backend, config)  # labels that are not the backend's prompts
     finally:
         opened.close()
+
+
+def test_a_pinned_classifier_stays_on_its_set_and_repins_to_another(model):
+    zs = ZeroShotClassifier(model)
+    first = zs.pinned()
+    other = zs.encode_prompts(["a blue shape", "a red shape"])
+    assert zs.labels == first.labels  # encoded, not adopted
+    assert first.pinned() is first and first.pinned(first.prompt_set) is first
+    repinned = first.pinned(other)
+    assert repinned.labels == ["a blue shape", "a red shape"] and first.labels == zs.labels
+    clip = _clip(model, RED)[None]
+    assert repinned.labels[int(repinned.infer({zs.inputs[0].name: clip})["logits"].argmax())] == "a red shape"
+    assert zs.adopt(other) is other and zs.labels == repinned.labels and first.labels != zs.labels
