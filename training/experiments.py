@@ -63,7 +63,9 @@ def _spread(values, kind: str) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return "–"
-    scale, fmt = (100, "{:.1f}") if kind == "share" else (1, "{:.3f}")
+    # raw-pixel losses are a few thousandths: three decimals would show every cell as 0.004 ± 0.000
+    scale, fmt = ((100, "{:.1f}") if kind == "share" else
+                  (1, "{:.3f}") if abs(np.mean(values)) >= 0.1 else (1, "{:.5f}"))
     mean = fmt.format(np.mean(values) * scale)
     if len(values) == 1:
         return mean + ("%" if kind == "share" else "")
@@ -162,14 +164,14 @@ def reading(cells: dict, floor_loss: float, mean_loss: float = 1.0) -> str:
                      f"{len(gains) + len(no_gains)} (cell, measure) pairs"
                      + (f" ({'; '.join(no_gains)})" if no_gains else "") + ".")
     lines.append(
-        f"- Scale: predicting every masked patch as its own mean colour (nothing of its structure) scores "
-        f"{mean_loss:.3f}; an oracle that knows the clip without its sensor grain scores {floor_loss:.3f}.")
+        f"- Scale: the best prediction that ignores the clip (the targets' mean for every patch) scores "
+        f"{_spread([mean_loss], 'loss')}; an oracle that knows the clip without its sensor grain scores {_spread([floor_loss], 'loss')}.")
     return "\n".join(lines)
 
 
 def reconstruction_line(results: list[dict], mean_loss: float) -> str:
-    """Each pretrained cell's latest held-out loss (tube mask) as a share of the patch-mean loss:
-    near 100% means the model has learned nothing of the patches' structure yet."""
+    """Each pretrained cell's latest held-out loss (tube mask) as a share of the constant prediction's:
+    near 100% means the model has learned nothing of the clips' content yet."""
     ends: dict = {}
     for result in results:
         if result["kind"] != NO_PRETRAINING and result["milestones"]:
@@ -180,8 +182,8 @@ def reconstruction_line(results: list[dict], mean_loss: float) -> str:
              f"{'s' if len(ends[(kind, ratio)]) > 1 else ''})" for kind, ratio in CELLS if (kind, ratio) in ends]
     if not parts or mean_loss <= 0:
         return ""
-    return ("- Latest held-out loss with the tube mask as a share of the patch-mean loss (100%: nothing of "
-            "the patches' structure learned): " + "; ".join(parts) + ".")
+    return ("- Latest held-out loss with the tube mask as a share of the constant prediction's (100%: nothing of "
+            "the clips' content learned): " + "; ".join(parts) + ".")
 
 
 def _pair_section(pairs: list[dict]) -> str:
@@ -381,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = _pairs(work, args.pair_epochs, args.seeds[0], run=False) if args.pair_epochs > 0 else []
         data = seed_data(args.seeds[0], spec, budget)
         write_markdown(args.out, results, args.seeds, budget, spec, command.strip(), figure, data["noise_floor"],
-                       pairs, data["patch_mean_loss"])
+                       pairs, data["constant_loss"])
         print(results_table(group(results)))
         return 0
     _, first = run_grid(args.seeds, budget, work, spec, cells=args.cells or ALL_CELLS)
@@ -394,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     results = read_results(work, args.seeds, budget, spec)
     pairs = _pairs(work, args.pair_epochs, args.seeds[0]) if args.pair_epochs > 0 else []
     write_markdown(args.out, results, args.seeds, budget, spec, command.strip(), figure,
-                   first["data"]["noise_floor"], pairs, first["data"]["patch_mean_loss"])
+                   first["data"]["noise_floor"], pairs, first["data"]["constant_loss"])
     print(results_table(group(results)))
     return 0
 

@@ -171,11 +171,10 @@ def noise_floor(noisy: np.ndarray, clean: np.ndarray, spec: ModelSpec, normalize
 
 
 @torch.no_grad()
-def patch_mean_loss(clips: np.ndarray, spec: ModelSpec, normalized: bool = True) -> float:
-    """The masked-patch loss of predicting every patch as its own mean colour: knowing each
-    patch's average and nothing of its structure. 1.0 for normalized targets where every patch
-    has texture or grain; in a flat world, the share of patches something crosses."""
+def constant_prediction_loss(clips: np.ndarray, spec: ModelSpec, normalized: bool = True) -> float:
+    """The masked-patch loss of the best prediction that ignores the clip: the same target for
+    every patch (the targets' mean), i.e. the targets' variance. Where a model that has learned
+    nothing of the clips' content sits: about 1.0 for normalized targets where every patch has
+    texture or grain, in a flat world the share of patches something crosses."""
     target, _, _ = patch_targets(pixel_values(clips, spec.image_size), spec, normalized)
-    b, n = target.shape[:2]
-    per_channel = target.view(b, n, -1, 3)
-    return float((per_channel - per_channel.mean(dim=2, keepdim=True)).pow(2).mean())
+    return float((target - target.mean(dim=(0, 1), keepdim=True)).pow(2).mean())

@@ -31,7 +31,7 @@ import torch
 from training.config import ModelSpec
 from training.data import pixel_values, with_reversed, world_clips
 from training.finetune import finetune, new_classifier
-from training.pretrain import (PIXEL_LOSSES, new_pretraining_model, noise_floor, patch_mean_loss, pretrain,
+from training.pretrain import (PIXEL_LOSSES, constant_prediction_loss, new_pretraining_model, noise_floor, pretrain,
                                reconstruction_loss)
 from training.probes import features, linear_probe, twin_probe
 
@@ -93,9 +93,9 @@ def seed_data(seed: int, spec: ModelSpec, budget: Budget) -> dict:
     grainless = (data["heldout"][0] if clean else
                  make_clips(HELDOUT_PER_CLASS, frames, size, size, seed=HELDOUT_SEED, fps=fps, noise=False)[0])
     data["noise_floor"] = noise_floor(data["heldout"][0], grainless, spec, budget.normalized)
-    # ... and the loss of knowing each patch's mean colour and nothing else: where a model that has
-    # learned nothing of the clips' content sits
-    data["patch_mean_loss"] = patch_mean_loss(data["heldout"][0], spec, budget.normalized)
+    # ... and the loss of the best prediction that ignores the clip: where a model that has learned
+    # nothing of the clips' content sits
+    data["constant_loss"] = constant_prediction_loss(data["heldout"][0], spec, budget.normalized)
     return data
 
 

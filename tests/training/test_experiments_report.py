@@ -74,3 +74,10 @@ def test_reconstruction_line_reads_the_latest_milestone_of_unfinished_cells_too(
     line = reconstruction_line(results, 0.134)
     assert "tube 90% 100.0% (step 1000, 1 seed)" in line and "random 90% 50.0% (step 1000, 2 seeds)" in line
     assert reconstruction_line(results[:1], 0.134) == ""  # no pretrained cell yet: no line
+
+
+def test_small_losses_keep_their_digits():
+    from training.experiments import _spread
+
+    assert _spread([0.00391, 0.00385, 0.00402], "loss") == "0.00393 ± 0.00009"
+    assert _spread([0.960, 0.950, 0.970], "loss") == "0.960 ± 0.010"
