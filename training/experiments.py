@@ -130,10 +130,14 @@ def reading(cells: dict, floor_loss: float, mean_loss: float = 1.0) -> str:
 
     Two groups count as separated only where their seeds do not overlap at all and, for an
     accuracy, their means differ by more than the held-out set's sampling error (`separated`)."""
-    lines, found, not_found = [], [], []
+    lines, found, not_found, unpaired = [], [], [], []
     for ratio in (0.75, 0.9):
         tube, rand = cells.get(("tube", ratio)), cells.get(("random", ratio))
         if not tube or not rand:
+            continue
+        if min(len(tube["seeds"]), len(rand["seeds"])) < 2:  # `separated` needs two seeds a side
+            unpaired.append(f"tube {ratio:.0%} with random {ratio:.0%} ({len(tube['seeds'])} and "
+                            f"{len(rand['seeds'])} finished)")
             continue
         for metric, name, _ in METRICS[1:]:
             side = separated(tube[metric], rand[metric], HELDOUT_CLIPS.get(metric))
@@ -147,6 +151,10 @@ def reading(cells: dict, floor_loss: float, mean_loss: float = 1.0) -> str:
             entry = cells.get((kind, ratio))
             if not entry:
                 continue
+            if min(len(entry["seeds"]), len(floor["seeds"])) < 2:
+                unpaired.append(f"{kind} {ratio:.0%} with random init ({len(entry['seeds'])} and "
+                                f"{len(floor['seeds'])} finished)")
+                continue
             for metric, name, _ in METRICS[2:]:
                 side = separated(entry[metric], floor[metric], HELDOUT_CLIPS.get(metric))
                 label = f"{kind} {ratio:.0%}, {name}"
@@ -156,6 +164,8 @@ def reading(cells: dict, floor_loss: float, mean_loss: float = 1.0) -> str:
     if not_found:
         lines.append("- Tube and random masking did not separate (their seeds overlap) on: "
                      + "; ".join(not_found) + ".")
+    if unpaired:
+        lines.append("- Too few seeds to compare (two a side needed): " + "; ".join(unpaired) + ".")
     if floor and (gains or no_gains):
         if gains:
             lines.append("- Pretrained encoders apart from the random-init one (no overlap of seeds): "

@@ -81,3 +81,12 @@ def test_small_losses_keep_their_digits():
 
     assert _spread([0.00391, 0.00385, 0.00402], "loss") == "0.00393 ± 0.00009"
     assert _spread([0.960, 0.950, 0.970], "loss") == "0.960 ± 0.010"
+
+
+def test_a_ratio_with_one_finished_seed_a_side_is_not_called_overlapping():
+    results = [_result("tube", 0.75, 0, 0.3, 0.70), _result("random", 0.75, 0, 0.3, 0.50)]
+    results += [_result("none", None, seed, 0.1, 0.5) for seed in range(3)]
+    text = reading(group(results), 0.278)
+    assert ("Too few seeds to compare (two a side needed): tube 75% with random 75% (1 and 1 finished); "
+            "tube 75% with random init (1 and 3 finished); random 75% with random init (1 and 3 finished).") in text
+    assert "did not separate" not in text and "separated on" not in text and "random-init" not in text
