@@ -24,7 +24,7 @@ from training.config import ModelSpec
 from training.figure import reconstruct, save_figure
 from training.pretrain import PIXEL_LOSSES
 from training.seed_runs import (ALL_CELLS, CELLS, EXPERIMENT_SPEC, HELDOUT_PER_CLASS, HELDOUT_SEED,
-                                NO_PRETRAINING, WORLDS, Budget, cell_name, read_results, run_grid)
+                                NO_PRETRAINING, WORLDS, Budget, cell_label, read_results, run_grid)
 
 RUNS = CELLS
 METRICS = (("rec_same", "rec. loss, own mask", "loss"), ("rec_tube", "rec. loss, tube mask", "loss"),
@@ -182,14 +182,15 @@ def reading(cells: dict, floor_loss: float, mean_loss: float = 1.0) -> str:
 def reconstruction_line(results: list[dict], mean_loss: float) -> str:
     """Each pretrained cell's latest held-out loss (tube mask) as a share of the constant prediction's:
     near 100% means the model has learned nothing of the clips' content yet."""
-    ends: dict = {}
-    for result in results:
-        if result["kind"] != NO_PRETRAINING and result["milestones"]:
-            step = max(result["milestones"], key=int)
-            ends.setdefault((result["kind"], result["ratio"]), []).append((int(step), result["milestones"][step]["rec_tube"]))
-    parts = [f"{kind} {ratio:.0%} {100 * np.mean([v for _, v in ends[(kind, ratio)]]) / mean_loss:.1f}% "
-             f"(step {max(s for s, _ in ends[(kind, ratio)])}, {len(ends[(kind, ratio)])} seed"
-             f"{'s' if len(ends[(kind, ratio)]) > 1 else ''})" for kind, ratio in CELLS if (kind, ratio) in ends]
+    parts = []
+    for kind, ratio in CELLS:
+        ends = [(int(step), r["milestones"][step]["rec_tube"]) for r in results
+                if (r["kind"], r["ratio"]) == (kind, ratio) and r["milestones"]
+                for step in [max(r["milestones"], key=int)]]
+        if ends:
+            share = 100 * np.mean([loss for _, loss in ends]) / mean_loss
+            parts.append(f"{kind} {ratio:.0%} {share:.1f}% (step {max(step for step, _ in ends)}, "
+                         f"{len(ends)} seed{'s' if len(ends) > 1 else ''})")
     if not parts or mean_loss <= 0:
         return ""
     return ("- Latest held-out loss with the tube mask as a share of the constant prediction's (100%: nothing of "
@@ -334,7 +335,7 @@ def _seeds(text: str) -> list[int]:
 
 def _cells(text: str) -> tuple:
     """'none,tube-90' -> ((NO_PRETRAINING, None), ("tube", 0.9)), in ALL_CELLS's order."""
-    names = {cell_name(kind, ratio, 0).removesuffix("-seed0"): (kind, ratio) for kind, ratio in ALL_CELLS}
+    names = {cell_label(kind, ratio): (kind, ratio) for kind, ratio in ALL_CELLS}
     asked = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in asked if name not in names]
     if not asked or unknown:
@@ -346,12 +347,16 @@ def _cells(text: str) -> tuple:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("docs/EXPERIMENTS.md"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the page (default: docs/EXPERIMENTS.md, docs/EXPERIMENTS-clean-raw.md and "
+                             "so on for another --world or --pixel-loss, so a variant never overwrites "
+                             "the standard grid's page)")
     parser.add_argument("--figure", type=Path, default=None,
-                        help="PNG path (default: experiments_reconstruction.png beside --out)")
+                        help="PNG path (default: experiments_reconstruction.png beside --out, with the "
+                             "variant in its name as for --out)")
     parser.add_argument("--work", type=Path, default=None,
-                        help="checkpoints and per-cell results (default: runs/experiments-<steps> "
-                             "in the working directory); one budget per folder")
+                        help="checkpoints and per-cell results (default: runs/experiments-<steps>, "
+                             "with the variant as for --out, in the working directory); one budget per folder")
     parser.add_argument("--seeds", type=_seeds, default=[0, 1, 2],
                         help="pretraining seeds, comma-separated; each runs every cell")
     parser.add_argument("--steps", type=positive_int, default=Budget.steps, help="pretraining steps per cell")
@@ -377,10 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     budget = Budget(steps=args.steps, evaluations=args.evaluations, finetune_epochs=args.finetune_epochs,
                     world=args.world, pixel_loss=args.pixel_loss)
-    work = args.work or Path("runs") / "-".join(
-        ["experiments", str(args.steps)] + [value for value in (args.world, args.pixel_loss)
-                                            if value not in ("full", "normalized")])
-    figure = args.figure or args.out.parent / "experiments_reconstruction.png"
+    variant = budget.variant()
+    work = args.work or Path("runs") / f"experiments-{args.steps}{variant}"
+    args.out = args.out or Path("docs") / f"EXPERIMENTS{variant}.md"
+    figure = args.figure or args.out.parent / f"experiments{variant.replace('-', '_')}_reconstruction.png"
     # the command that makes the numbers: a --report-only run shows the run it reports on
     command = "python -m training.experiments " + " ".join(
         part for part in (sys.argv[1:] if argv is None else argv) if part != "--report-only")

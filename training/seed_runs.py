@@ -71,6 +71,11 @@ class Budget:
     def normalized(self) -> bool:
         return self.pixel_loss == "normalized"
 
+    def variant(self) -> str:
+        """'' for the full world and normalized targets, else e.g. '-clean-raw': what tells this
+        budget's work folder, page and figure apart from the standard grid's."""
+        return "".join(f"-{value}" for value in (self.world, self.pixel_loss) if value not in ("full", "normalized"))
+
     def milestone_every(self) -> int:
         return max(1, self.steps // self.evaluations)
 
@@ -144,8 +149,13 @@ def _write_json(path: Path, value: dict) -> None:
     os.replace(temporary, path)  # a run killed mid-write keeps the last whole result
 
 
+def cell_label(kind: str, ratio: float | None) -> str:
+    """'none', 'tube-90': a cell as --cells names it."""
+    return kind if ratio is None else f"{kind}-{round(ratio * 100)}"
+
+
 def cell_name(kind: str, ratio: float | None, seed: int) -> str:
-    return f"{kind}-seed{seed}" if ratio is None else f"{kind}-{round(ratio * 100)}-seed{seed}"
+    return f"{cell_label(kind, ratio)}-seed{seed}"
 
 
 def run_cell(kind: str, ratio: float | None, seed: int, budget: Budget, spec: ModelSpec,

@@ -101,3 +101,9 @@ def test_cells_option_names_the_cells_and_refuses_others():
         _cells("tube-80")
     with pytest.raises(argparse.ArgumentTypeError):
         _cells(",")
+
+
+def test_a_variant_budget_names_its_own_folder_page_and_figure():
+    assert Budget().variant() == ""
+    assert Budget(world="clean").variant() == "-clean"
+    assert Budget(world="clean", pixel_loss="raw").variant() == "-clean-raw"
