@@ -23,8 +23,8 @@ from runtime.cli.args import non_negative_int, positive_int
 from training.config import ModelSpec
 from training.figure import reconstruct, save_figure
 from training.pretrain import PIXEL_LOSSES
-from training.seed_runs import (ALL_CELLS, CELLS, EXPERIMENT_SPEC, HELDOUT_PER_CLASS, HELDOUT_SEED,
-                                NO_PRETRAINING, WORLDS, Budget, cell_label, read_results, run_grid)
+from training.seed_runs import (ALL_CELLS, CELLS, EXPERIMENT_SPEC, FINETUNE_LR, HELDOUT_PER_CLASS, HELDOUT_SEED,
+                                NO_PRETRAINING, WORLDS, Budget, cell_label, lr_key, read_results, run_grid)
 
 RUNS = CELLS
 METRICS = (("rec_same", "rec. loss, own mask", "loss"), ("rec_tube", "rec. loss, tube mask", "loss"),
@@ -197,6 +197,84 @@ def reconstruction_line(results: list[dict], mean_loss: float) -> str:
             "the clips' content learned): " + "; ".join(parts) + ".")
 
 
+def rate_groups(results: list[dict]) -> dict:
+    """(kind, ratio) -> {learning rate: {"seeds", "ft_accuracy", "ft_order", "loss"}} over the finished
+    cells: the cell's own fine-tune at FINETUNE_LR and those --finetune-lrs added."""
+    cells: dict = {}
+    for result in results:
+        if "finetune" not in result:
+            continue
+        runs = {lr_key(FINETUNE_LR): result["finetune"], **result.get("finetune_lr", {})}
+        for key, run in runs.items():
+            entry = cells.setdefault((result["kind"], result["ratio"]), {}).setdefault(
+                float(key), {"seeds": [], "ft_accuracy": [], "ft_order": [], "loss": []})
+            entry["seeds"].append(result["seed"])
+            entry["ft_accuracy"].append(run["accuracy"])
+            entry["ft_order"].append(run["order"])
+            entry["loss"].append(run["loss"])
+    return cells
+
+
+def _rate_section(results: list[dict]) -> str:
+    """The twin fine-tune at every learning rate the cells hold, and what each rate separated; empty
+    unless some cell has more than the one rate."""
+    if not any(r.get("finetune_lr") for r in results if "finetune" in r):
+        return ""
+    cells = rate_groups(results)
+    rows, lines = [], []
+    for key in ((NO_PRETRAINING, None), *CELLS):
+        for rate, entry in sorted(cells.get(key, {}).items()):
+            kind, ratio = _label(*key)
+            first, last = (np.mean([loss[i] for loss in entry["loss"]]) for i in (0, 1))
+            rows.append(f"| {kind} | {ratio} | {rate:g} | {len(entry['seeds'])} | "
+                        f"{_spread(entry['ft_accuracy'], 'share')} | {_spread(entry['ft_order'], 'share')} | "
+                        f"{first:.2f} -> {last:.2f} |")
+    floor = cells.get((NO_PRETRAINING, None), {})
+    for rate in sorted({rate for by_rate in cells.values() for rate in by_rate}):
+        parts = []
+        for kind, ratio in CELLS:
+            entry, base = cells.get((kind, ratio), {}).get(rate), floor.get(rate)
+            if not entry or not base or min(len(entry["seeds"]), len(base["seeds"])) < 2:
+                continue
+            for metric, name in (("ft_accuracy", "accuracy"), ("ft_order", "order")):
+                side = separated(entry[metric], base[metric], HELDOUT_CLIPS[metric])
+                parts.append(f"{kind} {ratio:.0%} {name} {side + ' random init on every seed' if side else 'not apart'}")
+        for ratio in (0.75, 0.9):
+            tube, rand = (cells.get((kind, ratio), {}).get(rate) for kind in ("tube", "random"))
+            if tube and rand and min(len(tube["seeds"]), len(rand["seeds"])) >= 2:
+                for metric, name in (("ft_accuracy", "accuracy"), ("ft_order", "order")):
+                    side = separated(tube[metric], rand[metric], HELDOUT_CLIPS[metric])
+                    parts.append(f"tube vs random {ratio:.0%} {name}: {'tube ' + side + ' random on every seed' if side else 'not apart'}")
+        if parts:
+            lines.append(f"- At lr {rate:g}: " + "; ".join(parts) + ".")
+    best = []
+    for key in ((NO_PRETRAINING, None), *CELLS):
+        by_rate = {rate: e for rate, e in cells.get(key, {}).items() if len(e["seeds"]) >= 2}
+        if len(by_rate) > 1:
+            rate = max(by_rate, key=lambda r: np.mean(by_rate[r]["ft_accuracy"]))
+            kind, ratio = _label(*key)
+            best.append(f"{kind}{'' if ratio == '–' else ' ' + ratio} at {rate:g} "
+                        f"({_spread(by_rate[rate]['ft_accuracy'], 'share')})")
+    if best:
+        lines.append("- Best mean fine-tune accuracy over the rates: " + "; ".join(best) + ".")
+    table = "\n".join(rows)
+    reading = "\n".join(lines)
+    return f"""
+## Twin fine-tune by learning rate
+
+The same twin fine-tune ({FINETUNE_LR:g} is every cell's own, above) at other peak learning rates,
+each from the same final encoder of the cell, so an encoder whose cues the fine-tune fails to use is
+told apart from one that holds none. Training loss: mean over the first and the last ten steps
+(label-smoothed cross-entropy; chance is 2.30). Seeds counted as apart as above.
+
+| pretraining mask | ratio | fine-tune lr | seeds | fine-tune accuracy | fine-tune order | training loss |
+|---|---|---|---|---|---|---|
+{table}
+
+{reading}
+"""
+
+
 def _pair_section(pairs: list[dict]) -> str:
     if not pairs:
         return ""
@@ -298,6 +376,7 @@ accuracy, their means differ by more than twice its sampling error on the held-o
 {reading(cells, floor_loss, mean_loss)}
 {reconstruction_line(results, mean_loss)}
 
+{_rate_section(results)}
 {_figure_section(figure, seeds[0], budget) if figure.is_file() else ""}{_pair_section(list(pairs))}"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -344,6 +423,16 @@ def _cells(text: str) -> tuple:
     return tuple(cell for name, cell in names.items() if name in asked)
 
 
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--finetune-lrs takes numbers separated by commas, got {text!r}")
+    if not rates or not all(0 < rate < 1 for rate in rates) or len({lr_key(r) for r in rates}) != len(rates):
+        raise argparse.ArgumentTypeError(f"--finetune-lrs needs distinct learning rates between 0 and 1, got {text!r}")
+    return rates
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -374,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
                              "and each writes the page from every cell the folder holds")
     parser.add_argument("--pixel-loss", choices=PIXEL_LOSSES, default="normalized",
                         help="masked-patch targets: normalized per patch (VideoMAE's default) or the raw pixels")
+    parser.add_argument("--finetune-lrs", type=_rates, default=(),
+                        help=f"more learning rates for the twin fine-tune, comma-separated (every cell "
+                             f"has {FINETUNE_LR:g}): each cell adds a fine-tune per rate from its same final encoder, "
+                             f"finished cells included, and the page gets a table by rate")
     parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--report-only", action="store_true",
                         help="write the page from the cells --work has finished, running nothing "
@@ -401,7 +494,8 @@ def main(argv: list[str] | None = None) -> int:
                        pairs, data["constant_loss"])
         print(results_table(group(results)))
         return 0
-    _, first = run_grid(args.seeds, budget, work, spec, cells=args.cells or ALL_CELLS)
+    _, first = run_grid(args.seeds, budget, work, spec, cells=args.cells or ALL_CELLS,
+                        finetune_lrs=args.finetune_lrs)
     if ("tube", 0.9) in first["models"]:
         clip = first["data"]["heldout"][0][int(np.argmax(first["data"]["heldout"][1] > 0))]
         videos = reconstruct(first["models"][("tube", 0.9)], clip, spec, "tube", 0.9, args.seeds[0])

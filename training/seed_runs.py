@@ -47,6 +47,14 @@ EXPERIMENT_SPEC = ModelSpec(patch_size=8, tubelet_size=2)
 # "clean": the same actors and motions on a flat grey background with none of those, so the
 # masked-patch loss is all actor: what masking can teach about motion, apart from the clutter.
 WORLDS = ("full", "clean")
+# The twin fine-tune's learning rate in every cell; `run_cell`'s finetune_lrs adds others, each from
+# the same encoder, to tell an encoder that holds no cue from one the fine-tune recipe fails to use.
+FINETUNE_LR = 1e-3
+
+
+def lr_key(lr: float) -> str:
+    """'0.0003': a learning rate as result.json keys it."""
+    return f"{lr:g}"
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,8 @@ def probe_scores(encoder, data: dict, spec: ModelSpec) -> dict:
             "twin": twin_probe(train_x, train_y, test_x, test_y, ACTIONS, REVERSED)}
 
 
-def twin_finetune(encoder, data: dict, spec: ModelSpec, epochs: int, seed: int) -> dict:
+def twin_finetune(encoder, data: dict, spec: ModelSpec, epochs: int, seed: int,
+                  lr: float = FINETUNE_LR) -> dict:
     """Fine-tune a copy of `encoder` on the ten twinned actions, every clip beside its reversal."""
     from runtime.world import ACTIONS, REVERSED
 
@@ -129,7 +138,7 @@ def twin_finetune(encoder, data: dict, spec: ModelSpec, epochs: int, seed: int) 
     train = with_reversed(*only_twinned(*data["probe_train"]), twin_of)
     model = new_classifier(spec, twinned, encoder=encoder, seed=seed)
     started = time.time()
-    losses = finetune(model, spec, epochs, lambda epoch: train, lr=1e-3, seed=seed, group=2)
+    losses = finetune(model, spec, epochs, lambda epoch: train, lr=lr, seed=seed, group=2)
     clips, labels = only_twinned(*data["heldout"])
     model.eval()
     with torch.no_grad():
@@ -159,8 +168,12 @@ def cell_name(kind: str, ratio: float | None, seed: int) -> str:
 
 
 def run_cell(kind: str, ratio: float | None, seed: int, budget: Budget, spec: ModelSpec,
-             work: Path, data: dict) -> tuple[dict, object]:
-    """One cell to its end, resuming what `work` already holds; returns (result, pretraining model)."""
+             work: Path, data: dict, finetune_lrs: tuple[float, ...] = ()) -> tuple[dict, object]:
+    """One cell to its end, resuming what `work` already holds; returns (result, pretraining model).
+
+    Each of `finetune_lrs` other than FINETUNE_LR adds a twin fine-tune at that rate from the same
+    final encoder, kept under result["finetune_lr"] (so the budget, and a finished cell's own
+    numbers, stay as they were: a later run can add rates to finished cells)."""
     folder = Path(work) / cell_name(kind, ratio, seed)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "result.json"
@@ -194,6 +207,12 @@ def run_cell(kind: str, ratio: float | None, seed: int, budget: Budget, spec: Mo
     if "finetune" not in result:
         result["finetune"] = twin_finetune(model.videomae, data, spec, budget.finetune_epochs, seed)
     _write_json(path, result)
+    for lr in finetune_lrs:
+        key = lr_key(lr)
+        if key != lr_key(FINETUNE_LR) and key not in result.setdefault("finetune_lr", {}):
+            result["finetune_lr"][key] = twin_finetune(model.videomae, data, spec, budget.finetune_epochs,
+                                                       seed, lr=lr)
+            _write_json(path, result)  # one rate at a time: an interrupted sweep keeps what it did
     return result, model
 
 
@@ -201,7 +220,7 @@ ALL_CELLS = ((NO_PRETRAINING, None), *CELLS)
 
 
 def run_grid(seeds: list[int], budget: Budget, work: Path, spec: ModelSpec = EXPERIMENT_SPEC,
-             on_cell=None, cells=ALL_CELLS) -> tuple[list[dict], dict]:
+             on_cell=None, cells=ALL_CELLS, finetune_lrs: tuple[float, ...] = ()) -> tuple[list[dict], dict]:
     """`cells` (default: all) of every seed, seed by seed (an interrupted grid has whole seeds
     first). Processes given different cells can share one `work` folder and run side by side.
 
@@ -210,7 +229,7 @@ def run_grid(seeds: list[int], budget: Budget, work: Path, spec: ModelSpec = EXP
     for seed in seeds:
         data = seed_data(seed, spec, budget)
         for kind, ratio in cells:
-            result, model = run_cell(kind, ratio, seed, budget, spec, work, data)
+            result, model = run_cell(kind, ratio, seed, budget, spec, work, data, finetune_lrs)
             results.append(result)
             if on_cell is not None:
                 on_cell(result)

@@ -90,3 +90,43 @@ def test_a_ratio_with_one_finished_seed_a_side_is_not_called_overlapping():
     assert ("Too few seeds to compare (two a side needed): tube 75% with random 75% (1 and 1 finished); "
             "tube 75% with random init (1 and 3 finished); random 75% with random init (1 and 3 finished).") in text
     assert "did not separate" not in text and "separated on" not in text and "random-init" not in text
+
+
+def test_the_rate_table_compares_each_rate_with_random_init_at_that_rate(tmp_path):
+    """Cells given more fine-tune rates get a table row per rate and a reading per rate; a page
+    without them has no such section."""
+    from training.experiments import _rate_section
+
+    results = _grid()
+    assert _rate_section(results) == ""
+    for result in results:
+        pretrained = result["kind"] != "none"
+        # at 0.003 the pretrained encoders fine-tune far above random init, on every seed
+        accuracy = (0.6 if pretrained else 0.2) + 0.01 * result["seed"]
+        result["finetune_lr"] = {"0.003": {"accuracy": accuracy, "order": 0.5 + 0.01 * result["seed"],
+                                           "minutes": 0.5, "loss": [2.3, 1.0]}}
+    text = _rate_section(results)
+    assert "| random init | – | 0.001 | 3 | 20.0% ± 0.0 | 50.0% ± 0.0 | 2.30 -> 2.00 |" in text
+    assert "| tube | 90% | 0.003 | 3 | 61.0% ± 1.0 | 51.0% ± 1.0 | 2.30 -> 1.00 |" in text
+    at_001, at_003 = (line for line in text.splitlines() if line.startswith("- At lr"))
+    assert at_001.startswith("- At lr 0.001:") and "tube 90% accuracy not apart" in at_001
+    assert "tube 90% accuracy above random init on every seed" in at_003
+    assert "tube 90% order not apart" in at_003 and "tube vs random 90% accuracy: not apart" in at_003
+    assert "tube 90% at 0.003 (61.0% ± 1.0)" in text and "random init at 0.003 (21.0% ± 1.0)" in text
+    out = tmp_path / "EXPERIMENTS.md"
+    write_markdown(out, results, [0, 1, 2], Budget(steps=1000, evaluations=2), EXPERIMENT_SPEC, "cmd",
+                   tmp_path / "none.png", floor_loss=0.2)
+    assert "## Twin fine-tune by learning rate" in out.read_text()
+
+
+def test_finetune_rates_option_takes_distinct_rates():
+    import argparse
+
+    import pytest
+
+    from training.experiments import _rates
+
+    assert _rates("3e-3, 0.0003") == (3e-3, 3e-4)
+    for bad in ("0", "1e-3,0.001", "fast", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _rates(bad)

@@ -72,6 +72,35 @@ def test_a_finished_cell_is_read_back_and_a_folder_keeps_one_budget(tmp_path):
                                           clips_per_class=2), TINY, tmp_path, data)
 
 
+def test_more_finetune_rates_are_added_to_a_finished_cell_from_its_own_encoder(tmp_path, monkeypatch):
+    """A later run with finetune_lrs adds a fine-tune per new rate to a finished cell, from the same
+    final encoder, and leaves the cell's own fine-tune (and its budget) as they were."""
+    import training.seed_runs as seed_runs
+
+    torch.set_num_threads(1)
+    budget = Budget(steps=4, batch=4, evaluations=2, finetune_epochs=1, clips_per_class=2)
+    data = _data()
+    result, model = run_cell("tube", 0.9, 0, budget, TINY, tmp_path, data)
+    before = {k: v.clone() for k, v in model.videomae.state_dict().items()}
+    swept, model = run_cell("tube", 0.9, 0, budget, TINY, tmp_path, data, finetune_lrs=(1e-3, 3e-4))
+    assert swept["finetune"] == result["finetune"]
+    assert list(swept["finetune_lr"]) == ["0.0003"]  # 1e-3 is the cell's own fine-tune
+    # from the pretrained encoder at its last checkpoint, which no fine-tune changes
+    for name, value in model.videomae.state_dict().items():
+        torch.testing.assert_close(value, before[name], msg=name)
+    direct = seed_runs.twin_finetune(model.videomae, data, TINY, budget.finetune_epochs, 0, lr=3e-4)
+    assert {k: direct[k] for k in ("accuracy", "order", "loss")} == \
+        {k: swept["finetune_lr"]["0.0003"][k] for k in ("accuracy", "order", "loss")}
+
+    def no_rerun(*args, **kwargs):
+        raise AssertionError("a fine-tune already in result.json ran again")
+
+    monkeypatch.setattr(seed_runs, "twin_finetune", no_rerun)
+    again, _ = run_cell("tube", 0.9, 0, budget, TINY, tmp_path, data, finetune_lrs=(3e-4,))
+    assert again == swept
+    assert read_results(tmp_path, [0], budget, TINY) == [swept]
+
+
 def test_cells_run_by_separate_calls_share_one_folder_in_the_clean_world(tmp_path):
     """Two processes given different --cells fill one work folder; the clean world has no grain,
     so its clips are their own oracle (loss floor 0) and their background is one flat grey."""
