@@ -40,7 +40,13 @@ class Model:
     zeroshot: object | None = None  # runtime.videotext.zeroshot.ZeroShotClassifier for video-text artifacts
 
     def recognizer(self, config: RecognizerConfig) -> Recognizer:
-        return Recognizer(self.artifact, self.backend, config)
+        if self.zeroshot is None:
+            return Recognizer(self.artifact, self.backend, config)
+        # one read of the current set gives both the labels and the embeddings: a set_prompts in
+        # another thread, between its two steps, cannot pair one set's labels with another's
+        current = self.zeroshot.prompt_set
+        return Recognizer(_with_labels(self.artifact, list(current.prompts), self.zeroshot),
+                          self.zeroshot.pinned(current), config)
 
     def recognizer_with_prompts(self, config: RecognizerConfig, prompts: Sequence[str]) -> Recognizer:
         """A recognizer over new zero-shot prompts, which become the current ones only once it is built.
@@ -68,6 +74,8 @@ class Model:
 
     @property
     def labels(self) -> list[str]:
+        if self.zeroshot is not None:
+            return self.zeroshot.labels  # the current set itself, not the artifact updated after it
         return list(self.artifact.manifest.labels)
 
     def close(self) -> None:

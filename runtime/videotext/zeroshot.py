@@ -29,7 +29,9 @@ from runtime.videotext.model import VideoFeatures, VideoTextError, VideoTextMode
 from runtime.videotext.tokenizer import check_prompts
 
 
-@dataclass(frozen=True)
+# eq=False: a set is one encoding (its version), so sets compare by identity; the generated __eq__
+# would compare the embeddings arrays, and raise
+@dataclass(frozen=True, eq=False)
 class PromptSet:
     prompts: tuple[str, ...]
     embeddings: np.ndarray  # (K, D) as the text graph gives them

@@ -377,3 +377,33 @@ def test_a_pinned_classifier_stays_on_its_set_and_repins_to_another(model):
     clip = _clip(model, RED)[None]
     assert repinned.labels[int(repinned.infer({zs.inputs[0].name: clip})["logits"].argmax())] == "a red shape"
     assert zs.adopt(other) is other and zs.labels == repinned.labels and first.labels != zs.labels
+
+
+def test_a_recognizer_built_midway_through_a_prompt_swap_runs_on_one_consistent_set(toy):
+    """Model.set_prompts swaps the classifier's set, then the labels it shows; a recognizer built
+    between the two steps (another thread) must pair one set's labels with that set's embeddings,
+    not raise a label mismatch or pair old labels with new embeddings."""
+    from runtime.model import open_model
+    from runtime.recognizer import RecognizerConfig
+    from runtime.sources.base import Frame
+
+    opened = open_model(str(toy), "cpu", threads=1)
+    try:
+        labels = opened.labels
+        opened.zeroshot.set_prompts(list(reversed(labels)))  # the first step only: as seen midway
+        rec = opened.recognizer(RecognizerConfig(mode="offline", window_stride=1))
+        assert rec.manifest.labels == list(reversed(labels))
+        frames = [Frame(f, i / 15.0, i, "cam") for i, f in enumerate(colour_frames(RED, 6))]
+        results = rec.run([p for p in map(rec.prepare, frames) if p is not None])
+        assert results and all(r.label == "a red shape" for r in results)
+        assert opened.labels == list(reversed(labels))  # the labels read from the same set too
+    finally:
+        opened.close()
+
+
+def test_prompt_sets_compare_by_identity_without_raising(model):
+    zs = ZeroShotClassifier(model)
+    first = zs.encode_prompts(["a red shape", "a blue shape"])
+    same_prompts = zs.encode_prompts(["a red shape", "a blue shape"])
+    assert first == first and first != same_prompts  # two encodings are two sets (two versions)
+    assert first in [same_prompts, first]
