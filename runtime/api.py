@@ -65,7 +65,11 @@ class RunReport:
 
 
 class StreamRunner:
-    """Runs sources through one recognizer into sinks until the sources end, a limit, or `stop()`."""
+    """Runs sources through one recognizer into sinks until the sources end, a limit, or `stop()`.
+
+    The recognizer is built once, here: over a video-text model it scores the prompts current at that
+    moment for the whole run, whatever is set on the model later (swap prompts mid-run as the ROS
+    bridge does, with a new recognizer from `Model.recognizer_with_prompts`)."""
 
     def __init__(self, artifact: Artifact | str, sources: Sequence, backend: str = "auto", threads: int | None = None,
                  mode: str = "auto", config: RecognizerConfig | None = None, sinks: Sequence[Sink] = (),
@@ -83,7 +87,8 @@ class StreamRunner:
         self._own_backend = backend_object is None
         if prompts is not None and backend_object is not None:
             raise OptionValueError("prompts apply when the runner opens the artifact itself; with backend_object, "
-                             "set them on that backend (runtime.model.Model.set_prompts)")
+                             "set them on that backend (runtime.model.Model.set_prompts) before building "
+                             "the runner: it keeps the prompts it was built on")
         if build_engine and backend_object is None:
             # Engines are built where they run: on the first launch here, reused on the next ones.
             from runtime.backends.tensorrt.artifact_engines import build_on_first_launch
