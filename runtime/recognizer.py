@@ -154,7 +154,9 @@ class Recognizer:
         self.artifact, self.backend, self.manifest = artifact, backend, m
         self.preprocess = Preprocessor(m.preprocessing)
         self.frame_stride, self.target_fps, self.window_stride = _sampling(self.config, m)
-        PostProcessor(m.labels, self._post_config())  # its checks (e.g. background labels) now, not per stream
+        # once, here: its checks (e.g. background labels) run now, and every stream gets the same settings
+        self.post_config = self._post_config()
+        PostProcessor(m.labels, self.post_config)
         self.input_name, self.output_name = m.input.name, m.outputs[0]
         self.max_batch, self.fixed_batch = _batch_limits(artifact, backend, self.config.max_batch)
         self.frame_cache = frame_cache_for(backend, m) if self.config.frame_cache else None
@@ -168,7 +170,7 @@ class Recognizer:
                 m = self.manifest
                 buffer = ClipBuffer(m.input.frames, self.window_stride, m.input.layout, self.frame_stride,
                                     self.target_fps, stream_id=stream_id)
-                post = PostProcessor(m.labels, self._post_config())
+                post = PostProcessor(m.labels, self.post_config)
                 live = self.config.mode == "live" if live is None else live
                 state = self.streams[stream_id] = StreamState(stream_id, buffer, post, live)
                 state.stats.clip_frames = m.input.frames
@@ -188,7 +190,7 @@ class Recognizer:
     @property
     def background(self) -> tuple[str, ...]:
         """The labels this recognizer raises no action events for (what scoring leaves out too)."""
-        return tuple(self._post_config().background)
+        return tuple(self.post_config.background)
 
     def prepare(self, frame: Frame, stream_id: str | None = None, live: bool | None = None) -> Pending | None:
         """Preprocess one frame into its stream's clip (sampled frames only); return a due window.
