@@ -275,6 +275,65 @@ told apart from one that holds none. Training loss: mean over the first and the 
 """
 
 
+GEOMETRY = (("token_cosine", "token-to-clip cosine", "{:.3f}"), ("token_rank", "token effective rank", "{:.1f}"),
+            ("clip_rank", "clip-feature effective rank", "{:.1f}"))
+
+
+def _numbers(values: list[float], fmt: str) -> str:
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(np.mean(values))} ± {fmt.format(np.std(values, ddof=1))}"
+
+
+def _geometry_section(results: list[dict]) -> str:
+    """The final encoders' token geometry (`training.probes.geometry_of`) and what it separated;
+    empty unless some finished cell has it."""
+    cells: dict = {}
+    for result in results:
+        if "finetune" in result and "geometry" in result:
+            entry = cells.setdefault((result["kind"], result["ratio"]), {"seeds": []})
+            entry["seeds"].append(result["seed"])
+            for metric, _, _ in GEOMETRY:
+                entry.setdefault(metric, []).append(result["geometry"][metric])
+    if not cells:
+        return ""
+    rows = []
+    for key in ((NO_PRETRAINING, None), *CELLS):
+        if key in cells:
+            kind, ratio = _label(*key)
+            rows.append(f"| {kind} | {ratio} | {len(cells[key]['seeds'])} | "
+                        + " | ".join(_numbers(cells[key][m], fmt) for m, _, fmt in GEOMETRY) + " |")
+    apart, not_apart = [], []
+    pairs = [(("tube", r), ("random", r), f"tube vs random {r:.0%}") for r in (0.75, 0.9)]
+    pairs += [(cell, (NO_PRETRAINING, None), f"{cell[0]} {cell[1]:.0%} vs random init") for cell in CELLS]
+    for a, b, label in pairs:
+        if a not in cells or b not in cells or min(len(cells[a]["seeds"]), len(cells[b]["seeds"])) < 2:
+            continue
+        for metric, name, fmt in GEOMETRY:
+            side = separated(cells[a][metric], cells[b][metric])
+            text = f"{label}, {name} ({_numbers(cells[a][metric], fmt)} vs {_numbers(cells[b][metric], fmt)})"
+            (apart if side else not_apart).append(f"{text}: {side} on every seed" if side else text)
+    lines = (["- Apart (no seed of one reaches any seed of the other): " + "; ".join(apart) + "."] if apart else []) + \
+        (["- Not apart: " + "; ".join(not_apart) + "."] if not_apart else [])
+    table = "\n".join(rows)
+    reading = "\n".join(lines)
+    return f"""
+## Token geometry of the final encoders
+
+Last hidden states of the held-out clips, whole and unmasked (`training.probes.geometry_of`):
+the mean cosine of each token to its clip's mean token (1: every token of a clip the same vector,
+nothing local left for a head to read); the effective rank of one clip's tokens (exp of the entropy of
+their squared singular values' shares, mean over clips) and of the clips' mean-pooled features (how
+many directions they spread along). Descriptions of the encoders, not measures of their quality.
+
+| pretraining mask | ratio | seeds | {" | ".join(name for _, name, _ in GEOMETRY)} |
+|---|---|---|---|---|---|
+{table}
+
+{reading}
+"""
+
+
 def _pair_section(pairs: list[dict]) -> str:
     if not pairs:
         return ""
@@ -376,7 +435,7 @@ accuracy, their means differ by more than twice its sampling error on the held-o
 {reading(cells, floor_loss, mean_loss)}
 {reconstruction_line(results, mean_loss)}
 
-{_rate_section(results)}
+{_rate_section(results)}{_geometry_section(results)}
 {_figure_section(figure, seeds[0], budget) if figure.is_file() else ""}{_pair_section(list(pairs))}"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

@@ -68,3 +68,38 @@ def twin_probe(train_x, train_y, test_x, test_y, actions: tuple[str, ...],
         correct += accuracy * int(te.sum())
         total += int(te.sum())
     return correct / max(1, total)
+
+
+def effective_rank(x: torch.Tensor) -> float:
+    """exp of the entropy of the squared singular values' shares of the centred rows of `x`: how
+    many directions its rows spread along (0 when all rows are one vector)."""
+    values = torch.linalg.svdvals(x - x.mean(0)).double() ** 2
+    if float(values.sum()) <= 1e-12 * max(1.0, float(x.double().pow(2).sum())):
+        return 0.0
+    shares = values / values.sum()
+    shares = shares[shares > 0]
+    return float(torch.exp(-(shares * shares.log()).sum()))
+
+
+def geometry_of(hidden: torch.Tensor) -> dict:
+    """(clips, tokens, dims) last hidden states -> how alike a clip's tokens are, and how many
+    directions tokens and clips spread along.
+
+    token_cosine: mean cosine of each token to its clip's mean token (1: every token one vector,
+    so nothing local is left for a head to read); token_rank: the effective rank of a clip's tokens,
+    mean over clips; clip_rank: the effective rank of the clips' mean-pooled features."""
+    pooled = hidden.mean(1)
+    cosine = torch.nn.functional.cosine_similarity(hidden, pooled[:, None, :], dim=-1, eps=1e-12)
+    return {"token_cosine": float(cosine.mean()),
+            "token_rank": float(np.mean([effective_rank(tokens) for tokens in hidden])),
+            "clip_rank": effective_rank(pooled)}
+
+
+@torch.no_grad()
+def token_geometry(encoder, clips: np.ndarray, size: int, batch_size: int = 64) -> dict:
+    """`geometry_of` a `VideoMAEModel`'s tokens of whole, unmasked clips: where an encoder whose
+    pretraining collapsed towards the targets' mean shows it, whatever its probes say."""
+    encoder.eval()
+    hidden = torch.cat([encoder(pixel_values=pixel_values(clips[i:i + batch_size], size)).last_hidden_state
+                        for i in range(0, len(clips), batch_size)])
+    return geometry_of(hidden)

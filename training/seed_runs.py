@@ -14,7 +14,9 @@ Every encoder is measured the same way on held-out clips:
 - the temporal-order probe: a linear probe telling each action from its time-reversed twin;
 - a twin fine-tune: the whole encoder trained with a head over the ten actions that have a twin,
   each training clip beside its own reversal (so temporal order is the only cue that separates
-  the two), then held-out accuracy and order accuracy (the true action's logit above its twin's).
+  the two), then held-out accuracy and order accuracy (the true action's logit above its twin's);
+- the final encoder's token geometry (`training.probes.geometry_of`): how alike the tokens of one
+  clip are, and how many directions tokens and clips spread along.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from training.data import pixel_values, with_reversed, world_clips
 from training.finetune import finetune, new_classifier
 from training.pretrain import (PIXEL_LOSSES, constant_prediction_loss, new_pretraining_model, noise_floor, pretrain,
                                reconstruction_loss)
-from training.probes import features, linear_probe, twin_probe
+from training.probes import features, linear_probe, token_geometry, twin_probe
 
 CELLS = (("tube", 0.75), ("tube", 0.9), ("random", 0.75), ("random", 0.9))
 NO_PRETRAINING = "none"
@@ -206,6 +208,8 @@ def run_cell(kind: str, ratio: float | None, seed: int, budget: Budget, spec: Mo
                  on_checkpoint=evaluate)
     if "finetune" not in result:
         result["finetune"] = twin_finetune(model.videomae, data, spec, budget.finetune_epochs, seed)
+    if "geometry" not in result:  # of the final encoder; seconds, so finished cells get it on any rerun
+        result["geometry"] = token_geometry(model.videomae, data["heldout"][0], spec.image_size)
     _write_json(path, result)
     for lr in finetune_lrs:
         key = lr_key(lr)

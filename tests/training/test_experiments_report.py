@@ -130,3 +130,19 @@ def test_finetune_rates_option_takes_distinct_rates():
     for bad in ("0", "1e-3,0.001", "fast", ""):
         with pytest.raises(argparse.ArgumentTypeError):
             _rates(bad)
+
+
+def test_the_geometry_section_reads_each_pair_of_cells():
+    from training.experiments import _geometry_section
+
+    results = _grid()
+    assert _geometry_section(results) == ""
+    for result in results:
+        base = {"none": 0.70, "tube": 0.85, "random": 0.95}[result["kind"]]
+        result["geometry"] = {"token_cosine": base + 0.01 * result["seed"], "token_rank": 3.0 + result["seed"],
+                              "clip_rank": 2.5}
+    text = _geometry_section(results)
+    assert "| random init | – | 3 | 0.710 ± 0.010 | 4.0 ± 1.0 | 2.5 ± 0.0 |" in text
+    assert "tube vs random 90%, token-to-clip cosine (0.860 ± 0.010 vs 0.960 ± 0.010): below on every seed" in text
+    assert "tube 90% vs random init, token-to-clip cosine (0.860 ± 0.010 vs 0.710 ± 0.010): above on every seed" in text
+    assert "tube vs random 90%, token effective rank (4.0 ± 1.0 vs 4.0 ± 1.0)" in text.split("Not apart")[1]

@@ -55,3 +55,21 @@ def test_features_and_reconstruction_figure(tmp_path, pixel_loss):
                        frames=4)
     image = cv2.imread(str(path))
     assert image is not None and image.shape[0] >= 3 * 32
+
+
+def test_token_geometry_tells_collapsed_tokens_from_spread_ones():
+    import torch
+
+    from training.probes import effective_rank, geometry_of
+
+    generator = torch.Generator().manual_seed(0)
+    spread = torch.randn(6, 32, 16, generator=generator)
+    one_vector = torch.randn(6, 1, 16, generator=generator).expand(6, 32, 16).contiguous()
+    wide, collapsed = geometry_of(spread), geometry_of(one_vector)
+    assert collapsed["token_cosine"] > 0.999 and collapsed["token_rank"] == 0.0
+    assert wide["token_cosine"] < 0.4 and wide["token_rank"] > 10
+    # two directions, equally used, have effective rank 2; one direction has 1
+    line = torch.tensor([[1.0, 0.0], [-1.0, 0.0]] * 4)
+    plane = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]] * 2)
+    assert abs(effective_rank(line) - 1.0) < 1e-6 and abs(effective_rank(plane) - 2.0) < 1e-6
+    assert abs(wide["clip_rank"] - effective_rank(spread.mean(1))) < 1e-9

@@ -63,6 +63,8 @@ def test_a_finished_cell_is_read_back_and_a_folder_keeps_one_budget(tmp_path):
     result, _ = run_cell("tube", 0.75, 0, budget, TINY, tmp_path, data)
     assert sorted(result["milestones"], key=int) == ["2", "4"]
     assert 0 <= result["finetune"]["order"] <= 1 and result["finetune"]["accuracy"] <= 1
+    assert set(result["geometry"]) == {"token_cosine", "token_rank", "clip_rank"}
+    assert -1 <= result["geometry"]["token_cosine"] <= 1 and result["geometry"]["token_rank"] >= 0
     again, _ = run_cell("tube", 0.75, 0, budget, TINY, tmp_path, data)
     # its fine-tune read back, not rerun (a rerun would differ at least in its measured minutes)
     assert again["finetune"] == result["finetune"]
