@@ -109,9 +109,11 @@ def test_the_rate_table_compares_each_rate_with_random_init_at_that_rate(tmp_pat
     assert "| random init | – | 0.001 | 3 | 20.0% ± 0.0 | 50.0% ± 0.0 | 2.30 -> 2.00 |" in text
     assert "| tube | 90% | 0.003 | 3 | 61.0% ± 1.0 | 51.0% ± 1.0 | 2.30 -> 1.00 |" in text
     at_001, at_003 = (line for line in text.splitlines() if line.startswith("- At lr"))
-    assert at_001.startswith("- At lr 0.001:") and "tube 90% accuracy not apart" in at_001
-    assert "tube 90% accuracy above random init on every seed" in at_003
-    assert "tube 90% order not apart" in at_003 and "tube vs random 90% accuracy: not apart" in at_003
+    assert at_001 == "- At lr 0.001, apart on every seed: none (0 of 12 comparisons; the rest overlap)."
+    assert at_003.startswith("- At lr 0.003, apart on every seed: tube 75% above random init on accuracy; "
+                             "tube 90% above random init on accuracy;")
+    assert "on order" not in at_003 and "tube 90% above random 90%" not in at_003
+    assert "(4 of 12 comparisons; the rest overlap)" in at_003
     assert "tube 90% at 0.003 (61.0% ± 1.0)" in text and "random init at 0.003 (21.0% ± 1.0)" in text
     out = tmp_path / "EXPERIMENTS.md"
     write_markdown(out, results, [0, 1, 2], Budget(steps=1000, evaluations=2), EXPERIMENT_SPEC, "cmd",
