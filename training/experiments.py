@@ -24,7 +24,8 @@ from training.config import ModelSpec
 from training.figure import reconstruct, save_figure
 from training.pretrain import PIXEL_LOSSES
 from training.seed_runs import (ALL_CELLS, CELLS, EXPERIMENT_SPEC, FINETUNE_LR, HELDOUT_PER_CLASS, HELDOUT_SEED,
-                                NO_PRETRAINING, WORLDS, Budget, cell_label, lr_key, read_results, run_grid)
+                                NO_PRETRAINING, WORLDS, Budget, cell_label, parse_run_key, read_results, run_grid,
+                                run_key)
 
 RUNS = CELLS
 METRICS = (("rec_same", "rec. loss, own mask", "loss"), ("rec_tube", "rec. loss, tube mask", "loss"),
@@ -198,16 +199,18 @@ def reconstruction_line(results: list[dict], mean_loss: float) -> str:
 
 
 def rate_groups(results: list[dict]) -> dict:
-    """(kind, ratio) -> {learning rate: {"seeds", "ft_accuracy", "ft_order", "loss"}} over the finished
-    cells: the cell's own fine-tune at FINETUNE_LR and those --finetune-lrs added."""
+    """(kind, ratio) -> {(learning rate, epochs): {"seeds", "ft_accuracy", "ft_order", "loss"}} over
+    the finished cells: the cell's own fine-tune and those --finetune-lrs added."""
     cells: dict = {}
     for result in results:
         if "finetune" not in result:
             continue
-        runs = {lr_key(FINETUNE_LR): result["finetune"], **result.get("finetune_lr", {})}
+        runs = {run_key(FINETUNE_LR): result["finetune"], **result.get("finetune_lr", {})}
         for key, run in runs.items():
+            rate, epochs = parse_run_key(key)
             entry = cells.setdefault((result["kind"], result["ratio"]), {}).setdefault(
-                float(key), {"seeds": [], "ft_accuracy": [], "ft_order": [], "loss": []})
+                (rate, epochs or result["budget"]["finetune_epochs"]),
+                {"seeds": [], "ft_accuracy": [], "ft_order": [], "loss": []})
             entry["seeds"].append(result["seed"])
             entry["ft_accuracy"].append(run["accuracy"])
             entry["ft_order"].append(run["order"])
@@ -215,27 +218,30 @@ def rate_groups(results: list[dict]) -> dict:
     return cells
 
 
+def _run_name(run: tuple[float, int]) -> str:
+    return f"lr {run[0]:g}, {run[1]} epochs"
+
+
 def _rate_section(results: list[dict]) -> str:
-    """The twin fine-tune at every learning rate the cells hold, and what each rate separated; empty
-    unless some cell has more than the one rate."""
+    """The twin fine-tune at every learning rate and length the cells hold, and what each separated;
+    empty unless some cell has more than its own."""
     if not any(r.get("finetune_lr") for r in results if "finetune" in r):
         return ""
     cells = rate_groups(results)
     rows, lines = [], []
     for key in ((NO_PRETRAINING, None), *CELLS):
-        for rate, entry in sorted(cells.get(key, {}).items()):
+        for (rate, epochs), entry in sorted(cells.get(key, {}).items()):
             kind, ratio = _label(*key)
             first, last = (np.mean([loss[i] for loss in entry["loss"]]) for i in (0, 1))
-            rows.append(f"| {kind} | {ratio} | {rate:g} | {len(entry['seeds'])} | "
+            rows.append(f"| {kind} | {ratio} | {rate:g} | {epochs} | {len(entry['seeds'])} | "
                         f"{_spread(entry['ft_accuracy'], 'share')} | {_spread(entry['ft_order'], 'share')} | "
                         f"{first:.2f} -> {last:.2f} |")
-    floor = cells.get((NO_PRETRAINING, None), {})
-    for rate in sorted({rate for by_rate in cells.values() for rate in by_rate}):
+    for run in sorted({run for by_run in cells.values() for run in by_run}):
         apart, compared = [], 0
         pairs = [((kind, ratio), (NO_PRETRAINING, None), f"{kind} {ratio:.0%}", "random init") for kind, ratio in CELLS]
         pairs += [(("tube", r), ("random", r), f"tube {r:.0%}", f"random {r:.0%}") for r in (0.75, 0.9)]
         for a, b, a_name, b_name in pairs:
-            entry, base = cells.get(a, {}).get(rate), cells.get(b, {}).get(rate)
+            entry, base = cells.get(a, {}).get(run), cells.get(b, {}).get(run)
             if not entry or not base or min(len(entry["seeds"]), len(base["seeds"])) < 2:
                 continue
             for metric, name in (("ft_accuracy", "accuracy"), ("ft_order", "order")):
@@ -244,30 +250,31 @@ def _rate_section(results: list[dict]) -> str:
                 if side:
                     apart.append(f"{a_name} {side} {b_name} on {name}")
         if compared:
-            lines.append(f"- At lr {rate:g}, apart on every seed: " + ("; ".join(apart) if apart else "none")
+            lines.append(f"- At {_run_name(run)}, apart on every seed: " + ("; ".join(apart) if apart else "none")
                          + f" ({len(apart)} of {compared} comparisons; the rest overlap).")
     best = []
     for key in ((NO_PRETRAINING, None), *CELLS):
-        by_rate = {rate: e for rate, e in cells.get(key, {}).items() if len(e["seeds"]) >= 2}
-        if len(by_rate) > 1:
-            rate = max(by_rate, key=lambda r: np.mean(by_rate[r]["ft_accuracy"]))
+        by_run = {run: e for run, e in cells.get(key, {}).items() if len(e["seeds"]) >= 2}
+        if len(by_run) > 1:
+            run = max(by_run, key=lambda r: np.mean(by_run[r]["ft_accuracy"]))
             kind, ratio = _label(*key)
-            best.append(f"{kind}{'' if ratio == '–' else ' ' + ratio} at {rate:g} "
-                        f"({_spread(by_rate[rate]['ft_accuracy'], 'share')})")
+            best.append(f"{kind}{'' if ratio == '–' else ' ' + ratio} at {_run_name(run)} "
+                        f"({_spread(by_run[run]['ft_accuracy'], 'share')})")
     if best:
-        lines.append("- Best mean fine-tune accuracy over the rates: " + "; ".join(best) + ".")
+        lines.append("- Best mean fine-tune accuracy over the fine-tunes: " + "; ".join(best) + ".")
     table = "\n".join(rows)
     reading = "\n".join(lines)
     return f"""
 ## Twin fine-tune by learning rate
 
-The same twin fine-tune ({FINETUNE_LR:g} is every cell's own, above) at other peak learning rates,
-each from the same final encoder of the cell, so an encoder whose cues the fine-tune fails to use is
-told apart from one that holds none. Training loss: mean over the first and the last ten steps
-(label-smoothed cross-entropy; chance is 2.30). Seeds counted as apart as above.
+The same twin fine-tune (lr {FINETUNE_LR:g} for the budget's epochs is every cell's own, above) at other
+peak learning rates and lengths, each from the same final encoder of the cell, so an encoder whose
+cues the fine-tune fails to use is told apart from one that holds none. Training loss: mean over the
+first and the last ten steps (label-smoothed cross-entropy; chance is 2.30). Seeds counted as apart
+as above.
 
-| pretraining mask | ratio | fine-tune lr | seeds | fine-tune accuracy | fine-tune order | training loss |
-|---|---|---|---|---|---|---|
+| pretraining mask | ratio | fine-tune lr | epochs | seeds | fine-tune accuracy | fine-tune order | training loss |
+|---|---|---|---|---|---|---|---|
 {table}
 
 {reading}
@@ -481,14 +488,23 @@ def _cells(text: str) -> tuple:
     return tuple(cell for name, cell in names.items() if name in asked)
 
 
-def _rates(text: str) -> tuple[float, ...]:
-    try:
-        rates = tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--finetune-lrs takes numbers separated by commas, got {text!r}")
-    if not rates or not all(0 < rate < 1 for rate in rates) or len({lr_key(r) for r in rates}) != len(rates):
-        raise argparse.ArgumentTypeError(f"--finetune-lrs needs distinct learning rates between 0 and 1, got {text!r}")
-    return rates
+def _rates(text: str) -> tuple:
+    """'3e-3,3e-3x60' -> (0.003, (0.003, 60)): learning rates, each with the budget's epochs or its own."""
+    runs = []
+    for part in (part.strip() for part in text.split(",") if part.strip()):
+        try:
+            rate, epochs = parse_run_key(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--finetune-lrs takes RATE or RATExEPOCHS separated by commas "
+                                             f"(e.g. 3e-3,3e-3x60), got {part!r}")
+        if not 0 < rate < 1 or (epochs is not None and epochs < 1):
+            raise argparse.ArgumentTypeError(f"--finetune-lrs needs rates between 0 and 1 and at least one epoch, "
+                                             f"got {part!r}")
+        runs.append(rate if epochs is None else (rate, epochs))
+    keys = [run_key(*(run if isinstance(run, tuple) else (run,))) for run in runs]
+    if not runs or len(set(keys)) != len(keys):
+        raise argparse.ArgumentTypeError(f"--finetune-lrs needs distinct fine-tunes, got {text!r}")
+    return tuple(runs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -522,9 +538,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pixel-loss", choices=PIXEL_LOSSES, default="normalized",
                         help="masked-patch targets: normalized per patch (VideoMAE's default) or the raw pixels")
     parser.add_argument("--finetune-lrs", type=_rates, default=(),
-                        help=f"more learning rates for the twin fine-tune, comma-separated (every cell "
-                             f"has {FINETUNE_LR:g}): each cell adds a fine-tune per rate from its same final encoder, "
-                             f"finished cells included, and the page gets a table by rate")
+                        help=f"more twin fine-tunes, comma-separated: RATE (the budget's epochs) or "
+                             f"RATExEPOCHS, e.g. 3e-3,3e-3x60 (every cell has {FINETUNE_LR:g} for the budget's "
+                             f"epochs): each cell adds one per item from its same final encoder, finished "
+                             f"cells included, and the page gets a table of them")
     parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--report-only", action="store_true",
                         help="write the page from the cells --work has finished, running nothing "
@@ -553,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         print(results_table(group(results)))
         return 0
     _, first = run_grid(args.seeds, budget, work, spec, cells=args.cells or ALL_CELLS,
-                        finetune_lrs=args.finetune_lrs)
+                        finetune_runs=args.finetune_lrs)
     if ("tube", 0.9) in first["models"]:
         clip = first["data"]["heldout"][0][int(np.argmax(first["data"]["heldout"][1] > 0))]
         videos = reconstruct(first["models"][("tube", 0.9)], clip, spec, "tube", 0.9, args.seeds[0])

@@ -49,14 +49,21 @@ EXPERIMENT_SPEC = ModelSpec(patch_size=8, tubelet_size=2)
 # "clean": the same actors and motions on a flat grey background with none of those, so the
 # masked-patch loss is all actor: what masking can teach about motion, apart from the clutter.
 WORLDS = ("full", "clean")
-# The twin fine-tune's learning rate in every cell; `run_cell`'s finetune_lrs adds others, each from
-# the same encoder, to tell an encoder that holds no cue from one the fine-tune recipe fails to use.
+# The twin fine-tune's learning rate in every cell; `run_cell`'s finetune_runs adds others (and longer
+# fine-tunes), each from the same encoder, to tell an encoder that holds no cue from one the
+# fine-tune recipe fails to use.
 FINETUNE_LR = 1e-3
 
 
-def lr_key(lr: float) -> str:
-    """'0.0003': a learning rate as result.json keys it."""
-    return f"{lr:g}"
+def run_key(lr: float, epochs: int | None = None) -> str:
+    """'0.0003' (the budget's epochs) or '0.003x60': a fine-tune as result.json keys it."""
+    return f"{lr:g}" if epochs is None else f"{lr:g}x{epochs}"
+
+
+def parse_run_key(key: str) -> tuple[float, int | None]:
+    """The inverse of `run_key`: (learning rate, epochs or None for the budget's)."""
+    rate, _, epochs = key.partition("x")
+    return float(rate), int(epochs) if epochs else None
 
 
 @dataclass(frozen=True)
@@ -170,12 +177,13 @@ def cell_name(kind: str, ratio: float | None, seed: int) -> str:
 
 
 def run_cell(kind: str, ratio: float | None, seed: int, budget: Budget, spec: ModelSpec,
-             work: Path, data: dict, finetune_lrs: tuple[float, ...] = ()) -> tuple[dict, object]:
+             work: Path, data: dict, finetune_runs: tuple = ()) -> tuple[dict, object]:
     """One cell to its end, resuming what `work` already holds; returns (result, pretraining model).
 
-    Each of `finetune_lrs` other than FINETUNE_LR adds a twin fine-tune at that rate from the same
-    final encoder, kept under result["finetune_lr"] (so the budget, and a finished cell's own
-    numbers, stay as they were: a later run can add rates to finished cells)."""
+    Each of `finetune_runs`, a learning rate or (learning rate, epochs), other than the cell's own
+    (FINETUNE_LR for the budget's epochs) adds a twin fine-tune from the same final encoder, kept
+    under result["finetune_lr"] by `run_key` (so the budget, and a finished cell's own numbers, stay
+    as they were: a later run can add fine-tunes to finished cells)."""
     folder = Path(work) / cell_name(kind, ratio, seed)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "result.json"
@@ -211,12 +219,14 @@ def run_cell(kind: str, ratio: float | None, seed: int, budget: Budget, spec: Mo
     if "geometry" not in result:  # of the final encoder; seconds, so finished cells get it on any rerun
         result["geometry"] = token_geometry(model.videomae, data["heldout"][0], spec.image_size)
     _write_json(path, result)
-    for lr in finetune_lrs:
-        key = lr_key(lr)
-        if key != lr_key(FINETUNE_LR) and key not in result.setdefault("finetune_lr", {}):
-            result["finetune_lr"][key] = twin_finetune(model.videomae, data, spec, budget.finetune_epochs,
+    for run in finetune_runs:
+        lr, epochs = run if isinstance(run, tuple) else (run, None)
+        epochs = None if epochs == budget.finetune_epochs else epochs
+        key = run_key(lr, epochs)
+        if key != run_key(FINETUNE_LR) and key not in result.setdefault("finetune_lr", {}):
+            result["finetune_lr"][key] = twin_finetune(model.videomae, data, spec, epochs or budget.finetune_epochs,
                                                        seed, lr=lr)
-            _write_json(path, result)  # one rate at a time: an interrupted sweep keeps what it did
+            _write_json(path, result)  # one at a time: an interrupted sweep keeps what it did
     return result, model
 
 
@@ -224,7 +234,7 @@ ALL_CELLS = ((NO_PRETRAINING, None), *CELLS)
 
 
 def run_grid(seeds: list[int], budget: Budget, work: Path, spec: ModelSpec = EXPERIMENT_SPEC,
-             on_cell=None, cells=ALL_CELLS, finetune_lrs: tuple[float, ...] = ()) -> tuple[list[dict], dict]:
+             on_cell=None, cells=ALL_CELLS, finetune_runs: tuple = ()) -> tuple[list[dict], dict]:
     """`cells` (default: all) of every seed, seed by seed (an interrupted grid has whole seeds
     first). Processes given different cells can share one `work` folder and run side by side.
 
@@ -233,7 +243,7 @@ def run_grid(seeds: list[int], budget: Budget, work: Path, spec: ModelSpec = EXP
     for seed in seeds:
         data = seed_data(seed, spec, budget)
         for kind, ratio in cells:
-            result, model = run_cell(kind, ratio, seed, budget, spec, work, data, finetune_lrs)
+            result, model = run_cell(kind, ratio, seed, budget, spec, work, data, finetune_runs)
             results.append(result)
             if on_cell is not None:
                 on_cell(result)

@@ -8,7 +8,7 @@ from training.seed_runs import Budget, EXPERIMENT_SPEC
 
 
 def _result(kind, ratio, seed, probe, twin, ft_order=0.5, rec=0.95, finished=True):
-    result = {"kind": kind, "ratio": ratio, "seed": seed, "minutes": 1.0,
+    result = {"kind": kind, "ratio": ratio, "seed": seed, "minutes": 1.0, "budget": {"finetune_epochs": 15},
               "milestones": {"500": {"rec_same": rec, "rec_tube": rec, "probe": 0.1, "twin": 0.5},
                              "1000": {"rec_same": None if ratio is None else rec,
                                       "rec_tube": None if ratio is None else rec,
@@ -106,15 +106,16 @@ def test_the_rate_table_compares_each_rate_with_random_init_at_that_rate(tmp_pat
         result["finetune_lr"] = {"0.003": {"accuracy": accuracy, "order": 0.5 + 0.01 * result["seed"],
                                            "minutes": 0.5, "loss": [2.3, 1.0]}}
     text = _rate_section(results)
-    assert "| random init | – | 0.001 | 3 | 20.0% ± 0.0 | 50.0% ± 0.0 | 2.30 -> 2.00 |" in text
-    assert "| tube | 90% | 0.003 | 3 | 61.0% ± 1.0 | 51.0% ± 1.0 | 2.30 -> 1.00 |" in text
+    assert "| random init | – | 0.001 | 15 | 3 | 20.0% ± 0.0 | 50.0% ± 0.0 | 2.30 -> 2.00 |" in text
+    assert "| tube | 90% | 0.003 | 15 | 3 | 61.0% ± 1.0 | 51.0% ± 1.0 | 2.30 -> 1.00 |" in text
     at_001, at_003 = (line for line in text.splitlines() if line.startswith("- At lr"))
-    assert at_001 == "- At lr 0.001, apart on every seed: none (0 of 12 comparisons; the rest overlap)."
-    assert at_003.startswith("- At lr 0.003, apart on every seed: tube 75% above random init on accuracy; "
+    assert at_001 == "- At lr 0.001, 15 epochs, apart on every seed: none (0 of 12 comparisons; the rest overlap)."
+    assert at_003.startswith("- At lr 0.003, 15 epochs, apart on every seed: tube 75% above random init on accuracy; "
                              "tube 90% above random init on accuracy;")
     assert "on order" not in at_003 and "tube 90% above random 90%" not in at_003
     assert "(4 of 12 comparisons; the rest overlap)" in at_003
-    assert "tube 90% at 0.003 (61.0% ± 1.0)" in text and "random init at 0.003 (21.0% ± 1.0)" in text
+    assert "tube 90% at lr 0.003, 15 epochs (61.0% ± 1.0)" in text
+    assert "random init at lr 0.003, 15 epochs (21.0% ± 1.0)" in text
     out = tmp_path / "EXPERIMENTS.md"
     write_markdown(out, results, [0, 1, 2], Budget(steps=1000, evaluations=2), EXPERIMENT_SPEC, "cmd",
                    tmp_path / "none.png", floor_loss=0.2)
@@ -128,8 +129,8 @@ def test_finetune_rates_option_takes_distinct_rates():
 
     from training.experiments import _rates
 
-    assert _rates("3e-3, 0.0003") == (3e-3, 3e-4)
-    for bad in ("0", "1e-3,0.001", "fast", ""):
+    assert _rates("3e-3, 0.0003, 3e-3x60") == (3e-3, 3e-4, (3e-3, 60))
+    for bad in ("0", "1e-3,0.001", "fast", "", "3e-3x0", "3e-3xlong", "3e-3x60,0.003x60"):
         with pytest.raises(argparse.ArgumentTypeError):
             _rates(bad)
 

@@ -75,7 +75,7 @@ def test_a_finished_cell_is_read_back_and_a_folder_keeps_one_budget(tmp_path):
 
 
 def test_more_finetune_rates_are_added_to_a_finished_cell_from_its_own_encoder(tmp_path, monkeypatch):
-    """A later run with finetune_lrs adds a fine-tune per new rate to a finished cell, from the same
+    """A later run with finetune_runs adds a fine-tune per new rate or length to a finished cell, from the same
     final encoder, and leaves the cell's own fine-tune (and its budget) as they were."""
     import training.seed_runs as seed_runs
 
@@ -84,9 +84,12 @@ def test_more_finetune_rates_are_added_to_a_finished_cell_from_its_own_encoder(t
     data = _data()
     result, model = run_cell("tube", 0.9, 0, budget, TINY, tmp_path, data)
     before = {k: v.clone() for k, v in model.videomae.state_dict().items()}
-    swept, model = run_cell("tube", 0.9, 0, budget, TINY, tmp_path, data, finetune_lrs=(1e-3, 3e-4))
+    swept, model = run_cell("tube", 0.9, 0, budget, TINY, tmp_path, data,
+                            finetune_runs=(1e-3, (1e-3, 1), 3e-4, (3e-4, 2)))
     assert swept["finetune"] == result["finetune"]
-    assert list(swept["finetune_lr"]) == ["0.0003"]  # 1e-3 is the cell's own fine-tune
+    # 1e-3 for the budget's one epoch is the cell's own fine-tune, however it is named
+    assert list(swept["finetune_lr"]) == ["0.0003", "0.0003x2"]
+    assert swept["finetune_lr"]["0.0003x2"]["loss"] != swept["finetune_lr"]["0.0003"]["loss"]
     # from the pretrained encoder at its last checkpoint, which no fine-tune changes
     for name, value in model.videomae.state_dict().items():
         torch.testing.assert_close(value, before[name], msg=name)
@@ -98,7 +101,7 @@ def test_more_finetune_rates_are_added_to_a_finished_cell_from_its_own_encoder(t
         raise AssertionError("a fine-tune already in result.json ran again")
 
     monkeypatch.setattr(seed_runs, "twin_finetune", no_rerun)
-    again, _ = run_cell("tube", 0.9, 0, budget, TINY, tmp_path, data, finetune_lrs=(3e-4,))
+    again, _ = run_cell("tube", 0.9, 0, budget, TINY, tmp_path, data, finetune_runs=(3e-4, (3e-4, 2)))
     assert again == swept
     assert read_results(tmp_path, [0], budget, TINY) == [swept]
 
