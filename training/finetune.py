@@ -39,10 +39,13 @@ def new_classifier(spec: ModelSpec, actions: tuple[str, ...], encoder=None, seed
 PATCH_KEY = "videomae.embeddings.patch_embeddings.projection.weight"
 
 
-def load_weights(model, folder: str | Path, spec: ModelSpec) -> str:
+def load_weights(model, folder: str | Path, spec: ModelSpec, new_grid: bool = False) -> str:
     """Load a save_pretrained classifier's weights into `model` (of `spec`); return how.
 
-    The same shape loads as it is. A folder trained at a k-times smaller input with k-times smaller
+    The same shape loads as it is. With `new_grid`, a folder of the same patch side at another input
+    size loads too: every weight has the same shape (the position table is not a weight), but the
+    sinusoid now indexes a larger or smaller token grid, so what the folder's model learned about
+    where a token sits is relearned by the fine-tune; it is a partial warm start, asked for by name. A folder trained at a k-times smaller input with k-times smaller
     patches (the same token grid: VideoMAE's position table is a fixed sinusoid of the token index)
     loads with each patch weight spread over the k x k pixels it now covers, divided by k squared: on a
     frame upsampled k times the model then computes exactly what the folder's model computed on the
@@ -55,11 +58,16 @@ def load_weights(model, folder: str | Path, spec: ModelSpec) -> str:
     if (old_patch, old_size) == (spec.patch_size, spec.image_size):
         model.load_state_dict(state, strict=True)
         return "as saved"
+    if new_grid and old_patch == spec.patch_size:
+        model.load_state_dict(state, strict=True)
+        old_side, side = old_size // old_patch, spec.image_size // spec.patch_size
+        return f"as saved on a new token grid ({old_side}x{old_side} -> {side}x{side} per slot; positions relearned)"
     factor = spec.patch_size // old_patch
     if factor < 2 or spec.patch_size != factor * old_patch or spec.image_size != factor * old_size:
         raise ValueError(f"{folder}: image size {old_size} with patch {old_patch} is not a whole-number "
                          f"downscale of image size {spec.image_size} with patch {spec.patch_size}; "
-                         "only the same token grid at k times the pixels can be warm-started")
+                         "only the same token grid at k times the pixels can be warm-started "
+                         "(or, asked for by name, the same patch side on a new grid)")
     weight = state[PATCH_KEY]
     state[PATCH_KEY] = weight.repeat_interleave(factor, -1).repeat_interleave(factor, -2) / factor ** 2
     model.load_state_dict(state, strict=True)

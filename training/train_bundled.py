@@ -61,6 +61,7 @@ class Recipe:
     # Clips per class per epoch at 320x240 with the actor at a random scale (training.data.scaled_clips).
     scaled_clips_per_class: int = 0
     init: str = ""  # start from this save_pretrained folder's weights instead of random init
+    init_new_grid: bool = False  # let `init` be of the same patch side at another input size (finetune.load_weights)
 
 
 def stream_seed_base(recipe: Recipe) -> int:
@@ -113,7 +114,7 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = No
         del clips
     model = new_classifier(spec, ACTIONS, encoder=encoder, seed=recipe.seed)
     if recipe.init:  # from_pretrained reads safetensors and maps saved key names; strict: same shape or an error
-        init_how = load_weights(model, recipe.init, spec)
+        init_how = load_weights(model, recipe.init, spec, new_grid=recipe.init_new_grid)
         print(f"weights from {recipe.init}: {init_how}")
     data = functools.partial(epoch_data, recipe, spec)
 
@@ -277,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also train on this many 320x240 clips per class per epoch with the actor at a random scale")
     parser.add_argument("--init", default=Recipe.init,
                         help="start from this save_pretrained folder's weights (same configuration) instead of random init")
+    parser.add_argument("--init-new-grid", action="store_true",
+                        help="let --init be a model of the same patch side at another --image-size: every weight "
+                             "loads, and the fine-tune relearns where each token of the new grid sits")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="folder for a checkpoint every 10 epochs; a rerun with the same arguments resumes from it")
     parser.add_argument("--threads", type=int, default=2)
@@ -286,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                     finetune_epochs=args.finetune_epochs, finetune_lr=args.lr,
                     reversed_pairs=args.reversed_pairs, finetune_clips_per_class=args.clips_per_class,
                     clean_until=args.clean_until, stream_frames=args.stream_frames, init=args.init,
-                    scaled_clips_per_class=args.scaled_clips_per_class, onset_frames=args.onset_frames)
+                    init_new_grid=args.init_new_grid, scaled_clips_per_class=args.scaled_clips_per_class, onset_frames=args.onset_frames)
     spec = ModelSpec(num_layers=args.num_layers, intermediate_size=args.intermediate_size,
                      hidden_size=args.hidden_size, patch_size=args.patch_size,
                      tubelet_size=args.tubelet_size, image_size=args.image_size, full_frame=args.full_frame)
@@ -296,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--patch-size {spec.patch_size} does not divide --image-size {spec.image_size}")
     if recipe.init and not (Path(recipe.init) / "model.safetensors").is_file():
         parser.error(f"--init {recipe.init} holds no model.safetensors; name a save_pretrained folder")
+    if recipe.init_new_grid and not recipe.init:
+        parser.error("--init-new-grid needs --init")
     result = run(recipe, spec, args.out, args.checkpoint)
     command = "python -m training.train_bundled " + " ".join(
         sys.argv[1:] if argv is None else argv)

@@ -60,3 +60,19 @@ def test_export_of_a_full_frame_bundle_preprocesses_as_training_did(tmp_path):
     save_bundle(new_classifier(SMALL, ACTIONS[:3]), tmp_path / "small", ModelSpec(**{**SMALL.as_dict(), "full_frame": True}))
     build_artifact(ExportOptions(model=str(tmp_path / "small"), output=tmp_path / "artifact"), log=lambda _: None)
     assert load_artifact(tmp_path / "artifact").manifest.preprocessing == runtime_preprocessing(16, full_frame=True)
+
+
+@torch.no_grad()
+def test_a_new_token_grid_loads_every_weight_only_when_asked_for(tmp_path):
+    small = new_classifier(SMALL, ACTIONS[:3], seed=1)
+    save_bundle(small, tmp_path / "small", SMALL)
+    wider = ModelSpec(**{**SMALL.as_dict(), "image_size": 24})  # same 4 px patches, 6x6 tokens a slot
+    model = new_classifier(wider, ACTIONS[:3], seed=2)
+    how = load_weights(model, tmp_path / "small", wider, new_grid=True)
+    assert "4x4 -> 6x6" in how
+    for name, value in small.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], value, msg=name)
+    assert model.eval()(pixel_values=torch.randn(1, 4, 3, 24, 24)).logits.shape == (1, 3)
+    other = ModelSpec(**{**SMALL.as_dict(), "image_size": 24, "patch_size": 8})  # a new patch side is not a new grid
+    with pytest.raises(ValueError, match="token grid"):
+        load_weights(new_classifier(other, ACTIONS[:3]), tmp_path / "small", other, new_grid=True)
