@@ -112,14 +112,22 @@ class GroundTruthRecorder(Sink):
                 result.settled_windows += 1
                 result.settled_correct += hit
             result.majority_correct += window_label(world.timeline, seen) == truth
-        first_seen, last_seen = records[0][1], records[-1][1]
+        # Each onset's search starts at its segment's first result (a bisect over the results by
+        # newest frame, the order one stream's results arrive in, so the sort is one pass) and stops
+        # at the segment's end: a run of hours scores in one pass over its results, not one per onset.
+        records = sorted(records, key=lambda record: record[1])
+        newest = [index for _, index, _, _ in records]
+        first_seen, last_seen = newest[0], newest[-1]
         for segment in world.timeline:
             # Onsets before the first full clip, or after the last window, were never observable.
             if segment.label in background or segment.start <= first_seen or segment.start > last_seen:
                 continue
             result.segments += 1
-            for _, index, label, latency in records:
-                if segment.start <= index < segment.end and label == segment.label:
+            for at in range(bisect.bisect_left(newest, segment.start), len(records)):
+                _, index, label, latency = records[at]
+                if index >= segment.end:
+                    break
+                if label == segment.label:
                     result.detected += 1
                     result.delays_s.append((index - segment.start) / world.fps + latency)
                     break

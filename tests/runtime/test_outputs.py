@@ -272,3 +272,32 @@ def test_majority_ceiling_counts_the_frames_the_model_saw():
     every = GroundTruthRecorder()
     every.on_result(replace(_result(label="wave", index=26), first_index=12))
     assert every.score("cam", _World()).majority_correct == 0
+
+
+def test_onsets_are_scored_from_their_own_segments_results_on_a_long_run():
+    """Many onsets, each searched from its own segment's first result: the same detections and delays
+    as reading every result for every onset, the first matching result inside the segment winning."""
+    from types import SimpleNamespace as S
+
+    class _Long(_World):
+        def __init__(self):
+            self.timeline = [S(start=start, end=start + 40, label=("wave", "push", "no action")[k % 3])
+                             for k, start in enumerate(range(0, 40 * 300, 40))]
+
+        def label_at(self, index):
+            return self.timeline[min(index // 40, len(self.timeline) - 1)].label
+
+    world, recorder = _Long(), GroundTruthRecorder()
+    rng = np.random.default_rng(5)
+    results = [(index, str(rng.choice(["wave", "push", "no action"]))) for index in range(15, 40 * 300, 3)]
+    for index, label in results:
+        recorder.on_result(_result(label=label, index=index, latency=20.0))
+    score = recorder.score("cam", world, background=("no action",))
+    want = []
+    for segment in world.timeline:
+        if segment.label == "no action" or not results[0][0] < segment.start <= results[-1][0]:
+            continue
+        hit = next((i for i, label in results if segment.start <= i < segment.end and label == segment.label), None)
+        want.append(None if hit is None else (hit - segment.start) / world.fps + 0.02)
+    assert score.segments == len(want) and score.detected == sum(d is not None for d in want) > 100
+    assert score.delays_s == pytest.approx([d for d in want if d is not None])
