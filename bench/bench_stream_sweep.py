@@ -180,6 +180,10 @@ def markdown(runs: list[dict], frames: int, artifact: Path) -> str:
               f"- inside one action: {_spread([s.settled_accuracy for s in scores])}",
               f"- mean detection delay: {_spread([s.mean_delay_s for s in scores], ' s', 1.0, 2)}; "
               f"goal ≤ {goal:.2f} s (half the window span + one inference)",
+              "- mean detection delay a model naming exactly what fills most of each window would reach "
+              f"(the first window each new action mostly fills, at the model's own latency): "
+              f"{_spread([s.majority_mean_delay_s for s in scores], ' s', 1.0, 2)} "
+              f"({sum(len(s.majority_delays_s) for s in scores)} onsets)",
               f"- onsets detected: {sum(s.detected for s in scores)}/{sum(s.segments for s in scores)}",
               "- twin confusion (windows inside one action of an action with a time-reversed twin, named as "
               f"that twin): {_pct(_pooled(runs)[('twin', 'predicted as its time-reversed twin')])}", "",

@@ -47,6 +47,8 @@ class Accuracy:
     settled_windows: int = 0  # windows wholly inside one segment
     settled_correct: int = 0
     majority_correct: int = 0  # windows whose majority action is the truth at their newest frame
+    # Detection delays of the onsets a model naming each window's majority action would detect.
+    majority_delays_s: list[float] = field(default_factory=list)
 
     @property
     def accuracy(self) -> float | None:
@@ -64,12 +66,17 @@ class Accuracy:
     def mean_delay_s(self) -> float | None:
         return sum(self.delays_s) / len(self.delays_s) if self.delays_s else None
 
+    @property
+    def majority_mean_delay_s(self) -> float | None:
+        return sum(self.majority_delays_s) / len(self.majority_delays_s) if self.majority_delays_s else None
+
     def as_dict(self) -> dict:
         return {"stream_id": self.stream_id, "windows": self.windows, "correct": self.correct,
                 "accuracy": self.accuracy, "segments": self.segments, "detected": self.detected,
                 "mean_delay_s": self.mean_delay_s, "settled_windows": self.settled_windows,
                 "settled_correct": self.settled_correct, "settled_accuracy": self.settled_accuracy,
-                "majority_correct": self.majority_correct, "majority_ceiling": self.majority_ceiling}
+                "majority_correct": self.majority_correct, "majority_ceiling": self.majority_ceiling,
+                "majority_mean_delay_s": self.majority_mean_delay_s}
 
 
 class GroundTruthRecorder(Sink):
@@ -107,30 +114,33 @@ class GroundTruthRecorder(Sink):
         if not records:
             return result
         starts = [segment.start for segment in world.timeline]
-        for (first, index, _, _), seen, hit, truth in zip(records, frames, hits, truths):
+        majority = [window_label(world.timeline, seen) for seen in frames]
+        for (first, index, _, _), named, hit, truth in zip(records, majority, hits, truths):
             if bisect.bisect_right(starts, first) == bisect.bisect_right(starts, index):
                 result.settled_windows += 1
                 result.settled_correct += hit
-            result.majority_correct += window_label(world.timeline, seen) == truth
+            result.majority_correct += named == truth
         # Each onset's search starts at its segment's first result (a bisect over the results by
         # newest frame, the order one stream's results arrive in, so the sort is one pass) and stops
         # at the segment's end: a run of hours scores in one pass over its results, not one per onset.
-        records = sorted(records, key=lambda record: record[1])
-        newest = [index for _, index, _, _ in records]
+        order = sorted(range(len(records)), key=lambda at: records[at][1])
+        newest = [records[at][1] for at in order]
         first_seen, last_seen = newest[0], newest[-1]
         for segment in world.timeline:
             # Onsets before the first full clip, or after the last window, were never observable.
             if segment.label in background or segment.start <= first_seen or segment.start > last_seen:
                 continue
             result.segments += 1
-            for at in range(bisect.bisect_left(newest, segment.start), len(records)):
-                _, index, label, latency = records[at]
-                if index >= segment.end:
-                    break
-                if label == segment.label:
-                    result.detected += 1
-                    result.delays_s.append((index - segment.start) / world.fps + latency)
-                    break
+            searched = order[bisect.bisect_left(newest, segment.start):bisect.bisect_left(newest, segment.end)]
+            # The model's first naming of the action, and the first window whose frames the action
+            # mostly fills (what a model naming exactly that would detect, at the same latency).
+            for named, delays in (([records[at][2] for at in searched], result.delays_s),
+                                  ([majority[at] for at in searched], result.majority_delays_s)):
+                at = next((k for k, label in enumerate(named) if label == segment.label), None)
+                if at is not None:
+                    index, latency = records[searched[at]][1], records[searched[at]][3]
+                    delays.append((index - segment.start) / world.fps + latency)
+            result.detected = len(result.delays_s)
         return result
 
 

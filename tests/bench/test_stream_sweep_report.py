@@ -12,7 +12,8 @@ spec.loader.exec_module(sweep)
 
 def _run(seed, tallies, mistakes):
     score = SimpleNamespace(correct=1, windows=2, settled_correct=1, settled_windows=2, mean_delay_s=0.5,
-                            detected=1, segments=2, accuracy=0.5, settled_accuracy=0.5, majority_ceiling=0.8)
+                            detected=1, segments=2, accuracy=0.5, settled_accuracy=0.5, majority_ceiling=0.8,
+                            majority_mean_delay_s=0.55, majority_delays_s=[0.55])
     return {"seed": seed, "score": score, "goal_s": 0.6, "tallies": tallies, "mistakes": mistakes,
             "scene": {"distractors": 0}}
 

@@ -186,6 +186,9 @@ def test_accuracy_and_detection_delay_against_a_timeline():
     # A window spans 16 frames (index - 15 .. index): the action filling most of it is the truth at its
     # newest frame except at 20, 25 (wave fills 1 and 6 of their 16 frames) and 50, 55 (push: 1 and 6).
     assert score.majority_correct == 13 - 4 and score.majority_ceiling == pytest.approx(9 / 13)
+    # The first window each action mostly fills ends 10 frames after its onset (30 and 60: 11 of 16
+    # frames), so a model naming the majority would detect both at 1.0 s plus the same 0.1 s latency.
+    assert score.majority_delays_s == pytest.approx([1.1, 1.1])
     wrong_inside = GroundTruthRecorder()
     for index in range(15, 80, 5):
         label = "push" if index == 40 else _World().label_at(max(0, index - 10))
