@@ -52,6 +52,36 @@ def test_batched_results_equal_unbatched(tmp_path):
             assert _scores(b)[label] == pytest.approx(score, abs=1e-5)
 
 
+class RecordingBackend:
+    """A real backend that keeps each input it was given."""
+
+    def __init__(self, backend):
+        self.backend, self.fed = backend, []
+        self.inputs, self.outputs = backend.inputs, backend.outputs
+
+    def infer(self, feeds):
+        self.fed.append(next(iter(feeds.values())))
+        return self.backend.infer(feeds)
+
+
+def test_a_window_alone_reaches_the_backend_without_a_copy(tmp_path):
+    folder = make_onnx_artifact(tmp_path / "art")
+    artifact = load_artifact(folder)
+    backend = RecordingBackend(open_backend(artifact, "cpu", threads=1))
+    recognizer = Recognizer(artifact, backend, RecognizerConfig(mode="offline"))
+    pending = [p for p in map(recognizer.prepare, _frames(12, 1, "cam")) if p is not None]
+    single = recognizer.run(pending[:1])
+    assert np.shares_memory(backend.fed[0], pending[0].clip.array) and backend.fed[0].shape[0] == 1
+    batched = recognizer.run(pending[1:3])  # a batch of two is stacked into one new array
+    assert backend.fed[1].shape[0] == 2 and not np.shares_memory(backend.fed[1], pending[1].clip.array)
+    reference = Recognizer(artifact, open_backend(artifact, "cpu", threads=1), RecognizerConfig(mode="offline", max_batch=1))
+    again = [p for p in map(reference.prepare, _frames(12, 1, "cam")) if p is not None]
+    want = reference.run(again[:3])
+    for got, expected in zip(single + batched, want):
+        for label, score in _scores(expected).items():
+            assert _scores(got)[label] == pytest.approx(score, abs=1e-5)
+
+
 def test_scheduler_batches_windows_of_several_streams(tmp_path):
     folder = make_onnx_artifact(tmp_path / "art")
     recognizer, _ = _open(folder, mode="offline")
