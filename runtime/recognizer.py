@@ -277,9 +277,8 @@ class Recognizer:
             if self.fixed_batch is not None and len(arrays) < self.fixed_batch:
                 # A static-batch model (e.g. an engine built for exactly N): pad with copies, discard their rows.
                 arrays += [arrays[-1]] * (self.fixed_batch - len(arrays))
-            # A window alone goes as a view of its clip: a stacked copy is a fresh allocation the size
-            # of the input every window, and at 8x3x192x192 its page faults cost as much as a third of
-            # the inference (docs/BENCHMARKS.md).
+            # A window alone goes as a view of its clip: a stacked copy is a fresh input-sized array
+            # every window, which at 8x3x192x192 cost 2.2 ms of the live path (docs/BENCHMARKS.md).
             stacked = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
             start = time.perf_counter()
             logits = self.backend.infer({self.input_name: stacked})[self.output_name]
