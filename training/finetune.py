@@ -42,14 +42,16 @@ PATCH_KEY = "videomae.embeddings.patch_embeddings.projection.weight"
 def load_weights(model, folder: str | Path, spec: ModelSpec, new_grid: bool = False) -> str:
     """Load a save_pretrained classifier's weights into `model` (of `spec`); return how.
 
-    The same shape loads as it is. With `new_grid`, a folder of the same patch side at another input
-    size loads too: every weight has the same shape (the position table is not a weight), but the
-    sinusoid now indexes a larger or smaller token grid, so what the folder's model learned about
-    where a token sits is relearned by the fine-tune; it is a partial warm start, asked for by name. A folder trained at a k-times smaller input with k-times smaller
+    The same shape loads as it is. A folder trained at a k-times smaller input with k-times smaller
     patches (the same token grid: VideoMAE's position table is a fixed sinusoid of the token index)
     loads with each patch weight spread over the k x k pixels it now covers, divided by k squared: on a
     frame upsampled k times the model then computes exactly what the folder's model computed on the
-    frame itself, a warm start for training at the higher resolution."""
+    frame itself, a warm start for training at the higher resolution.
+
+    With `new_grid`, a folder of the same patch side at another input size loads too: every weight has
+    the same shape (the position table is not a weight), but the sinusoid now indexes a larger or
+    smaller token grid, so where a token sits is relearned by the fine-tune: a partial warm start,
+    asked for by name."""
     from transformers import VideoMAEForVideoClassification
 
     source = VideoMAEForVideoClassification.from_pretrained(str(folder))

@@ -290,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                     finetune_epochs=args.finetune_epochs, finetune_lr=args.lr,
                     reversed_pairs=args.reversed_pairs, finetune_clips_per_class=args.clips_per_class,
                     clean_until=args.clean_until, stream_frames=args.stream_frames, init=args.init,
-                    init_new_grid=args.init_new_grid, scaled_clips_per_class=args.scaled_clips_per_class, onset_frames=args.onset_frames)
+                    init_new_grid=args.init_new_grid, scaled_clips_per_class=args.scaled_clips_per_class,
+                    onset_frames=args.onset_frames)
     spec = ModelSpec(num_layers=args.num_layers, intermediate_size=args.intermediate_size,
                      hidden_size=args.hidden_size, patch_size=args.patch_size,
                      tubelet_size=args.tubelet_size, image_size=args.image_size, full_frame=args.full_frame)

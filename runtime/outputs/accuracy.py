@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from runtime.sources.base import GroundTruth
 
 
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 @dataclass
 class Accuracy:
     stream_id: str
@@ -64,11 +68,11 @@ class Accuracy:
 
     @property
     def mean_delay_s(self) -> float | None:
-        return sum(self.delays_s) / len(self.delays_s) if self.delays_s else None
+        return _mean(self.delays_s)
 
     @property
     def majority_mean_delay_s(self) -> float | None:
-        return sum(self.majority_delays_s) / len(self.majority_delays_s) if self.majority_delays_s else None
+        return _mean(self.majority_delays_s)
 
     def as_dict(self) -> dict:
         return {"stream_id": self.stream_id, "windows": self.windows, "correct": self.correct,
@@ -134,13 +138,12 @@ class GroundTruthRecorder(Sink):
             searched = order[bisect.bisect_left(newest, segment.start):bisect.bisect_left(newest, segment.end)]
             # The model's first naming of the action, and the first window whose frames the action
             # mostly fills (what a model naming exactly that would detect, at the same latency).
-            for named, delays in (([records[at][2] for at in searched], result.delays_s),
-                                  ([majority[at] for at in searched], result.majority_delays_s)):
-                at = next((k for k, label in enumerate(named) if label == segment.label), None)
+            for named, delays in ((lambda at: records[at][2], result.delays_s),
+                                  (majority.__getitem__, result.majority_delays_s)):
+                at = next((at for at in searched if named(at) == segment.label), None)
                 if at is not None:
-                    index, latency = records[searched[at]][1], records[searched[at]][3]
-                    delays.append((index - segment.start) / world.fps + latency)
-            result.detected = len(result.delays_s)
+                    delays.append((records[at][1] - segment.start) / world.fps + records[at][3])
+        result.detected = len(result.delays_s)
         return result
 
 

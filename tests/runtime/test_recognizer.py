@@ -74,7 +74,7 @@ def test_a_window_alone_reaches_the_backend_without_a_copy(tmp_path):
     assert np.shares_memory(backend.fed[0], pending[0].clip.array) and backend.fed[0].shape[0] == 1
     batched = recognizer.run(pending[1:3])  # a batch of two is stacked into one new array
     assert backend.fed[1].shape[0] == 2 and not np.shares_memory(backend.fed[1], pending[1].clip.array)
-    reference = Recognizer(artifact, open_backend(artifact, "cpu", threads=1), RecognizerConfig(mode="offline", max_batch=1))
+    reference, _ = _open(folder, mode="offline", max_batch=1)
     again = [p for p in map(reference.prepare, _frames(12, 1, "cam")) if p is not None]
     want = reference.run(again[:3])
     for got, expected in zip(single + batched, want):
