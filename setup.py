@@ -38,7 +38,9 @@ EXTRAS = {
     "triton": ["tritonclient[grpc,http]>=2.40"],
     # The CPU engine for x86/Arm robots (and Intel GPUs/NPUs); reads the artifact's ONNX files as they are.
     "openvino": ["openvino>=2024.6"],
-    "test": ["pytest>=7", "pillow>=9", "onnx>=1.16"],
+    # pytest-timeout: a test that hangs (a call with no bound, a server that never answers) fails
+    # with every thread's stack instead of stalling the run.
+    "test": ["pytest>=7", "pytest-timeout>=2.1", "pillow>=9", "onnx>=1.16"],
 }
 EXTRAS["dev"] = sorted({r for k in ("opencv", "export", "rosbag", "metrics", "test", "videotext", "videotext-export", "calibration", "openvino", "triton") for r in EXTRAS[k]} | {"ruff", "pyyaml>=6"})
 

@@ -222,6 +222,9 @@ def test_killing_the_server_mid_stream_counts_failures_and_results_resume(reposi
     assert remote.stats.failed_windows == summary.failed_windows
 
 
+# Every call it makes is bounded by a 1 s timeout and its wait for the server by 30 s, yet one run hung in
+# it: a hang fails here with every thread's stack (pytest-timeout) instead of stalling the suite.
+@pytest.mark.timeout(120)
 def test_a_hung_server_costs_one_timeout_per_call_and_calls_resume_when_it_wakes(repository, bundled_artifact_dir,
                                                                                  tmp_path):
     import os
