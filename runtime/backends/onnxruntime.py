@@ -100,6 +100,14 @@ def available_providers() -> list[str]:
     return list(_ort().get_available_providers())
 
 
+def cpu_count() -> int:
+    """The cores this process may run on (its affinity mask: taskset, a container's cpuset), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS)
+        return max(1, os.cpu_count() or 1)
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
@@ -118,9 +126,11 @@ class OnnxRuntimeBackend(Backend):
             )
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = int(threads)
-            options.inter_op_num_threads = 1
+        # Always a count: left at 0, ORT makes one thread per physical core and pins each to its core,
+        # even cores the process was kept off (taskset, a cpuset: a robot's control-loop core). A count
+        # is not pinned, and its threads stay on the process's cores (bench/bench_ort_threads.py).
+        options.intra_op_num_threads = int(threads) if threads else cpu_count()
+        options.inter_op_num_threads = 1
         provider_options = provider_options or {}
         with_options = [(p, provider_options.get(p, {})) for p in providers]
         # ORT opens external data relative to the model; refuse locations that leave its folder

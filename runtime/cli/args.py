@@ -103,7 +103,9 @@ def add_precision(parser, choices: Sequence[str], default: str, help: str) -> No
 
 
 def add_threads(parser, help: str = "ONNX Runtime / OpenVINO inference threads", type=positive_int) -> None:
-    parser.add_argument("--threads", type=type, default=None, help=help)
+    parser.add_argument("--threads", type=type, default=None,
+                        help=f"{help} (default: ONNX Runtime one per core this process may use, unpinned; "
+                             "OpenVINO its own count)")
 
 
 def add_seconds(parser, help: str = "stop after this many seconds", type=positive_number) -> None:

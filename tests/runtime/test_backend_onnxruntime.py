@@ -101,3 +101,51 @@ def test_thread_counts_outside_the_range_are_refused_by_every_backend(onnx_artif
 def test_backend_errors_are_one_line():
     error = BackendError("could not load x:\nException from src/a.cpp:1:\n  Wrong value\n\n")
     assert str(error) == "could not load x: Exception from src/a.cpp:1: Wrong value"
+
+
+def test_the_thread_count_is_always_set_so_ort_never_pins_its_threads(onnx_artifact):
+    """Left at 0, ONNX Runtime pins one thread per physical core, and the cores are shared on a robot."""
+    import os
+
+    from runtime.backends.onnxruntime import cpu_count
+
+    with open_backend(load_artifact(onnx_artifact), "cpu") as backend:
+        assert backend.session.get_session_options().intra_op_num_threads == cpu_count() >= 1
+    with open_backend(load_artifact(onnx_artifact), "cpu", threads=3) as backend:
+        assert backend.session.get_session_options().intra_op_num_threads == 3
+    if hasattr(os, "sched_getaffinity"):
+        assert cpu_count() == len(os.sched_getaffinity(0))
+
+
+def test_the_default_count_is_the_cores_this_process_may_use(onnx_artifact):
+    """A process limited to one core (taskset, a container's cpuset) gets one thread, and no thread of the
+    session runs elsewhere: left at 0, ONNX Runtime pins a pool thread to each physical core, the
+    cores the process was kept off included."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    if not hasattr(os, "sched_setaffinity") or not os.path.isdir("/proc/self/task"):
+        pytest.skip("no CPU affinity or /proc on this platform")
+    code = """
+import glob, json, os, sys
+import numpy as np
+core = sorted(os.sched_getaffinity(0))[0]
+os.sched_setaffinity(0, {core})
+def tasks():
+    return {path.split("/")[-2]: open(path).read().split("Cpus_allowed_list:")[1].split()[0]
+            for path in glob.glob("/proc/self/task/*/status")}
+from runtime.artifact import load_artifact
+from runtime.backends import open_backend
+before = tasks()
+backend = open_backend(load_artifact(sys.argv[1]), "cpu")
+backend.infer({"pixel_values": np.zeros((1, 4, 3, 32, 32), np.float32)})
+new = {cpus for tid, cpus in tasks().items() if tid not in before}
+print(json.dumps([backend.session.get_session_options().intra_op_num_threads, core, sorted(new)]))
+"""
+    out = subprocess.run([sys.executable, "-c", code, str(onnx_artifact)], capture_output=True, text=True,
+                         check=True, timeout=120)
+    threads, core, new = json.loads(out.stdout.strip().splitlines()[-1])
+    assert threads == 1
+    assert all(cpus == str(core) for cpus in new), new
