@@ -18,12 +18,13 @@ def test_the_suite_bounds_every_test():
 
 
 def test_a_hanging_test_fails_with_its_stack_and_the_next_test_still_runs(tmp_path):
+    ran = tmp_path / "after-ran"
     (tmp_path / "test_hang.py").write_text(
-        "import threading, time\n"
+        "import pathlib, threading\n"
         "def test_hangs():\n"
         "    threading.Event().wait()\n"
         "def test_after():\n"
-        "    assert True\n")
+        f"    pathlib.Path({str(ran)!r}).touch()\n")
     # The repository's own configuration, with the bound shortened so the check takes seconds.
     run = subprocess.run([sys.executable, "-m", "pytest", "-c", str(REPO / "pytest.ini"), "--rootdir", str(tmp_path),
                           "-p", "no:cacheprovider", "-o", "timeout=2", str(tmp_path / "test_hang.py")],
@@ -32,3 +33,4 @@ def test_a_hanging_test_fails_with_its_stack_and_the_next_test_still_runs(tmp_pa
     assert run.returncode == 1, out
     assert "1 failed, 1 passed" in out, out
     assert "Timeout" in out and "test_hangs" in out, out
+    assert ran.exists(), out  # the test after the hang ran its body
