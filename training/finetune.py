@@ -51,11 +51,19 @@ def load_weights(model, folder: str | Path, spec: ModelSpec, new_grid: bool = Fa
     With `new_grid`, a folder of the same patch side at another input size loads too: every weight has
     the same shape (the position table is not a weight), but the sinusoid now indexes a larger or
     smaller token grid, so where a token sits is relearned by the fine-tune: a partial warm start,
-    asked for by name."""
+    asked for by name.
+
+    With `new_grid`, a folder whose tubelet is k times this spec's loads as well (the same input and
+    patch side): each new tubelet frame takes the summed kernel of the k old frames it stands for,
+    so a still scene embeds as before, and the k-times-finer slots sit at positions the fine-tune
+    relearns."""
     from transformers import VideoMAEForVideoClassification
 
     source = VideoMAEForVideoClassification.from_pretrained(str(folder))
     state = source.state_dict()
+    old_tubelet = source.config.tubelet_size
+    if old_tubelet != spec.tubelet_size:
+        return _load_finer_tubelet(model, state, source.config, folder, spec, new_grid)
     old_patch, old_size = source.config.patch_size, source.config.image_size
     if (old_patch, old_size) == (spec.patch_size, spec.image_size):
         model.load_state_dict(state, strict=True)
@@ -74,6 +82,23 @@ def load_weights(model, folder: str | Path, spec: ModelSpec, new_grid: bool = Fa
     state[PATCH_KEY] = weight.repeat_interleave(factor, -1).repeat_interleave(factor, -2) / factor ** 2
     model.load_state_dict(state, strict=True)
     return f"patch weights {old_patch} px spread over {spec.patch_size} px"
+
+
+def _load_finer_tubelet(model, state: dict, config, folder, spec: ModelSpec, new_grid: bool) -> str:
+    old = config.tubelet_size
+    factor = old // spec.tubelet_size
+    if not new_grid or factor < 2 or old != factor * spec.tubelet_size or \
+            (config.patch_size, config.image_size) != (spec.patch_size, spec.image_size):
+        raise ValueError(f"{folder}: tubelet {old} at image size {config.image_size}, patch {config.patch_size} "
+                         f"cannot warm-start tubelet {spec.tubelet_size} at image size {spec.image_size}, patch "
+                         f"{spec.patch_size}: only a whole-number finer tubelet at the same input and patch "
+                         "loads, and only asked for by name (--init-new-grid)")
+    weight = state[PATCH_KEY]  # (hidden, channels, old tubelet, patch, patch)
+    shape = weight.shape
+    state[PATCH_KEY] = weight.view(shape[0], shape[1], spec.tubelet_size, factor, *shape[3:]).sum(dim=3)
+    model.load_state_dict(state, strict=True)
+    return (f"tubelet {old} kernels summed into tubelet {spec.tubelet_size} "
+            f"({config.num_frames // old} -> {spec.temporal_slots} temporal slots; positions relearned)")
 
 
 def finetune(model, spec: ModelSpec, epochs: int, data: Callable[[int], tuple[np.ndarray, np.ndarray]],

@@ -279,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", default=Recipe.init,
                         help="start from this save_pretrained folder's weights (same configuration) instead of random init")
     parser.add_argument("--init-new-grid", action="store_true",
-                        help="let --init be a model of the same patch side at another --image-size: every weight "
-                             "loads, and the fine-tune relearns where each token of the new grid sits")
+                        help="let --init be a model of the same patch side at another --image-size, or one whose "
+                             "tubelet is a whole multiple of --tubelet-size (its kernels summed per new frame): "
+                             "every weight loads, and the fine-tune relearns where each token of the new grid sits")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="folder for a checkpoint every 10 epochs; a rerun with the same arguments resumes from it")
     parser.add_argument("--threads", type=int, default=2)

@@ -76,3 +76,33 @@ def test_a_new_token_grid_loads_every_weight_only_when_asked_for(tmp_path):
     other = ModelSpec(**{**SMALL.as_dict(), "image_size": 24, "patch_size": 8})  # a new patch side is not a new grid
     with pytest.raises(ValueError, match="token grid"):
         load_weights(new_classifier(other, ACTIONS[:3]), tmp_path / "small", other, new_grid=True)
+
+
+COARSE_TUBELET = ModelSpec(**{**SMALL.as_dict(), "num_frames": 8, "tubelet_size": 4})
+FINE_TUBELET = ModelSpec(**{**COARSE_TUBELET.as_dict(), "tubelet_size": 2})
+
+
+@torch.no_grad()
+def test_a_finer_tubelet_warm_starts_so_a_still_scene_embeds_as_before_and_only_when_asked_for(tmp_path):
+    coarse = new_classifier(COARSE_TUBELET, ACTIONS[:3], seed=1)
+    save_bundle(coarse, tmp_path / "coarse", COARSE_TUBELET)
+    with pytest.raises(ValueError, match="init-new-grid"):
+        load_weights(new_classifier(FINE_TUBELET, ACTIONS[:3]), tmp_path / "coarse", FINE_TUBELET)
+    fine = new_classifier(FINE_TUBELET, ACTIONS[:3], seed=2)
+    how = load_weights(fine, tmp_path / "coarse", FINE_TUBELET, new_grid=True)
+    assert "2 -> 4 temporal slots" in how
+    still = torch.randn(2, 1, 3, 16, 16).expand(2, 8, 3, 16, 16).contiguous()
+    per_slot = 16  # 4 x 4 patches
+    want = coarse.videomae.embeddings.patch_embeddings(still)  # (2, 2 slots * 16, hidden)
+    got = fine.videomae.embeddings.patch_embeddings(still)  # (2, 4 slots * 16, hidden)
+    for slot in range(4):
+        torch.testing.assert_close(got[:, slot * per_slot:(slot + 1) * per_slot], want[:, :per_slot])
+    # every other weight is the coarse model's, and the fine model runs on the clip
+    for name, value in coarse.state_dict().items():
+        if not name.endswith("projection.weight"):
+            torch.testing.assert_close(fine.state_dict()[name], value, msg=name)
+    assert fine.eval()(pixel_values=still).logits.shape == (2, 3)
+    # a tubelet that is no whole fraction of the saved one, or another patch side, is refused
+    odd = ModelSpec(**{**COARSE_TUBELET.as_dict(), "tubelet_size": 8})
+    with pytest.raises(ValueError, match="finer tubelet"):
+        load_weights(new_classifier(odd, ACTIONS[:3]), tmp_path / "coarse", odd, new_grid=True)
