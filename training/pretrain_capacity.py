@@ -19,10 +19,14 @@ content used). Control scenes tell the model's reach apart:
 from __future__ import annotations
 
 import argparse
+import datetime
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from training.pretrain import PIXEL_LOSSES, make_mask, new_pretraining_model, patch_targets
 from training.seed_runs import EXPERIMENT_SPEC
@@ -72,7 +76,7 @@ def fit_one_batch(clips: np.ndarray, steps: int, mask_kind: str = "random", rati
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.05)
     shares = []
     model.train()
-    for step in range(1, steps + 1):
+    for step in tqdm(range(1, steps + 1), desc="fit one batch", leave=False):
         loss = model(pixel_values=values, bool_masked_pos=mask).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -83,38 +87,95 @@ def fit_one_batch(clips: np.ndarray, steps: int, mask_kind: str = "random", rati
     return shares
 
 
+def _names(text: str, allowed: tuple[str, ...]) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names or any(name not in allowed for name in names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"takes distinct names of {', '.join(allowed)} separated by commas, "
+                                         f"got {text!r}")
+    return names
+
+
+def write_page(path: Path, rows: list[dict], args, command: str) -> None:
+    steps = [step for step, _ in rows[0]["shares"]]
+    fitted = [f"{r['scene']} ({r['mask']})" for r in rows if r["shares"][-1][1] < 0.5]
+    stuck = [f"{r['scene']} ({r['mask']})" for r in rows if r["shares"][-1][1] >= 0.5]
+    table = "\n".join(
+        f"| {r['scene']} | {r['mask']} | {r['pixel_loss']} | "
+        + " | ".join(f"{100 * share:.1f}%" for _, share in r["shares"]) + f" | {r['seconds'] / 60:.1f} |"
+        for r in rows)
+    path.write_text(f"""# Experiments: can the masked autoencoder fit one batch?
+
+Reproduce (CPU; {args.threads} threads):
+
+```
+{command}
+```
+
+Date: {datetime.date.today().isoformat()}. `training.pretrain_capacity`: a fresh `VideoMAEForPreTraining` of the
+tube-vs-random grid's shape ({EXPERIMENT_SPEC.as_dict()}) trained on one fixed batch of {args.clips} clips under
+one fixed mask at {args.ratio:.0%}, seed {args.seed}, AdamW at a fixed lr {args.lr:g} (the grid's betas, weight decay
+and gradient clipping). Nothing but fitting is asked: the value is the batch's own masked-patch loss as a share of
+the best prediction that ignores the clips (100%: nothing of their content used). Scenes:
+
+- uniform: every clip one random colour; a masked patch equals any visible one (no position needed);
+- halves: each clip's left and right halves two random colours; a masked patch needs the visible patches of its
+  own side (routing by position);
+- clean, full: the world's clips (`training.data.world_clips`, 8 frames at 7.5 fps) on a flat background, and
+  with texture, grain, shake and distractors.
+
+The control scenes are scored on raw pixels (their patches are flat, so normalized targets are all zero).
+
+| scene | mask | pixels | {" | ".join(f"step {step}" for step in steps)} | minutes |
+|---|---|---|{"---|" * len(steps)}---|
+{table}
+
+Below half of the constant prediction by step {steps[-1]}: {", ".join(fitted) or "none"}. At or above it: {", ".join(stuck) or "none"}.
+""")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenes", default=",".join(SCENES),
-                        help=f"comma-separated, of {', '.join(SCENES)}")
+    parser.add_argument("--scenes", type=lambda text: _names(text, SCENES), default=list(SCENES),
+                        help=f"comma-separated, of {', '.join(SCENES)} (default: all)")
+    parser.add_argument("--masks", type=lambda text: _names(text, ("random", "tube")), default=["random"],
+                        help="comma-separated mask kinds, each run on every world scene (the control scenes take "
+                             "the first: their clips do not move, so the kind changes nothing)")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--clips", type=int, default=32, help="clips in the one batch")
-    parser.add_argument("--mask", choices=("random", "tube"), default="random")
     parser.add_argument("--ratio", type=float, default=0.75)
-    parser.add_argument("--pixel-loss", choices=PIXEL_LOSSES, default="normalized")
+    parser.add_argument("--pixel-loss", choices=PIXEL_LOSSES, default="normalized",
+                        help="targets of the world scenes (the control scenes always take raw pixels)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None, help="also write the table as a markdown page here")
     args = parser.parse_args(argv)
-    scenes = [s.strip() for s in args.scenes.split(",") if s.strip()]
-    unknown = [s for s in scenes if s not in SCENES]
-    if unknown or not scenes:
-        parser.error(f"--scenes takes names of {', '.join(SCENES)}, got {args.scenes!r}")
     if args.steps < 1 or args.clips < 1:
         parser.error("--steps and --clips must be at least 1")
+    if not 0 < args.ratio < 1:
+        parser.error(f"--ratio must be between 0 and 1, got {args.ratio}")
     torch.set_num_threads(args.threads)
     every = max(1, args.steps // 4)
-    print(f"one batch of {args.clips} clips, one {args.mask} mask at {args.ratio:.0%}, {args.pixel_loss} pixels, "
-          f"lr {args.lr:g}, seed {args.seed}: masked-patch loss as a share of the batch's constant prediction")
-    for scene in scenes:
-        started = time.time()
-        # the control scenes' patches are flat, so normalized targets would all be zero
-        pixel_loss = args.pixel_loss if scene in ("clean", "full") else "raw"
-        shares = fit_one_batch(scene_clips(scene, args.clips, seed=args.seed), args.steps, args.mask,
-                               args.ratio, pixel_loss, args.lr, args.seed, report_every=every)
-        line = ", ".join(f"step {step} {100 * share:.1f}%" for step, share in shares)
-        print(f"  {scene} ({pixel_loss} pixels): {line} ({time.time() - started:.0f} s)", flush=True)
+    print(f"one batch of {args.clips} clips, one mask at {args.ratio:.0%}, lr {args.lr:g}, seed {args.seed}: "
+          "masked-patch loss as a share of the batch's constant prediction")
+    rows = []
+    for scene in args.scenes:
+        world = scene in ("clean", "full")
+        pixel_loss = args.pixel_loss if world else "raw"
+        clips = scene_clips(scene, args.clips, seed=args.seed)
+        for mask in (args.masks if world else args.masks[:1]):
+            started = time.time()
+            shares = fit_one_batch(clips, args.steps, mask, args.ratio, pixel_loss, args.lr, args.seed,
+                                   report_every=every)
+            rows.append({"scene": scene, "mask": mask, "pixel_loss": pixel_loss, "shares": shares,
+                         "seconds": time.time() - started})
+            line = ", ".join(f"step {step} {100 * share:.1f}%" for step, share in shares)
+            print(f"  {scene}, {mask} mask ({pixel_loss} pixels): {line} ({rows[-1]['seconds']:.0f} s)", flush=True)
+    if args.out is not None:
+        command = "python -m training.pretrain_capacity " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_page(args.out, rows, args, command.strip())
+        print(f"wrote {args.out}")
     return 0
 
 

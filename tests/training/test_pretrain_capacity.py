@@ -45,3 +45,21 @@ def test_cli_refuses_unknown_scenes_and_empty_budgets(capsys):
 def test_control_scenes_refuse_normalized_pixels_whose_targets_are_all_zero():
     with pytest.raises(ValueError, match="flat"):
         fit_one_batch(scene_clips("halves", 4, TINY), 1, pixel_loss="normalized", spec=TINY)
+
+
+def test_cli_writes_a_page_with_one_row_per_scene_and_mask(tmp_path, monkeypatch, capsys):
+    import training.pretrain_capacity as capacity
+
+    monkeypatch.setattr(capacity, "EXPERIMENT_SPEC", TINY)
+    monkeypatch.setattr(capacity, "scene_clips", lambda scene, count, seed=0: scene_clips(scene, count, TINY, seed))
+    real_fit = capacity.fit_one_batch
+    monkeypatch.setattr(capacity, "fit_one_batch", lambda *a, **k: real_fit(*a, **{**k, "spec": TINY}))
+    page = tmp_path / "capacity.md"
+    assert main(["--scenes", "uniform,clean", "--masks", "random,tube", "--steps", "4", "--clips", "4",
+                 "--threads", "1", "--out", str(page)]) == 0
+    text = page.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| uniform") or line.startswith("| clean")]
+    assert [row.split(" | ")[:3] for row in rows] == [["| uniform", "random", "raw"], ["| clean", "random", "normalized"],
+                                                       ["| clean", "tube", "normalized"]]
+    assert "--masks random,tube" in text and "| step 1 | step 2 | step 3 | step 4 |" in text
+    assert "wrote" in capsys.readouterr().out
