@@ -36,13 +36,19 @@ def make_mask(kind: str, batch: int, spec: ModelSpec, ratio: float,
     return MASKS[kind](batch, spec.temporal_slots, spec.patches_per_slot, ratio, generator)
 
 
-def new_pretraining_model(spec: ModelSpec, seed: int, pixel_loss: str = "normalized"):
+def new_pretraining_model(spec: ModelSpec, seed: int, pixel_loss: str = "normalized", encoder_norm: bool = False):
+    """encoder_norm: a LayerNorm on the encoder's output before the decoder, as VideoMAE's own
+    pretraining encoder has. Without it (the default, so the encoder's keys are the classifier's:
+    the HF model drops that norm when `use_mean_pooling` is set) the decoder reads the residual
+    stream unnormalized."""
     from transformers import VideoMAEForPreTraining
 
     if pixel_loss not in PIXEL_LOSSES:
         raise ValueError(f"pixel_loss must be one of {PIXEL_LOSSES}, got {pixel_loss!r}")
+    config = spec.videomae_config(norm_pix_loss=pixel_loss == "normalized")
+    config.use_mean_pooling = not encoder_norm
     torch.manual_seed(seed)
-    return VideoMAEForPreTraining(spec.videomae_config(norm_pix_loss=pixel_loss == "normalized"))
+    return VideoMAEForPreTraining(config)
 
 
 def _patches(values: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:

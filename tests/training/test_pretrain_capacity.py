@@ -55,11 +55,24 @@ def test_cli_writes_a_page_with_one_row_per_scene_and_mask(tmp_path, monkeypatch
     real_fit = capacity.fit_one_batch
     monkeypatch.setattr(capacity, "fit_one_batch", lambda *a, **k: real_fit(*a, **{**k, "spec": TINY}))
     page = tmp_path / "capacity.md"
-    assert main(["--scenes", "uniform,clean", "--masks", "random,tube", "--steps", "4", "--clips", "4",
+    assert main(["--scenes", "uniform,clean", "--masks", "random,tube", "--steps", "4", "--clips", "4", "--encoder-norm",
                  "--threads", "1", "--out", str(page)]) == 0
     text = page.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| uniform") or line.startswith("| clean")]
-    assert [row.split(" | ")[:3] for row in rows] == [["| uniform", "random", "raw"], ["| clean", "random", "normalized"],
-                                                       ["| clean", "tube", "normalized"]]
+    assert [row.split(" | ")[:3] for row in rows] == [
+        ["| uniform", "random", "raw"], ["| clean", "random", "normalized"],
+        ["| clean", "random + encoder norm", "normalized"], ["| clean", "tube", "normalized"],
+        ["| clean", "tube + encoder norm", "normalized"]]
     assert "--masks random,tube" in text and "| step 1 | step 2 | step 3 | step 4 |" in text
     assert "wrote" in capsys.readouterr().out
+
+
+def test_encoder_norm_adds_videomae_own_output_norm_and_the_default_keeps_the_classifier_keys():
+    from training.pretrain import new_pretraining_model
+
+    assert new_pretraining_model(TINY, seed=0).videomae.layernorm is None
+    normed = new_pretraining_model(TINY, seed=0, encoder_norm=True)
+    assert isinstance(normed.videomae.layernorm, torch.nn.LayerNorm)
+    shares = fit_one_batch(scene_clips("uniform", 4, TINY), 2, pixel_loss="raw", spec=TINY, report_every=1,
+                           encoder_norm=True)
+    assert len(shares) == 2 and all(np.isfinite(share) for _, share in shares)
