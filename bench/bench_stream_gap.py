@@ -33,9 +33,11 @@ from testbed.view import crop_box  # noqa: E402
 class _Windows(Sink):
     def __init__(self):
         self.rows: list[tuple[int, int, str]] = []
+        self.frames: list[tuple[int, ...]] = []  # the source indices each window saw, row by row
 
     def on_result(self, result) -> None:
         self.rows.append((result.first_index, result.newest_index, result.label))
+        self.frames.append(tuple(result.frame_indices or range(result.first_index, result.newest_index + 1)))
 
 
 def run(artifact, width: int, height: int, frames: int, seed: int, threads: int) -> dict:

@@ -8,7 +8,10 @@ inference). It then pools the windows that lie inside one action (the background
 included) over all seeds and splits their accuracy by what the world varies: the action, the
 actor's radius in model pixels and where it is against the model's view (the central crop, or the
 whole frame for a model that squeezes it), the action's
-speed, the actor's shape, and the scene's distractor count, sensor noise and camera shake.
+speed, the actor's shape, and the scene's distractor count, sensor noise and camera shake. The
+windows that straddle a change are pooled apart, by whether the newest segment is a pause or an
+action and how many of the window's frames it fills: how often each is named as the scorer asks,
+and how often as the segment it began in.
 
 The default seeds are used by no test, benchmark or training run, so the figures are what a
 stream the model never saw gets:
@@ -115,12 +118,17 @@ def run_seed(artifact, seed: int, frames: int, threads: int, width: int = 320, h
     starts = [segment.start for segment in world.timeline]
     tallies = collections.defaultdict(lambda: [0, 0])
     mistakes = collections.Counter()  # (truth, what was named) over windows inside one action
-    for first, newest, label in windows.rows:
+    straddling = collections.defaultdict(lambda: [0, 0, 0])  # straddle_key -> [named newest, named oldest, all]
+    for (first, newest, label), seen in zip(windows.rows, windows.frames):
         at = bisect.bisect_right(starts, newest)
-        if at != bisect.bisect_right(starts, first):
-            continue  # straddles a change
         truth = world.timeline[at - 1].label
         predicted = world.action_of(label) or label
+        if at != bisect.bisect_right(starts, first):  # straddles a change
+            tally = straddling[straddle_key(world, seen, at - 1)]
+            tally[0] += predicted == truth
+            tally[1] += predicted == world.timeline[bisect.bisect_right(starts, first) - 1].label != truth
+            tally[2] += 1
+            continue
         if predicted != truth:
             mistakes[(truth, predicted)] += 1
         if REVERSED.get(truth, truth) != truth:  # an action with a time-reversed twin
@@ -130,7 +138,15 @@ def run_seed(artifact, seed: int, frames: int, threads: int, width: int = 320, h
             tallies[(factor, value)][0] += predicted == truth
             tallies[(factor, value)][1] += 1
     return {"seed": seed, "score": score, "goal_s": span / 2 + inference, "tallies": dict(tallies),
-            "mistakes": dict(mistakes), "scene": world.scene()}
+            "mistakes": dict(mistakes), "straddling": dict(straddling), "scene": world.scene()}
+
+
+def straddle_key(world, seen, newest_segment: int) -> tuple[str, int]:
+    """A window across a change: whether its newest segment is a pause (the truth's background) or
+    an action, and how many of the frames it saw that segment fills."""
+    segment = world.timeline[newest_segment]
+    kind = "a pause" if segment.label in world.background else "an action"
+    return kind, sum(int(frame) >= segment.start for frame in seen)
 
 
 def _pct(pair) -> str:
@@ -194,7 +210,28 @@ def markdown(runs: list[dict], frames: int, artifact: Path) -> str:
     for factor in _ORDER:
         for key in sorted(k for k in pooled if k[0] == factor):
             lines.append(f"| {factor} | {key[1]} | {_pct(pooled[key])} |")
-    return "\n".join(lines + _mistake_lines(runs, pooled))
+    return "\n".join(lines + _mistake_lines(runs, pooled) + _straddle_lines(runs))
+
+
+def _straddle_lines(runs: list[dict]) -> list[str]:
+    """Windows across a change, pooled: how often each is named as the scorer asks (the newest
+    segment), as the segment it began in, or otherwise, by how much of it the newest segment fills."""
+    pooled = collections.defaultdict(lambda: [0, 0, 0])
+    for r in runs:
+        for key, counts in r.get("straddling", {}).items():
+            for i, count in enumerate(counts):
+                pooled[key][i] += count
+    if not pooled:
+        return []
+    total = sum(counts[2] for counts in pooled.values())
+    lines = ["", f"The {total} windows that straddle a change, pooled, by what the newest segment is and how many "
+             "of the window's frames it fills (the scorer asks for the newest segment's label):", "",
+             "| newest segment | its frames | windows | named as the newest segment | named as the oldest frame's "
+             "segment | other |", "|---|---|---|---|---|---|"]
+    for (kind, held), (newest, oldest, count) in sorted(pooled.items()):
+        lines.append(f"| {kind} | {held} | {count} | {_pct((newest, count))} | {_pct((oldest, count))} | "
+                     f"{_pct((count - newest - oldest, count))} |")
+    return lines
 
 
 def _mistake_lines(runs: list[dict], pooled: dict, top: int = MISTAKES_SHOWN) -> list[str]:

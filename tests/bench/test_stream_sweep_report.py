@@ -35,3 +35,23 @@ def test_mistakes_are_pooled_over_seeds_and_ranked():
 def test_no_mistakes_no_table():
     runs = [_run(1, {("action", "no action"): [10, 10]}, {})]
     assert "commonest mistakes" not in sweep.markdown(runs, 100, Path("art"))
+
+
+def test_straddling_windows_are_pooled_by_the_newest_segment_and_its_frames():
+    first = _run(1, {("action", "no action"): [1, 1]}, {})
+    first["straddling"] = {("an action", 3): [1, 2, 4], ("a pause", 1): [0, 3, 3]}
+    second = _run(2, {("action", "no action"): [1, 1]}, {})
+    second["straddling"] = {("an action", 3): [2, 1, 4]}
+    text = sweep.markdown([first, second], 100, Path("art"))
+    assert "The 11 windows that straddle a change" in text
+    rows = text.split("| newest segment | its frames |")[1].strip().splitlines()[2:]
+    assert rows == ["| a pause | 1 | 3 | 0.0% (0/3) | 100.0% (3/3) | 0.0% (0/3) |",
+                    "| an action | 3 | 8 | 37.5% (3/8) | 37.5% (3/8) | 25.0% (2/8) |"]
+
+
+def test_straddle_key_counts_the_frames_the_newest_segment_fills():
+    timeline = [SimpleNamespace(start=0, label="no action"), SimpleNamespace(start=10, label="moving left"),
+                SimpleNamespace(start=20, label="no action")]
+    world = SimpleNamespace(timeline=timeline, background=("no action",))
+    assert sweep.straddle_key(world, (4, 6, 8, 10, 12, 14, 16, 18), 1) == ("an action", 5)
+    assert sweep.straddle_key(world, (14, 16, 18, 20), 2) == ("a pause", 1)
