@@ -19,6 +19,7 @@ content used). Control scenes tell the model's reach apart:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import sys
 import time
@@ -95,7 +96,7 @@ def _names(text: str, allowed: tuple[str, ...]) -> list[str]:
     return names
 
 
-def write_page(path: Path, rows: list[dict], args, command: str) -> None:
+def write_page(path: Path, rows: list[dict], args, command: str, spec) -> None:
     steps = [step for step, _ in rows[0]["shares"]]
     fitted = [f"{r['scene']} ({r['mask']})" for r in rows if r["shares"][-1][1] < 0.5]
     stuck = [f"{r['scene']} ({r['mask']})" for r in rows if r["shares"][-1][1] >= 0.5]
@@ -105,6 +106,8 @@ def write_page(path: Path, rows: list[dict], args, command: str) -> None:
         for r in rows)
     path.write_text(f"""# Experiments: can the masked autoencoder fit one batch?
 
+A check on the tube-vs-random grid ([EXPERIMENTS.md](EXPERIMENTS.md), other budgets beside it).
+
 Reproduce (CPU; {args.threads} threads):
 
 ```
@@ -112,7 +115,7 @@ Reproduce (CPU; {args.threads} threads):
 ```
 
 Date: {datetime.date.today().isoformat()}. `training.pretrain_capacity`: a fresh `VideoMAEForPreTraining` of the
-tube-vs-random grid's shape ({EXPERIMENT_SPEC.as_dict()}) trained on one fixed batch of {args.clips} clips under
+{"tube-vs-random grid's shape" if spec == EXPERIMENT_SPEC else "grid's shape with another decoder"} ({spec.as_dict()}) trained on one fixed batch of {args.clips} clips under
 one fixed mask at {args.ratio:.0%}, seed {args.seed}, AdamW at a fixed lr {args.lr:g} (the grid's betas, weight decay
 and gradient clipping). Nothing but fitting is asked: the value is the batch's own masked-patch loss as a share of
 the best prediction that ignores the clips (100%: nothing of their content used). Scenes:
@@ -151,6 +154,10 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--decoder-hidden-size", type=int, default=EXPERIMENT_SPEC.decoder_hidden_size,
+                        help="the decoder's width (default: the grid's)")
+    parser.add_argument("--decoder-layers", type=int, default=EXPERIMENT_SPEC.decoder_layers,
+                        help="the decoder's depth (default: the grid's)")
     parser.add_argument("--encoder-norm", action="store_true",
                         help="also run every world scene and mask with a LayerNorm on the encoder's output (VideoMAE's "
                              "own pretraining encoder has one; the grid's, sharing the classifier's keys, does not)")
@@ -160,6 +167,11 @@ def main(argv=None) -> int:
         parser.error("--steps and --clips must be at least 1")
     if not 0 < args.ratio < 1:
         parser.error(f"--ratio must be between 0 and 1, got {args.ratio}")
+    if args.decoder_hidden_size < 1 or args.decoder_hidden_size % EXPERIMENT_SPEC.decoder_heads or args.decoder_layers < 1:
+        parser.error(f"--decoder-hidden-size must be a positive multiple of the decoder's "
+                     f"{EXPERIMENT_SPEC.decoder_heads} heads and --decoder-layers at least 1")
+    spec = dataclasses.replace(EXPERIMENT_SPEC, decoder_hidden_size=args.decoder_hidden_size,
+                               decoder_layers=args.decoder_layers)
     torch.set_num_threads(args.threads)
     every = max(1, args.steps // 4)
     print(f"one batch of {args.clips} clips, one mask at {args.ratio:.0%}, lr {args.lr:g}, seed {args.seed}: "
@@ -168,13 +180,13 @@ def main(argv=None) -> int:
     for scene in args.scenes:
         world = scene in ("clean", "full")
         pixel_loss = args.pixel_loss if world else "raw"
-        clips = scene_clips(scene, args.clips, seed=args.seed)
+        clips = scene_clips(scene, args.clips, spec, seed=args.seed)
         norms = (False, True) if world and args.encoder_norm else (False,)
         for mask in (args.masks if world else args.masks[:1]):
             for norm in norms:
                 started = time.time()
                 shares = fit_one_batch(clips, args.steps, mask, args.ratio, pixel_loss, args.lr, args.seed,
-                                       report_every=every, encoder_norm=norm)
+                                       spec=spec, report_every=every, encoder_norm=norm)
                 rows.append({"scene": scene, "mask": mask + (" + encoder norm" if norm else ""),
                              "pixel_loss": pixel_loss, "shares": shares, "seconds": time.time() - started})
                 line = ", ".join(f"step {step} {100 * share:.1f}%" for step, share in shares)
@@ -182,7 +194,7 @@ def main(argv=None) -> int:
                       flush=True)
     if args.out is not None:
         command = "python -m training.pretrain_capacity " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_page(args.out, rows, args, command.strip())
+        write_page(args.out, rows, args, command.strip(), spec)
         print(f"wrote {args.out}")
     return 0
 

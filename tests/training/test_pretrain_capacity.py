@@ -51,9 +51,6 @@ def test_cli_writes_a_page_with_one_row_per_scene_and_mask(tmp_path, monkeypatch
     import training.pretrain_capacity as capacity
 
     monkeypatch.setattr(capacity, "EXPERIMENT_SPEC", TINY)
-    monkeypatch.setattr(capacity, "scene_clips", lambda scene, count, seed=0: scene_clips(scene, count, TINY, seed))
-    real_fit = capacity.fit_one_batch
-    monkeypatch.setattr(capacity, "fit_one_batch", lambda *a, **k: real_fit(*a, **{**k, "spec": TINY}))
     page = tmp_path / "capacity.md"
     assert main(["--scenes", "uniform,clean", "--masks", "random,tube", "--steps", "4", "--clips", "4", "--encoder-norm",
                  "--threads", "1", "--out", str(page)]) == 0
@@ -76,3 +73,16 @@ def test_encoder_norm_adds_videomae_own_output_norm_and_the_default_keeps_the_cl
     shares = fit_one_batch(scene_clips("uniform", 4, TINY), 2, pixel_loss="raw", spec=TINY, report_every=1,
                            encoder_norm=True)
     assert len(shares) == 2 and all(np.isfinite(share) for _, share in shares)
+
+
+def test_cli_widens_the_decoder_when_asked_and_refuses_a_width_its_heads_do_not_divide(tmp_path, monkeypatch, capsys):
+    import training.pretrain_capacity as capacity
+
+    monkeypatch.setattr(capacity, "EXPERIMENT_SPEC", TINY)
+    page = tmp_path / "capacity.md"
+    assert main(["--scenes", "uniform", "--steps", "2", "--clips", "2", "--threads", "1",
+                 "--decoder-hidden-size", "128", "--out", str(page)]) == 0
+    assert "another decoder" in page.read_text() and "'decoder_hidden_size': 128" in page.read_text()
+    with pytest.raises(SystemExit):
+        main(["--decoder-hidden-size", "130"])
+    assert "multiple" in capsys.readouterr().err
