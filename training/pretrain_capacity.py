@@ -88,6 +88,16 @@ def fit_one_batch(clips: np.ndarray, steps: int, mask_kind: str = "random", rati
     return shares
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"takes distinct seeds >= 0 separated by commas, got {text!r}")
+    return seeds
+
+
 def _names(text: str, allowed: tuple[str, ...]) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names or any(name not in allowed for name in names) or len(set(names)) != len(names):
@@ -96,14 +106,27 @@ def _names(text: str, allowed: tuple[str, ...]) -> list[str]:
     return names
 
 
+def _cell(values: list[float]) -> str:
+    mean = float(np.mean(values))
+    return f"{100 * mean:.1f}%" if len(values) == 1 else f"{100 * mean:.1f}% ± {100 * float(np.std(values, ddof=1)):.1f}"
+
+
 def write_page(path: Path, rows: list[dict], args, command: str, spec) -> None:
-    steps = [step for step, _ in rows[0]["shares"]]
-    fitted = [f"{r['scene']} ({r['mask']})" for r in rows if r["shares"][-1][1] < 0.5]
-    stuck = [f"{r['scene']} ({r['mask']})" for r in rows if r["shares"][-1][1] >= 0.5]
+    steps = [step for step, _ in rows[0]["shares"][0]]
+    finals = {f"{r['scene']} ({r['mask']})": [shares[-1][1] for shares in r["shares"]] for r in rows}
+    fitted = [name for name, values in finals.items() if max(values) < 0.5]
+    stuck = [name for name, values in finals.items() if min(values) >= 0.5]
+    mixed = [name for name in finals if name not in fitted and name not in stuck]
     table = "\n".join(
         f"| {r['scene']} | {r['mask']} | {r['pixel_loss']} | "
-        + " | ".join(f"{100 * share:.1f}%" for _, share in r["shares"]) + f" | {r['seconds'] / 60:.1f} |"
+        + " | ".join(_cell([shares[at][1] for shares in r["shares"]]) for at in range(len(steps)))
+        + f" | {r['seconds'] / 60 / len(r['shares']):.1f} |"
         for r in rows)
+    seeds = ", ".join(map(str, args.seeds))
+    spread = "" if len(args.seeds) == 1 else " (mean ± standard deviation over the seeds)"
+    verdict = (f"Below half of the constant prediction by step {steps[-1]} on every seed: {', '.join(fitted) or 'none'}. "
+               f"At or above it on every seed: {', '.join(stuck) or 'none'}."
+               + (f" Below on some seeds only: {', '.join(mixed)}." if mixed else ""))
     path.write_text(f"""# Experiments: can the masked autoencoder fit one batch?
 
 A check on the tube-vs-random grid ([EXPERIMENTS.md](EXPERIMENTS.md), other budgets beside it).
@@ -116,7 +139,7 @@ Reproduce (CPU; {args.threads} threads):
 
 Date: {datetime.date.today().isoformat()}. `training.pretrain_capacity`: a fresh `VideoMAEForPreTraining` of the
 {"tube-vs-random grid's shape" if spec == EXPERIMENT_SPEC else "grid's shape with another decoder"} ({spec.as_dict()}) trained on one fixed batch of {args.clips} clips under
-one fixed mask at {args.ratio:.0%}, seed {args.seed}, AdamW at a fixed lr {args.lr:g} (the grid's betas, weight decay
+one fixed mask at {args.ratio:.0%}, seeds {seeds} (each its own clips, model init and mask), AdamW at a fixed lr {args.lr:g} (the grid's betas, weight decay
 and gradient clipping). Nothing but fitting is asked: the value is the batch's own masked-patch loss as a share of
 the best prediction that ignores the clips (100%: nothing of their content used). Scenes:
 
@@ -130,11 +153,13 @@ The control scenes are scored on raw pixels (their patches are flat, so normaliz
 "+ encoder norm": a LayerNorm on the encoder's output before the decoder, as VideoMAE's own pretraining encoder
 has; the grid's encoder has none (the HF model drops it when it shares the classifier's mean-pooling keys).
 
-| scene | mask | pixels | {" | ".join(f"step {step}" for step in steps)} | minutes |
+Values{spread}:
+
+| scene | mask | pixels | {" | ".join(f"step {step}" for step in steps)} | minutes per run |
 |---|---|---|{"---|" * len(steps)}---|
 {table}
 
-Below half of the constant prediction by step {steps[-1]}: {", ".join(fitted) or "none"}. At or above it: {", ".join(stuck) or "none"}.
+{verdict}
 """)
 
 
@@ -152,7 +177,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pixel-loss", choices=PIXEL_LOSSES, default="normalized",
                         help="targets of the world scenes (the control scenes always take raw pixels)")
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=_seeds, default=[0],
+                        help="comma-separated seeds; each draws its own clips, model init and mask (default 0)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--decoder-hidden-size", type=int, default=EXPERIMENT_SPEC.decoder_hidden_size,
                         help="the decoder's width (default: the grid's)")
@@ -174,24 +200,28 @@ def main(argv=None) -> int:
                                decoder_layers=args.decoder_layers)
     torch.set_num_threads(args.threads)
     every = max(1, args.steps // 4)
-    print(f"one batch of {args.clips} clips, one mask at {args.ratio:.0%}, lr {args.lr:g}, seed {args.seed}: "
+    print(f"one batch of {args.clips} clips, one mask at {args.ratio:.0%}, lr {args.lr:g}, seeds {args.seeds}: "
           "masked-patch loss as a share of the batch's constant prediction")
     rows = []
     for scene in args.scenes:
         world = scene in ("clean", "full")
         pixel_loss = args.pixel_loss if world else "raw"
-        clips = scene_clips(scene, args.clips, spec, seed=args.seed)
         norms = (False, True) if world and args.encoder_norm else (False,)
         for mask in (args.masks if world else args.masks[:1]):
             for norm in norms:
-                started = time.time()
-                shares = fit_one_batch(clips, args.steps, mask, args.ratio, pixel_loss, args.lr, args.seed,
-                                       spec=spec, report_every=every, encoder_norm=norm)
-                rows.append({"scene": scene, "mask": mask + (" + encoder norm" if norm else ""),
-                             "pixel_loss": pixel_loss, "shares": shares, "seconds": time.time() - started})
-                line = ", ".join(f"step {step} {100 * share:.1f}%" for step, share in shares)
-                print(f"  {scene}, {rows[-1]['mask']} ({pixel_loss} pixels): {line} ({rows[-1]['seconds']:.0f} s)",
-                      flush=True)
+                row = {"scene": scene, "mask": mask + (" + encoder norm" if norm else ""),
+                       "pixel_loss": pixel_loss, "shares": [], "seconds": 0.0}
+                for seed in args.seeds:
+                    started = time.time()
+                    shares = fit_one_batch(scene_clips(scene, args.clips, spec, seed=seed), args.steps, mask,
+                                           args.ratio, pixel_loss, args.lr, seed, spec=spec, report_every=every,
+                                           encoder_norm=norm)
+                    row["shares"].append(shares)
+                    row["seconds"] += time.time() - started
+                    line = ", ".join(f"step {step} {100 * share:.1f}%" for step, share in shares)
+                    print(f"  {scene}, {row['mask']} ({pixel_loss} pixels), seed {seed}: {line} "
+                          f"({time.time() - started:.0f} s)", flush=True)
+                rows.append(row)
     if args.out is not None:
         command = "python -m training.pretrain_capacity " + " ".join(argv if argv is not None else sys.argv[1:])
         write_page(args.out, rows, args, command.strip(), spec)

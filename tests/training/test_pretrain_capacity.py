@@ -40,6 +40,8 @@ def test_cli_refuses_unknown_scenes_and_empty_budgets(capsys):
     assert "stripes" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--steps", "0"])
+    with pytest.raises(SystemExit):
+        main(["--seeds", "1,1"])
 
 
 def test_control_scenes_refuse_normalized_pixels_whose_targets_are_all_zero():
@@ -53,6 +55,7 @@ def test_cli_writes_a_page_with_one_row_per_scene_and_mask(tmp_path, monkeypatch
     monkeypatch.setattr(capacity, "EXPERIMENT_SPEC", TINY)
     page = tmp_path / "capacity.md"
     assert main(["--scenes", "uniform,clean", "--masks", "random,tube", "--steps", "4", "--clips", "4", "--encoder-norm",
+                 "--seeds", "0,1",
                  "--threads", "1", "--out", str(page)]) == 0
     text = page.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| uniform") or line.startswith("| clean")]
@@ -61,6 +64,7 @@ def test_cli_writes_a_page_with_one_row_per_scene_and_mask(tmp_path, monkeypatch
         ["| clean", "random + encoder norm", "normalized"], ["| clean", "tube", "normalized"],
         ["| clean", "tube + encoder norm", "normalized"]]
     assert "--masks random,tube" in text and "| step 1 | step 2 | step 3 | step 4 |" in text
+    assert "seeds 0, 1" in text and all(" ± " in row for row in rows)  # two seeds: a mean and its spread
     assert "wrote" in capsys.readouterr().out
 
 
