@@ -367,10 +367,11 @@ WORLD_TEXT = {"full": "in the full world (textured background, sensor grain, cam
 
 
 def _other_pages(path: Path) -> str:
-    """Links to the pages of other budgets or worlds written beside this one."""
+    """Links to the other pages of these experiments written beside this one (other budgets and
+    worlds, and training.pretrain_capacity's)."""
     others = sorted(p.name for p in path.parent.glob("EXPERIMENTS*.md") if p.name != path.name)
     return ("" if not others else
-            "\nOther budgets and worlds: " + ", ".join(f"[{name}]({name})" for name in others) + ".\n")
+            "\nOther pages of these experiments: " + ", ".join(f"[{name}]({name})" for name in others) + ".\n")
 
 
 LOSS_TEXT = {"normalized": "normalized-pixel loss", "raw": "raw-pixel loss (pixels in [0, 1], not normalized per patch)"}
