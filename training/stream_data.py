@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.sources.window_truth import window_label
+from runtime.sources.window_truth import straddles, window_label
 from training.data import preprocessor
 
 STREAM_SIZE = (240, 320)  # height, width: the demo camera's default
@@ -27,14 +27,17 @@ STREAM_FPS = 15.0
 def stream_windows(seed: int, num_frames: int, size: int, clip_fps: float, frames: int = 1000,
                    every: int = 3, actions: tuple[str, ...] | None = None,
                    height: int = STREAM_SIZE[0], width: int = STREAM_SIZE[1],
-                   full_frame: bool = False, onset_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   full_frame: bool = False, onset_frames: int | None = None,
+                   straddling_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """float32 pixel values (N, num_frames, 3, size, size) and int64 labels (index into ACTIONS) of the
     windows of one stream of `frames` frames, a window starting every `every` stream frames, each
-    labelled by `window_label` (with `onset_frames`)."""
+    labelled by `window_label` (with `onset_frames`). `straddling_only`: only the windows that see a
+    change (`straddles`)."""
     from runtime.world import ACTIONS
 
     names = ACTIONS if actions is None else actions
-    windows = stream_clips(seed, num_frames, clip_fps, preprocessor(size, full_frame), frames, every, height, width)
+    windows = stream_clips(seed, num_frames, clip_fps, preprocessor(size, full_frame), frames, every, height, width,
+                           straddling_only)
     labels = np.array([names.index(window_label(windows.stream.timeline, f, onset_frames)) for f in windows.frames],
                       np.int64)
     return windows.values, labels
@@ -48,10 +51,12 @@ class StreamClips:
 
 
 def stream_clips(seed: int, num_frames: int, clip_fps: float, preprocess, frames: int = 1000, every: int = 3,
-                 height: int = STREAM_SIZE[0], width: int = STREAM_SIZE[1]) -> StreamClips:
+                 height: int = STREAM_SIZE[0], width: int = STREAM_SIZE[1],
+                 straddling_only: bool = False) -> StreamClips:
     """The windows of one demo-camera stream as the runtime samples them, each frame through
     `preprocess` (a runtime `Preprocessor`: BGR frame -> array): every `every`-th stream frame starts
-    a window of `num_frames` frames taken at `clip_fps`."""
+    a window of `num_frames` frames taken at `clip_fps`; with `straddling_only`, only the windows
+    whose frames see a change of the stream's timeline."""
     from runtime.world import SyntheticStream
 
     stream = SyntheticStream(seed, height, width, STREAM_FPS, num_frames=frames)
@@ -61,4 +66,6 @@ def stream_clips(seed: int, num_frames: int, clip_fps: float, preprocess, frames
     if frames <= offsets[-1]:
         raise ValueError(f"a stream of {frames} frames holds no window of {num_frames} frames at {clip_fps:g} fps")
     index = np.arange(0, frames - offsets[-1], every)[:, None] + offsets[None, :]
+    if straddling_only:  # chosen before the copy: every window of a stream at 192 px is gigabytes
+        index = index[np.array([straddles(stream.timeline, row) for row in index], bool)].reshape(-1, num_frames)
     return StreamClips(values[index], index, stream)

@@ -58,14 +58,22 @@ class Recipe:
     # A stream window is labelled with its newest frame's action once that covers this many of its
     # frames (runtime.sources.window_truth.window_label); 0: the action covering most of them.
     onset_frames: int = 0
+    # Every window that straddles a change in a second fresh stream of this many frames per epoch, one
+    # starting at every frame: an epoch's stream holds only a few dozen windows whose newest frames
+    # show a new action or a stop, the windows the onset labels are for. 0: none.
+    change_frames: int = 0
     # Clips per class per epoch at 320x240 with the actor at a random scale (training.data.scaled_clips).
     scaled_clips_per_class: int = 0
     init: str = ""  # start from this save_pretrained folder's weights instead of random init
     init_new_grid: bool = False  # let `init` be of the same patch side at another input size (finetune.load_weights)
 
 
+CHANGE_STREAMS = 5_000  # the change windows' streams: stream_seed_base + this + epoch
+
+
 def stream_seed_base(recipe: Recipe) -> int:
-    """Training stream seeds are this + epoch; the validation stream this + 9_999."""
+    """Training stream seeds are this + epoch, the change windows' streams this + 5_000 + epoch; the
+    validation stream this + 9_999."""
     return STREAM_SEEDS + recipe.seed * 10_000
 
 
@@ -85,7 +93,7 @@ def epoch_data(recipe: Recipe, spec: ModelSpec, epoch: int) -> tuple[np.ndarray,
     if recipe.reversed_pairs:
         twin_of = {i: ACTIONS.index(REVERSED[name]) for i, name in enumerate(ACTIONS)}
         clips, labels = with_reversed(clips, labels, twin_of)
-    if recipe.stream_frames <= 0 and recipe.scaled_clips_per_class <= 0:
+    if recipe.stream_frames <= 0 and recipe.scaled_clips_per_class <= 0 and recipe.change_frames <= 0:
         return clips, labels
     parts = [(pixel_values(clips, spec.image_size).numpy(), labels)]
     if recipe.scaled_clips_per_class > 0:  # render seeds base + 500 + epoch: apart from the plain clips'
@@ -95,6 +103,10 @@ def epoch_data(recipe: Recipe, spec: ModelSpec, epoch: int) -> tuple[np.ndarray,
         parts.append(stream_windows(stream_seed_base(recipe) + epoch, spec.num_frames, spec.image_size,
                                     spec.fps, recipe.stream_frames, recipe.stream_every, full_frame=spec.full_frame,
                                     onset_frames=recipe.onset_frames or None))
+    if recipe.change_frames > 0:
+        parts.append(stream_windows(stream_seed_base(recipe) + CHANGE_STREAMS + epoch, spec.num_frames,
+                                    spec.image_size, spec.fps, recipe.change_frames, 1, full_frame=spec.full_frame,
+                                    onset_frames=recipe.onset_frames or None, straddling_only=True))
     return np.concatenate([v for v, _ in parts]), np.concatenate([lb for _, lb in parts])
 
 
@@ -167,12 +179,16 @@ def _recipe_text(recipe: Recipe, result: dict, spec: ModelSpec) -> str:
               + ": actors at every scale the stream "
               f"reaches{'' if spec.full_frame else ', partly outside the crop'}, and windows that straddle an onset "
               "(`training.stream_data`).")
+    change = ("" if recipe.change_frames <= 0 else
+              f" And every window that straddles a change in a second fresh {recipe.change_frames}-frame stream "
+              f"(seeds {stream_seed_base(recipe) + CHANGE_STREAMS} + epoch), one starting at every frame, labelled "
+              "the same way: the windows whose newest frames show a new action or a stop.")
     scaled = ("" if recipe.scaled_clips_per_class <= 0 else
               f" And {recipe.scaled_clips_per_class} clips per class rendered at 320x240 with the actor at a random "
               "scale of the range the stream reaches (`training.data.scaled_clips`).")
     return (f"{start}, on {recipe.finetune_clips_per_class} clips per class of the synthetic world "
             f"(`runtime.world`) rendered at the model's clip rate, a fresh render seed every epoch."
-            f"{stream}{scaled} {_curriculum_text(recipe)} "
+            f"{stream}{change}{scaled} {_curriculum_text(recipe)} "
             f"Fine-tuning loss {result['finetune_loss'][0]:.3f} -> {result['finetune_loss'][1]:.3f} "
             "(label smoothing 0.1).")
 
@@ -274,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--onset-frames", type=int, default=Recipe.onset_frames,
                         help="label a stream window with its newest frame's action once that fills this many of its "
                              "frames (0: the action filling most of them)")
+    parser.add_argument("--change-frames", type=int, default=Recipe.change_frames,
+                        help="also train on every window that straddles a change (one starting at every frame) in a "
+                             "second fresh stream of this many frames per epoch, labelled as --onset-frames says")
     parser.add_argument("--scaled-clips-per-class", type=int, default=Recipe.scaled_clips_per_class,
                         help="also train on this many 320x240 clips per class per epoch with the actor at a random scale")
     parser.add_argument("--init", default=Recipe.init,
@@ -292,12 +311,17 @@ def main(argv: list[str] | None = None) -> int:
                     reversed_pairs=args.reversed_pairs, finetune_clips_per_class=args.clips_per_class,
                     clean_until=args.clean_until, stream_frames=args.stream_frames, init=args.init,
                     init_new_grid=args.init_new_grid, scaled_clips_per_class=args.scaled_clips_per_class,
-                    onset_frames=args.onset_frames)
+                    onset_frames=args.onset_frames, change_frames=args.change_frames)
     spec = ModelSpec(num_layers=args.num_layers, intermediate_size=args.intermediate_size,
                      hidden_size=args.hidden_size, patch_size=args.patch_size,
                      tubelet_size=args.tubelet_size, image_size=args.image_size, full_frame=args.full_frame)
     if not 0 <= recipe.onset_frames <= spec.num_frames:
         parser.error(f"--onset-frames {recipe.onset_frames} is not between 0 and the clip's {spec.num_frames} frames")
+    if recipe.change_frames < 0:
+        parser.error(f"--change-frames {recipe.change_frames} is negative (0: no change windows)")
+    if recipe.change_frames and recipe.finetune_epochs >= CHANGE_STREAMS:
+        parser.error(f"--change-frames needs --finetune-epochs under {CHANGE_STREAMS}: the change windows' stream "
+                     "seeds would reach the validation stream's")
     if spec.image_size % spec.patch_size:
         parser.error(f"--patch-size {spec.patch_size} does not divide --image-size {spec.image_size}")
     if recipe.init and not (Path(recipe.init) / "model.safetensors").is_file():

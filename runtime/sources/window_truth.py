@@ -35,3 +35,12 @@ def window_label(timeline: Sequence, frames: Sequence[int], onset_frames: int | 
         return newest
     best = max(counts.values())
     return newest if counts[newest] == best else next(lb for lb in reversed(labels) if counts[lb] == best)
+
+
+def straddles(timeline: Sequence, frames: Sequence[int]) -> bool:
+    """Whether the window `frames` (source indices, oldest first) sees a change: its oldest and newest
+    frames lie in different segments of `timeline` (as in `window_label`)."""
+    if len(frames) == 0:
+        raise ValueError("a window holds at least one frame")
+    starts = [segment.start for segment in timeline]
+    return bisect.bisect_right(starts, int(frames[0])) != bisect.bisect_right(starts, int(frames[-1]))

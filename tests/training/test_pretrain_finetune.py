@@ -203,3 +203,24 @@ def test_the_constant_prediction_loss_is_the_targets_variance():
     assert abs(raw - share * (1 - share) * (bright - grey) ** 2) < 1e-6  # a two-valued pixel's variance
     flat[:, :, :2, :4] = 10  # now half of that patch is dark: the only patch with structure
     assert 0 < constant_prediction_loss(flat, TINY) < share
+
+
+def test_change_frames_add_the_windows_that_straddle_a_change_of_their_own_stream():
+    from runtime.sources.window_truth import straddles
+    from training.config import ModelSpec
+    from training.stream_data import stream_clips
+    from training.data import preprocessor
+    from training.train_bundled import CHANGE_STREAMS, Recipe, epoch_data, stream_seed_base
+
+    spec = ModelSpec(num_frames=4, image_size=16, patch_size=4, tubelet_size=2, hidden_size=32, num_layers=1,
+                     num_heads=2, intermediate_size=64, decoder_hidden_size=16, decoder_layers=1, decoder_heads=2)
+    plain = Recipe(seed=1, finetune_clips_per_class=1, finetune_epochs=2, stream_frames=40, onset_frames=2)
+    changes = Recipe(**{**plain.__dict__, "change_frames": 200})
+    want_values, want_labels = epoch_data(plain, spec, 1)
+    values, labels = epoch_data(changes, spec, 1)
+    np.testing.assert_array_equal(values[:len(want_values)], want_values)  # the rest of the epoch unchanged
+    extra = stream_clips(stream_seed_base(changes) + CHANGE_STREAMS + 1, spec.num_frames, spec.fps,
+                         preprocessor(spec.image_size), 200, 1, straddling_only=True)
+    assert len(extra.frames) > 0 and all(straddles(extra.stream.timeline, row) for row in extra.frames)
+    np.testing.assert_array_equal(values[len(want_values):], extra.values)
+    assert len(labels) == len(want_labels) + len(extra.frames)

@@ -108,3 +108,35 @@ def test_scaled_clips_are_camera_frames_through_the_runtime_preprocessor():
     values, labels = scaled_clips(1, 2, 16, seed=9, fps=7.5, height=48, width=64)
     assert values.shape == (len(ACTIONS), 2, 3, 16, 16) and list(labels) == list(range(len(ACTIONS)))
     assert np.isfinite(values).all() and values.std() > 0.1
+
+
+@pytest.mark.parametrize("frames, sees_a_change", [
+    ([2, 4, 6, 8], False),        # inside the first segment
+    ([12, 14, 16, 18], False),    # inside the second
+    ([8, 10, 12], True),          # its newest frames in the new segment
+    ([9, 11], True),              # one frame each side
+    ([6, 12, 18, 24], True),      # three segments
+])
+def test_straddles_is_whether_a_windows_oldest_and_newest_frames_lie_in_different_segments(frames, sees_a_change):
+    from runtime.sources.window_truth import straddles
+
+    assert straddles(TIMELINE, np.array(frames)) is sees_a_change
+    with pytest.raises(ValueError, match="at least one frame"):
+        straddles(TIMELINE, [])
+
+
+def test_straddling_only_keeps_exactly_the_windows_that_see_a_change():
+    from runtime.sources.window_truth import straddles
+    from training.data import preprocessor
+    from training.stream_data import stream_clips
+
+    every = stream_clips(5, TINY.num_frames, 7.5, preprocessor(TINY.image_size), 120, 1, 48, 64)
+    kept = stream_clips(5, TINY.num_frames, 7.5, preprocessor(TINY.image_size), 120, 1, 48, 64, straddling_only=True)
+    want = [i for i, row in enumerate(every.frames) if straddles(every.stream.timeline, row)]
+    assert 0 < len(want) < len(every.frames)  # the stream changes, and not in every window
+    np.testing.assert_array_equal(kept.frames, every.frames[want])
+    np.testing.assert_array_equal(kept.values, every.values[want])
+    values, labels = stream_windows(5, TINY.num_frames, TINY.image_size, 7.5, 120, 1, height=48, width=64,
+                                    onset_frames=2, straddling_only=True)
+    assert values.shape[0] == len(want)
+    assert [ACTIONS[i] for i in labels] == [window_label(kept.stream.timeline, row, 2) for row in kept.frames]

@@ -29,3 +29,9 @@ def test_recipe_refuses_a_patch_that_does_not_divide_the_input(tmp_path, capsys)
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path / "x"), "--image-size", "30", "--patch-size", "8"])
     assert exit_info.value.code == 2 and "does not divide" in capsys.readouterr().err
+
+
+def test_recipe_refuses_negative_change_frames(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "x"), "--change-frames", "-1"])
+    assert exit_info.value.code == 2 and "--change-frames -1 is negative" in capsys.readouterr().err
