@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runtime.cli.args import non_negative_int, positive_int
+from runtime.cli.args import non_negative_int, positive_int, seed_list
 from training.config import ModelSpec
 from training.figure import reconstruct, save_figure
 from training.pretrain import PIXEL_LOSSES
@@ -468,16 +468,6 @@ def _pairs(work: Path, epochs: int, seed: int, run: bool = True) -> list[dict]:
     return pairs
 
 
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds takes integers separated by commas, got {text!r}")
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"--seeds needs distinct non-negative integers, got {text!r}")
-    return seeds
-
-
 def _cells(text: str) -> tuple:
     """'none,tube-90' -> ((NO_PRETRAINING, None), ("tube", 0.9)), in ALL_CELLS's order."""
     names = {cell_label(kind, ratio): (kind, ratio) for kind, ratio in ALL_CELLS}
@@ -521,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None,
                         help="checkpoints and per-cell results (default: runs/experiments-<steps>, "
                              "with the variant as for --out, in the working directory); one budget per folder")
-    parser.add_argument("--seeds", type=_seeds, default=[0, 1, 2],
+    parser.add_argument("--seeds", type=seed_list, default=[0, 1, 2],
                         help="pretraining seeds, comma-separated; each runs every cell")
     parser.add_argument("--steps", type=positive_int, default=Budget.steps, help="pretraining steps per cell")
     parser.add_argument("--evaluations", type=positive_int, default=Budget.evaluations,

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from runtime.cli.args import seed_list
 from training.pretrain import PIXEL_LOSSES, make_mask, new_pretraining_model, patch_targets
 from training.seed_runs import EXPERIMENT_SPEC
 
@@ -86,16 +87,6 @@ def fit_one_batch(clips: np.ndarray, steps: int, mask_kind: str = "random", rati
         if step % report_every == 0 or step == steps:
             shares.append((step, float(loss.detach()) / constant))
     return shares
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        seeds = []
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"takes distinct seeds >= 0 separated by commas, got {text!r}")
-    return seeds
 
 
 def _names(text: str, allowed: tuple[str, ...]) -> list[str]:
@@ -177,7 +168,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pixel-loss", choices=PIXEL_LOSSES, default="normalized",
                         help="targets of the world scenes (the control scenes always take raw pixels)")
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seeds", type=_seeds, default=[0],
+    parser.add_argument("--seeds", type=seed_list, default=[0],
                         help="comma-separated seeds; each draws its own clips, model init and mask (default 0)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--decoder-hidden-size", type=int, default=EXPERIMENT_SPEC.decoder_hidden_size,

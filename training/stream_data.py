@@ -67,5 +67,5 @@ def stream_clips(seed: int, num_frames: int, clip_fps: float, preprocess, frames
         raise ValueError(f"a stream of {frames} frames holds no window of {num_frames} frames at {clip_fps:g} fps")
     index = np.arange(0, frames - offsets[-1], every)[:, None] + offsets[None, :]
     if straddling_only:  # chosen before the copy: every window of a stream at 192 px is gigabytes
-        index = index[np.array([straddles(stream.timeline, row) for row in index], bool)].reshape(-1, num_frames)
+        index = index[np.array([straddles(stream.timeline, row) for row in index], bool)]
     return StreamClips(values[index], index, stream)

@@ -72,8 +72,8 @@ CHANGE_STREAMS = 5_000  # the change windows' streams: stream_seed_base + this +
 
 
 def stream_seed_base(recipe: Recipe) -> int:
-    """Training stream seeds are this + epoch, the change windows' streams this + 5_000 + epoch; the
-    validation stream this + 9_999."""
+    """Training stream seeds are this + epoch, the change windows' streams this + CHANGE_STREAMS + epoch;
+    the validation stream this + 9_999."""
     return STREAM_SEEDS + recipe.seed * 10_000
 
 

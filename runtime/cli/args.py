@@ -86,6 +86,18 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+
+def seed_list(text: str) -> list[int]:
+    """'0,1,2': distinct non-negative integer seeds separated by commas (at least one)."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes integers separated by commas, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"needs distinct non-negative integers, got {text!r}")
+    return seeds
+
+
 def add_source(parser, help: str, required: bool = True, metavar: str = "SPEC", several: bool = False) -> None:
     """--source: frames in. Repeatable; with several=True one flag also takes several values."""
     if several:
