@@ -39,7 +39,7 @@ def new_classifier(spec: ModelSpec, actions: tuple[str, ...], encoder=None, seed
 PATCH_KEY = "videomae.embeddings.patch_embeddings.projection.weight"
 
 
-def load_weights(model, folder: str | Path, spec: ModelSpec, new_grid: bool = False) -> str:
+def load_weights(model, folder: str | Path, spec: ModelSpec, new_grid: bool = False, new_layers: bool = False) -> str:
     """Load a save_pretrained classifier's weights into `model` (of `spec`); return how.
 
     The same shape loads as it is. A folder trained at a k-times smaller input with k-times smaller
@@ -56,22 +56,33 @@ def load_weights(model, folder: str | Path, spec: ModelSpec, new_grid: bool = Fa
     With `new_grid`, a folder whose tubelet is k times this spec's loads as well (the same input and
     patch side): each new tubelet frame takes the summed kernel of the k old frames it stands for,
     so a still scene embeds as before, and the k-times-finer slots sit at positions the fine-tune
-    relearns."""
+    relearns.
+
+    With `new_layers`, a folder with fewer encoder layers loads into the first of them, and each
+    layer it lacks starts as the identity (`_identity_layers`): the deeper model computes exactly
+    what the folder's computed, with room the fine-tune can use. It combines with the cases above."""
     from transformers import VideoMAEForVideoClassification
 
     source = VideoMAEForVideoClassification.from_pretrained(str(folder))
     state = source.state_dict()
+    deeper = ""
+    if source.config.num_hidden_layers != spec.num_layers:
+        state = _identity_layers(model, state, source.config.num_hidden_layers, folder, spec, new_layers)
+        old_layers = source.config.num_hidden_layers
+        added = spec.num_layers - old_layers
+        deeper = f"; {old_layers} saved layers, then {added} new {'one' if added == 1 else 'ones'} as the identity"
     old_tubelet = source.config.tubelet_size
     if old_tubelet != spec.tubelet_size:
-        return _load_finer_tubelet(model, state, source.config, folder, spec, new_grid)
+        return _load_finer_tubelet(model, state, source.config, folder, spec, new_grid) + deeper
     old_patch, old_size = source.config.patch_size, source.config.image_size
     if (old_patch, old_size) == (spec.patch_size, spec.image_size):
         model.load_state_dict(state, strict=True)
-        return "as saved"
+        return "as saved" + deeper
     if new_grid and old_patch == spec.patch_size:
         model.load_state_dict(state, strict=True)
         old_side, side = old_size // old_patch, spec.image_size // spec.patch_size
-        return f"as saved on a new token grid ({old_side}x{old_side} -> {side}x{side} per slot; positions relearned)"
+        return (f"as saved on a new token grid ({old_side}x{old_side} -> {side}x{side} per slot; "
+                f"positions relearned){deeper}")
     factor = spec.patch_size // old_patch
     if factor < 2 or spec.patch_size != factor * old_patch or spec.image_size != factor * old_size:
         raise ValueError(f"{folder}: image size {old_size} with patch {old_patch} is not a whole-number "
@@ -81,7 +92,33 @@ def load_weights(model, folder: str | Path, spec: ModelSpec, new_grid: bool = Fa
     weight = state[PATCH_KEY]
     state[PATCH_KEY] = weight.repeat_interleave(factor, -1).repeat_interleave(factor, -2) / factor ** 2
     model.load_state_dict(state, strict=True)
-    return f"patch weights {old_patch} px spread over {spec.patch_size} px"
+    return f"patch weights {old_patch} px spread over {spec.patch_size} px{deeper}"
+
+
+LAYER_KEY = "videomae.encoder.layer."
+# The two projections that write into the residual stream of a pre-norm VideoMAE layer: with both
+# zero the layer adds nothing to its input, whatever its other weights are.
+RESIDUAL_WRITERS = ("attention.output.dense.", "output.dense.")
+
+
+def _identity_layers(model, state: dict, old_layers: int, folder, spec: ModelSpec, new_layers: bool) -> dict:
+    """`state` with the layers `old_layers`..spec.num_layers-1 added after the saved ones: `model`'s
+    own fresh weights, except that the projections writing into the residual stream are zero. The
+    layers are not zeroed whole: their query, key and MLP input weights stay random, so the first
+    gradient reaching a zeroed projection is not zero and the new layer starts to learn."""
+    if not new_layers or old_layers > spec.num_layers:
+        raise ValueError(f"{folder}: {old_layers} encoder layers cannot warm-start {spec.num_layers}: only a "
+                         "model with fewer layers loads into a deeper one, and only asked for by name "
+                         "(--init-new-layers)")
+    state = dict(state)
+    for key, value in model.state_dict().items():
+        if not key.startswith(LAYER_KEY):
+            continue
+        index, rest = key[len(LAYER_KEY):].split(".", 1)
+        if int(index) < old_layers:
+            continue
+        state[key] = torch.zeros_like(value) if rest.startswith(RESIDUAL_WRITERS) else value.clone()
+    return state
 
 
 def _load_finer_tubelet(model, state: dict, config, folder, spec: ModelSpec, new_grid: bool) -> str:

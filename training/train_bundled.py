@@ -66,6 +66,7 @@ class Recipe:
     scaled_clips_per_class: int = 0
     init: str = ""  # start from this save_pretrained folder's weights instead of random init
     init_new_grid: bool = False  # let `init` be of the same patch side at another input size (finetune.load_weights)
+    init_new_layers: bool = False  # let `init` have fewer encoder layers; the new ones start as the identity
 
 
 CHANGE_STREAMS = 5_000  # the change windows' streams: stream_seed_base + this + epoch
@@ -126,7 +127,8 @@ def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = No
         del clips
     model = new_classifier(spec, ACTIONS, encoder=encoder, seed=recipe.seed)
     if recipe.init:  # from_pretrained reads safetensors and maps saved key names; strict: same shape or an error
-        init_how = load_weights(model, recipe.init, spec, new_grid=recipe.init_new_grid)
+        init_how = load_weights(model, recipe.init, spec, new_grid=recipe.init_new_grid,
+                                new_layers=recipe.init_new_layers)
         print(f"weights from {recipe.init}: {init_how}")
     data = functools.partial(epoch_data, recipe, spec)
 
@@ -301,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="let --init be a model of the same patch side at another --image-size, or one whose "
                              "tubelet is a whole multiple of --tubelet-size (its kernels summed per new frame): "
                              "every weight loads, and the fine-tune relearns where each token of the new grid sits")
+    parser.add_argument("--init-new-layers", action="store_true",
+                        help="let --init have fewer encoder layers than --num-layers: its layers load into the "
+                             "first ones and each new layer starts as the identity (the projections writing into "
+                             "the residual stream zero), so training starts from exactly what --init computes")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="folder for a checkpoint every 10 epochs; a rerun with the same arguments resumes from it")
     parser.add_argument("--threads", type=int, default=2)
@@ -310,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
                     finetune_epochs=args.finetune_epochs, finetune_lr=args.lr,
                     reversed_pairs=args.reversed_pairs, finetune_clips_per_class=args.clips_per_class,
                     clean_until=args.clean_until, stream_frames=args.stream_frames, init=args.init,
-                    init_new_grid=args.init_new_grid, scaled_clips_per_class=args.scaled_clips_per_class,
+                    init_new_grid=args.init_new_grid, init_new_layers=args.init_new_layers,
+                    scaled_clips_per_class=args.scaled_clips_per_class,
                     onset_frames=args.onset_frames, change_frames=args.change_frames)
     spec = ModelSpec(num_layers=args.num_layers, intermediate_size=args.intermediate_size,
                      hidden_size=args.hidden_size, patch_size=args.patch_size,
@@ -328,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--init {recipe.init} holds no model.safetensors; name a save_pretrained folder")
     if recipe.init_new_grid and not recipe.init:
         parser.error("--init-new-grid needs --init")
+    if recipe.init_new_layers and not recipe.init:
+        parser.error("--init-new-layers needs --init")
     result = run(recipe, spec, args.out, args.checkpoint)
     command = "python -m training.train_bundled " + " ".join(
         sys.argv[1:] if argv is None else argv)

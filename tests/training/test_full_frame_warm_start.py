@@ -106,3 +106,48 @@ def test_a_finer_tubelet_warm_starts_so_a_still_scene_embeds_as_before_and_only_
     odd = ModelSpec(**{**COARSE_TUBELET.as_dict(), "tubelet_size": 8})
     with pytest.raises(ValueError, match="finer tubelet"):
         load_weights(new_classifier(odd, ACTIONS[:3]), tmp_path / "coarse", odd, new_grid=True)
+
+
+DEEPER = ModelSpec(**{**SMALL.as_dict(), "num_layers": SMALL.num_layers + 2})
+
+
+@torch.no_grad()
+def test_a_deeper_model_warm_started_with_identity_layers_computes_what_the_folder_computed(tmp_path):
+    shallow = new_classifier(SMALL, ACTIONS[:3], seed=1)
+    save_bundle(shallow, tmp_path / "shallow", SMALL)
+    deep = new_classifier(DEEPER, ACTIONS[:3], seed=2)
+    how = load_weights(deep, tmp_path / "shallow", DEEPER, new_layers=True)
+    assert "2 saved layers, then 2 new ones as the identity" in how
+    x = torch.randn(2, 4, 3, 16, 16)
+    torch.testing.assert_close(deep.eval()(pixel_values=x).logits, shallow.eval()(pixel_values=x).logits,
+                               atol=1e-5, rtol=1e-5)
+    # the new layers are not dead: their inner weights stay random, so the zeroed projections get a gradient
+    new_layer = deep.videomae.encoder.layer[SMALL.num_layers]
+    assert new_layer.intermediate.dense.weight.abs().sum() > 0
+    with torch.enable_grad():
+        deep.train()(pixel_values=x, labels=torch.tensor([0, 1])).loss.backward()
+    assert new_layer.output.dense.weight.grad.abs().sum() > 0
+    assert new_layer.attention.output.dense.weight.grad.abs().sum() > 0
+
+
+def test_a_deeper_warm_start_is_asked_for_by_name_and_never_drops_layers(tmp_path):
+    save_bundle(new_classifier(SMALL, ACTIONS[:3]), tmp_path / "shallow", SMALL)
+    with pytest.raises(ValueError, match="--init-new-layers"):
+        load_weights(new_classifier(DEEPER, ACTIONS[:3]), tmp_path / "shallow", DEEPER)
+    save_bundle(new_classifier(DEEPER, ACTIONS[:3]), tmp_path / "deep", DEEPER)
+    with pytest.raises(ValueError, match="only a model with fewer layers"):
+        load_weights(new_classifier(SMALL, ACTIONS[:3]), tmp_path / "deep", SMALL, new_layers=True)
+
+
+@torch.no_grad()
+def test_identity_layers_combine_with_the_patch_spread(tmp_path):
+    small = new_classifier(SMALL, ACTIONS[:3], seed=1)
+    save_bundle(small, tmp_path / "small", SMALL)
+    large_deep = ModelSpec(**{**LARGE.as_dict(), "num_layers": SMALL.num_layers + 1})
+    model = new_classifier(large_deep, ACTIONS[:3], seed=2)
+    how = load_weights(model, tmp_path / "small", large_deep, new_layers=True)
+    assert "spread" in how and "then 1 new one as the identity" in how
+    x = torch.randn(1, 4, 3, 16, 16)
+    upsampled = x.repeat_interleave(2, -1).repeat_interleave(2, -2)
+    torch.testing.assert_close(model.eval()(pixel_values=upsampled).logits, small.eval()(pixel_values=x).logits,
+                               atol=1e-5, rtol=1e-5)

@@ -35,3 +35,9 @@ def test_recipe_refuses_negative_change_frames(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path / "x"), "--change-frames", "-1"])
     assert exit_info.value.code == 2 and "--change-frames -1 is negative" in capsys.readouterr().err
+
+
+def test_recipe_refuses_new_layers_without_a_folder_to_grow(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "x"), "--num-layers", "6", "--init-new-layers"])
+    assert exit_info.value.code == 2 and "--init-new-layers needs --init" in capsys.readouterr().err
