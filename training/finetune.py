@@ -65,10 +65,9 @@ def load_weights(model, folder: str | Path, spec: ModelSpec, new_grid: bool = Fa
 
     source = VideoMAEForVideoClassification.from_pretrained(str(folder))
     state = source.state_dict()
-    deeper = ""
-    if source.config.num_hidden_layers != spec.num_layers:
-        state = _identity_layers(model, state, source.config.num_hidden_layers, folder, spec, new_layers)
-        old_layers = source.config.num_hidden_layers
+    deeper, old_layers = "", source.config.num_hidden_layers
+    if old_layers != spec.num_layers:
+        state = _identity_layers(model, state, old_layers, folder, spec, new_layers)
         added = spec.num_layers - old_layers
         deeper = f"; {old_layers} saved layers, then {added} new {'one' if added == 1 else 'ones'} as the identity"
     old_tubelet = source.config.tubelet_size

@@ -8,7 +8,8 @@ across seeds:
 
     python -m training.heldout --models models/videomae-motion,OTHER --seeds 990011,990021,990031
 
-Seeds from 990000 up are kept for held-out sets: no training recipe renders them.
+Held-out render seeds lie from 990000 up: `training.train_bundled` renders its clips with seeds from
+seed x 1000 to seed x 1000 + 999 (epochs under 500), so no recipe seed under 990 reaches them.
 Needs the [export] extra (torch and transformers), as training does.
 """
 
