@@ -197,9 +197,10 @@ def predict(model, clips: np.ndarray, size: int, batch_size: int = 64) -> np.nda
 
 def evaluate(predictions: np.ndarray, labels: np.ndarray, actions: tuple[str, ...],
              reversed_of: dict[str, str]) -> dict:
-    """Accuracy, per-class accuracy, and the twin confusion: the share of clips of an action
-    that has a time-reversed twin which were predicted as that twin. Actions that are their own
-    twin ("no action") are left out of the confusion: for them the twin is the right answer."""
+    """Accuracy and the count of right answers, per-class accuracy, and the twin confusion: the share
+    of clips of an action that has a time-reversed twin which were predicted as that twin. Actions
+    that are their own twin ("no action") are left out of the confusion: for them the twin is the
+    right answer."""
     per_class = {name: float((predictions[labels == i] == i).mean())
                  for i, name in enumerate(actions) if (labels == i).any()}
     twin_hits, twin_total = 0, 0
@@ -208,8 +209,9 @@ def evaluate(predictions: np.ndarray, labels: np.ndarray, actions: tuple[str, ..
             twin = actions.index(reversed_of[name])
             twin_hits += int((predictions[labels == i] == twin).sum())
             twin_total += int((labels == i).sum())
+    right = int((predictions == labels).sum())
     return {"accuracy": float((predictions == labels).mean()), "per_class": per_class,
-            "twin_confusion": twin_hits / max(1, twin_total), "clips": int(len(labels))}
+            "twin_confusion": twin_hits / max(1, twin_total), "clips": int(len(labels)), "right": right}
 
 
 def save_bundle(model, out: Path, spec: ModelSpec) -> Path:

@@ -16,7 +16,6 @@ Needs the [export] extra (torch and transformers), as training does.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -36,7 +35,7 @@ def score(folder: Path, seeds: list[int], clips_per_class: int) -> list[dict]:
     config = model.config
     if [config.id2label[i] for i in range(len(config.id2label))] != list(ACTIONS):
         raise SystemExit(f"{folder}: its labels are not the synthetic world's {len(ACTIONS)} actions")
-    fps = _clip_rate(folder)
+    fps = _clip_rate(folder, config.num_frames)
     results = []
     with torch.inference_mode():
         for seed in seeds:
@@ -45,11 +44,19 @@ def score(folder: Path, seeds: list[int], clips_per_class: int) -> list[dict]:
     return results
 
 
-def _clip_rate(folder: Path) -> float:
-    sampling = folder / "sampling.json"
-    if not sampling.is_file():
+def _clip_rate(folder: Path, frames: int) -> float:
+    """The clip rate training rendered at, from the folder's sampling.json: export's reader, so both refuse alike."""
+    from export.models.videomae import CheckpointError, read_sampling
+
+    try:
+        sampling = read_sampling(folder, frames)
+    except CheckpointError as exc:
+        raise SystemExit(str(exc)) from None
+    if sampling is None:
         raise SystemExit(f"{folder}: no sampling.json (the clip rate training used); name a train_bundled folder")
-    return float(json.loads(sampling.read_text())["target_fps"])
+    if sampling["target_fps"] is None:
+        raise SystemExit(f"{folder}: its sampling.json names no target_fps (the clip rate training used)")
+    return float(sampling["target_fps"])
 
 
 def main(argv=None) -> int:
@@ -82,7 +89,7 @@ def main(argv=None) -> int:
         accuracies = [r["accuracy"] for r in runs]
         spread = statistics.stdev(accuracies) if len(runs) > 1 else 0.0
         clips = sum(r["clips"] for r in runs)
-        right = sum(round(r["accuracy"] * r["clips"]) for r in runs)
+        right = sum(r["right"] for r in runs)
         twins = statistics.fmean(r["twin_confusion"] for r in runs)
         cw = statistics.fmean(r["per_class"]["rotating clockwise"] for r in runs)
         acw = statistics.fmean(r["per_class"]["rotating anticlockwise"] for r in runs)

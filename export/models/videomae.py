@@ -63,13 +63,14 @@ def load(request: LoadRequest) -> Bundle:
     except ExportInputError as exc:
         raise CheckpointError(str(exc)) from None
     pre, pre_source = _preprocessing(model, local, spec)
-    sampling = _sampling(local, spec)
+    stored = read_sampling(local, spec.frames)
+    sampling = default_sampling(spec.frames) if stored is None else stored
     # use_safetensors=True: never fall back to a pickled pytorch_model.bin.
     net = VideoMAEForVideoClassification.from_pretrained(model, use_safetensors=True).eval()
     source = {"model": str(model), "local": local.exists(), "preprocessing_from": pre_source,
               "tubelet_size": int(config.tubelet_size), "patch_size": int(config.patch_size),
               "hidden_size": int(config.hidden_size), "layers": int(config.num_hidden_layers)}
-    source["sampling_from"] = "sampling.json" if (local / "sampling.json").is_file() else "defaults"
+    source["sampling_from"] = "defaults" if stored is None else "sampling.json"
     graph = Graph("video", "model.onnx", logits_module(net), (torch.zeros(spec.shape(request.example_batch)),),
                   [spec.name], ["logits"], {spec.name: {0: "batch"}}, scores=True)
     return Bundle(family=FAMILY, task="classification", input=spec, preprocessing=pre, graphs=[graph], labels=labels,
@@ -95,18 +96,20 @@ def logits_module(net):
     return Logits(net).eval()
 
 
-def _sampling(local: Path, spec: InputSpec) -> dict:
-    """How the runtime samples a camera: what the model was trained on, if the checkpoint says.
+def read_sampling(folder: Path, frames: int) -> dict | None:
+    """How the runtime must sample a camera for this checkpoint, from its `sampling.json`; None without one.
 
     `sampling.json` is Tubelet's own small file beside a checkpoint ({"target_fps": 7.5,
-    "window_stride": 2}); without it, every frame is taken and four windows fall due per clip span.
+    "window_stride": 2}). Keys it leaves out take the defaults for a clip of `frames` frames; without
+    the file the exporter takes every frame and lets four windows fall due per clip span. Training's
+    tools read the clip rate here too, so a file export would refuse is refused everywhere.
     """
     from export.inputs import ExportInputError, check_sampling
 
-    defaults = default_sampling(spec.frames)
-    path = local / "sampling.json"
+    defaults = default_sampling(frames)
+    path = Path(folder) / "sampling.json"
     if not path.is_file():
-        return defaults
+        return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -26,8 +26,9 @@ def test_pooled_count_is_the_direct_score_of_the_same_clips(tmp_path, capsys):
     right = 0
     for seed in (990101, 990102):
         clips, labels = world_clips(1, TINY.num_frames, TINY.image_size, seed=seed, fps=TINY.fps)
-        m = evaluate(predict(model, clips, TINY.image_size), labels, ACTIONS, REVERSED)
-        right += round(m["accuracy"] * m["clips"])
+        predictions = predict(model, clips, TINY.image_size)
+        right += int((predictions == labels).sum())
+        assert evaluate(predictions, labels, ACTIONS, REVERSED)["right"] == int((predictions == labels).sum())
     assert f"| {right}/{2 * len(ACTIONS)} |" in row[0]
 
 
@@ -38,3 +39,20 @@ def test_refuses_a_model_of_other_labels_and_a_folder_without_weights(tmp_path, 
     with pytest.raises(SystemExit) as exit_info:
         main(["--models", str(tmp_path / "missing")])
     assert exit_info.value.code == 2 and "holds no model.safetensors" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("written, message", [
+    (None, "no sampling.json"),
+    ('{"target_fps": -2}', "target_fps must be null or a number"),
+    ('{"target_fps": 7.5, "clip_rate": 7.5}', "unknown keys"),
+    ('{"target_fps": null}', "names no target_fps"),
+])
+def test_refuses_the_sampling_files_export_refuses(tmp_path, written, message):
+    """The clip rate is read by export's own reader: a file export would refuse is refused here too."""
+    folder = save_bundle(new_classifier(TINY, ACTIONS, seed=3), tmp_path / "tiny", TINY)
+    if written is None:
+        (folder / "sampling.json").unlink()
+    else:
+        (folder / "sampling.json").write_text(written)
+    with pytest.raises(SystemExit, match=message):
+        main(["--models", str(folder), "--seeds", "990101", "--clips-per-class", "1", "--threads", "1"])
