@@ -50,13 +50,19 @@ def preprocessor(size: int, full_frame: bool = False):
     return Preprocessor(runtime_preprocessing(size, full_frame))
 
 
-def pixel_values(clips_bgr: np.ndarray, size: int, full_frame: bool = False) -> torch.Tensor:
-    """uint8 (N, T, H, W, 3) BGR clips -> float32 (N, T, 3, size, size), the model's input."""
+def pixel_values(clips_bgr: np.ndarray, size: int, full_frame: bool = False,
+                 out: np.ndarray | None = None) -> torch.Tensor:
+    """uint8 (N, T, H, W, 3) BGR clips -> float32 (N, T, 3, size, size), the model's input; written
+    into `out` where given (a slice of a larger array, so a caller joining parts needs no second copy)."""
     if clips_bgr.dtype != np.uint8 or clips_bgr.ndim != 5 or clips_bgr.shape[-1] != 3:
         raise ValueError(f"expected uint8 (N, T, H, W, 3) BGR clips, got {clips_bgr.dtype} "
                          f"{clips_bgr.shape}")
     pre = preprocessor(size, full_frame)
-    out = np.empty((*clips_bgr.shape[:2], 3, size, size), np.float32)
+    shape = (*clips_bgr.shape[:2], 3, size, size)
+    if out is None:
+        out = np.empty(shape, np.float32)
+    elif out.shape != shape or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 {shape}, got {out.dtype} {out.shape}")
     for n, clip in enumerate(clips_bgr):
         for t, frame in enumerate(clip):
             out[n, t] = pre(frame)

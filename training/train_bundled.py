@@ -96,19 +96,39 @@ def epoch_data(recipe: Recipe, spec: ModelSpec, epoch: int) -> tuple[np.ndarray,
         clips, labels = with_reversed(clips, labels, twin_of)
     if recipe.stream_frames <= 0 and recipe.scaled_clips_per_class <= 0 and recipe.change_frames <= 0:
         return clips, labels
-    parts = [(pixel_values(clips, spec.image_size).numpy(), labels)]
+    others = []
     if recipe.scaled_clips_per_class > 0:  # render seeds base + 500 + epoch: apart from the plain clips'
-        parts.append(scaled_clips(recipe.scaled_clips_per_class, spec.num_frames, spec.image_size,
-                                  base + 500 + epoch, spec.fps, full_frame=spec.full_frame))
+        others.append(scaled_clips(recipe.scaled_clips_per_class, spec.num_frames, spec.image_size,
+                                   base + 500 + epoch, spec.fps, full_frame=spec.full_frame))
     if recipe.stream_frames > 0:
-        parts.append(stream_windows(stream_seed_base(recipe) + epoch, spec.num_frames, spec.image_size,
-                                    spec.fps, recipe.stream_frames, recipe.stream_every, full_frame=spec.full_frame,
-                                    onset_frames=recipe.onset_frames or None))
+        others.append(stream_windows(stream_seed_base(recipe) + epoch, spec.num_frames, spec.image_size,
+                                     spec.fps, recipe.stream_frames, recipe.stream_every, full_frame=spec.full_frame,
+                                     onset_frames=recipe.onset_frames or None))
     if recipe.change_frames > 0:
-        parts.append(stream_windows(stream_seed_base(recipe) + CHANGE_STREAMS + epoch, spec.num_frames,
-                                    spec.image_size, spec.fps, recipe.change_frames, 1, full_frame=spec.full_frame,
-                                    onset_frames=recipe.onset_frames or None, straddling_only=True))
-    return np.concatenate([v for v, _ in parts]), np.concatenate([lb for _, lb in parts])
+        others.append(stream_windows(stream_seed_base(recipe) + CHANGE_STREAMS + epoch, spec.num_frames,
+                                     spec.image_size, spec.fps, recipe.change_frames, 1, full_frame=spec.full_frame,
+                                     onset_frames=recipe.onset_frames or None, straddling_only=True))
+    return _joined(clips, labels, others, spec.image_size)
+
+
+def _joined(clips: np.ndarray, labels: np.ndarray, others: list, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The plain clips' pixel values, then each of `others` ((values, labels) pairs), in one array.
+
+    The plain clips are the largest part, so their pixel values are written straight into the
+    epoch's array, and each other part is dropped from `others` once copied. Joining with
+    np.concatenate held every part and the whole epoch at once, twice the epoch: about 12 GB at
+    192 px, so two training runs did not fit in 24 GB.
+    """
+    total = len(clips) + sum(len(values) for values, _ in others)
+    joined = np.empty((total, clips.shape[1], 3, size, size), np.float32)
+    pixel_values(clips, size, out=joined[:len(clips)])
+    all_labels, at = [labels], len(clips)
+    while others:
+        values, part_labels = others.pop(0)
+        joined[at:at + len(values)] = values
+        at += len(values)
+        all_labels.append(part_labels)
+    return joined, np.concatenate(all_labels)
 
 
 def run(recipe: Recipe, spec: ModelSpec, out: Path, checkpoint: Path | None = None) -> dict:

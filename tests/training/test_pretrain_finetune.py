@@ -224,3 +224,33 @@ def test_change_frames_add_the_windows_that_straddle_a_change_of_their_own_strea
     assert len(extra.frames) > 0 and all(straddles(extra.stream.timeline, row) for row in extra.frames)
     np.testing.assert_array_equal(values[len(want_values):], extra.values)
     assert len(labels) == len(want_labels) + len(extra.frames)
+
+
+def test_an_epoch_is_joined_without_holding_every_part_twice():
+    # The epoch's parts were joined with np.concatenate while every part was still held: a peak of
+    # twice the epoch (about 12 GB at 192 px), so two training runs did not fit in 24 GB.
+    import tracemalloc
+
+    from training.data import scaled_clips, world_clips
+    from training.train_bundled import Recipe, epoch_data
+
+    spec = ModelSpec(num_frames=4, image_size=32, patch_size=4, tubelet_size=2, hidden_size=32, num_layers=1,
+                     num_heads=2, intermediate_size=64, decoder_hidden_size=16, decoder_layers=1, decoder_heads=2)
+    recipe = Recipe(seed=2, finetune_clips_per_class=12, finetune_epochs=1, scaled_clips_per_class=1)
+    epoch_data(recipe, spec, 0)  # the world's caches (backgrounds, textures) are built before the count starts
+    tracemalloc.start()
+    try:
+        values, labels = epoch_data(recipe, spec, 0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the same items, in the same order, as the plain clips then the scaled ones
+    clips, plain_labels = world_clips(12, spec.num_frames, spec.image_size, seed=2001, fps=spec.fps,
+                                      clean_fraction=1.0)  # epoch 0 of the curriculum: all clean
+    scaled, scaled_labels = scaled_clips(1, spec.num_frames, spec.image_size, 2500, spec.fps)
+    np.testing.assert_array_equal(labels, np.concatenate([plain_labels, scaled_labels]))
+    np.testing.assert_array_equal(values[:len(clips)], pixel_values(clips, spec.image_size).numpy())
+    np.testing.assert_array_equal(values[len(clips):], scaled)
+    # at most the epoch, the raw uint8 clips (a quarter of their pixel values), the small scaled part
+    # and the renderer's working frames are held at once, not two epochs
+    assert values.nbytes < peak < 1.6 * values.nbytes
