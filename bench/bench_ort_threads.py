@@ -25,7 +25,6 @@ import os
 import statistics
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,20 +32,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from timing import median_ms  # noqa: E402
+
 
 def _busy(stop: threading.Event) -> None:
     a = np.random.default_rng(0).random((256, 256), np.float32)
     while not stop.is_set():
         np.dot(a, a)
-
-
-def _median_ms(run, calls: int) -> float:
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - started) * 1000.0)
-    return statistics.median(times)
 
 
 def main(argv=None) -> int:
@@ -93,7 +85,7 @@ def main(argv=None) -> int:
                 worker.start()
             try:
                 for name, run in sessions.items():
-                    results.setdefault((name, load), []).append(_median_ms(run, args.calls))
+                    results.setdefault((name, load), []).append(median_ms(run, args.calls))
             finally:
                 stop.set()
                 for worker in workers:

@@ -24,15 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up: first calls allocate
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+from timing import median_ms  # noqa: E402
 
 
 def _interleaved(fns, repeats: int) -> list[float]:
@@ -94,8 +86,8 @@ def frame_cache(threads: int, repeats: int) -> dict:
 
 def text_encode(model, repeats: int) -> dict:
     labels = model.artifact.manifest.labels
-    single = _median_ms(lambda: model.encode_text([labels[0]]), repeats)
-    batch = _median_ms(lambda: model.encode_text(labels), repeats)
+    single = median_ms(lambda: model.encode_text([labels[0]]), repeats, warmup=1)
+    batch = median_ms(lambda: model.encode_text(labels), repeats, warmup=1)
     return {"batch1_ms_per_prompt": single, f"batch{len(labels)}_ms_per_prompt": batch / len(labels)}
 
 
