@@ -14,7 +14,6 @@ it repeats the run on a square camera, where nothing is cropped.
 from __future__ import annotations
 
 import argparse
-import bisect
 import collections
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ from runtime.outputs.accuracy import GroundTruthRecorder  # noqa: E402
 from runtime.outputs.base import Sink  # noqa: E402
 from runtime.postprocess import PostprocessConfig  # noqa: E402
 from runtime.recognizer import RecognizerConfig  # noqa: E402
+from runtime.sources.window_truth import Segments  # noqa: E402
 from testbed.view import crop_box  # noqa: E402
 
 
@@ -54,13 +54,12 @@ def run(artifact, width: int, height: int, frames: int, seed: int, threads: int)
     spec = artifact.manifest.preprocessing
     left, top, right, bottom = crop_box(spec, height, width)
     pixels = spec.crop_height / (bottom - top)  # model pixels per short side
-    starts = [segment.start for segment in world.timeline]
+    segments = Segments(world.timeline)
     view = collections.defaultdict(lambda: [0, 0])
     size = collections.defaultdict(lambda: [0, 0])
     for first, newest, label in windows.rows:
-        at = bisect.bisect_right(starts, newest)
-        truth = world.timeline[at - 1].label
-        if at != bisect.bisect_right(starts, first) or truth in background:
+        truth = world.timeline[segments.index(newest)].label
+        if segments.straddles((first, newest)) or truth in background:
             continue  # straddles a change, or nothing to recognize
         place = world.actor_at(newest)
         if place is None:

@@ -22,7 +22,6 @@ stream the model never saw gets:
 from __future__ import annotations
 
 import argparse
-import bisect
 import collections
 import statistics
 import sys
@@ -38,6 +37,7 @@ from runtime.outputs.accuracy import GroundTruthRecorder  # noqa: E402
 from runtime.postprocess import PostprocessConfig  # noqa: E402
 from runtime.cli.errors import OptionValueError  # noqa: E402
 from runtime.recognizer import RecognizerConfig  # noqa: E402
+from runtime.sources.window_truth import Segments  # noqa: E402
 from runtime.stream import read_prompts  # noqa: E402
 from runtime.world import REVERSED  # noqa: E402
 from testbed.view import crop_box  # noqa: E402
@@ -115,18 +115,18 @@ def run_seed(artifact, seed: int, frames: int, threads: int, width: int = 320, h
     box = crop_box(spec, height, width)
     # model pixels per short side; a squeezed full frame scales the two axes apart: their geometric mean
     pixels = (spec.crop_height / (box[3] - box[1]) * spec.crop_width / (box[2] - box[0])) ** 0.5
-    starts = [segment.start for segment in world.timeline]
+    segments = Segments(world.timeline)
     tallies = collections.defaultdict(lambda: [0, 0])
     mistakes = collections.Counter()  # (truth, what was named) over windows inside one action
     straddling = collections.defaultdict(lambda: [0, 0, 0])  # straddle_key -> [named newest, named oldest, all]
     for (first, newest, label), seen in zip(windows.rows, windows.frames):
-        at = bisect.bisect_right(starts, newest)
-        truth = world.timeline[at - 1].label
+        at = segments.index(newest)
+        truth = world.timeline[at].label
         predicted = world.action_of(label) or label
-        if at != bisect.bisect_right(starts, first):  # straddles a change
-            tally = straddling[straddle_key(world, seen, at - 1)]
+        if segments.straddles((first, newest)):
+            tally = straddling[straddle_key(world, seen, at)]
             tally[0] += predicted == truth
-            tally[1] += predicted == world.timeline[bisect.bisect_right(starts, first) - 1].label != truth
+            tally[1] += predicted == world.timeline[segments.index(first)].label != truth
             tally[2] += 1
             continue
         if predicted != truth:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.sources.window_truth import straddles, window_label
+from runtime.sources.window_truth import Segments
 from training.data import preprocessor
 
 STREAM_SIZE = (240, 320)  # height, width: the demo camera's default
@@ -38,8 +38,8 @@ def stream_windows(seed: int, num_frames: int, size: int, clip_fps: float, frame
     names = ACTIONS if actions is None else actions
     windows = stream_clips(seed, num_frames, clip_fps, preprocessor(size, full_frame), frames, every, height, width,
                            straddling_only)
-    labels = np.array([names.index(window_label(windows.stream.timeline, f, onset_frames)) for f in windows.frames],
-                      np.int64)
+    segments = Segments(windows.stream.timeline)
+    labels = np.array([names.index(segments.label(f, onset_frames)) for f in windows.frames], np.int64)
     return windows.values, labels
 
 
@@ -67,5 +67,6 @@ def stream_clips(seed: int, num_frames: int, clip_fps: float, preprocess, frames
         raise ValueError(f"a stream of {frames} frames holds no window of {num_frames} frames at {clip_fps:g} fps")
     index = np.arange(0, frames - offsets[-1], every)[:, None] + offsets[None, :]
     if straddling_only:  # chosen before the copy: every window of a stream at 192 px is gigabytes
-        index = index[np.array([straddles(stream.timeline, row) for row in index], bool)]
+        segments = Segments(stream.timeline)
+        index = index[np.array([segments.straddles(row) for row in index], bool)]
     return StreamClips(values[index], index, stream)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from runtime.outputs.base import Sink
-from runtime.sources.window_truth import window_label
+from runtime.sources.window_truth import Segments
 
 if TYPE_CHECKING:
     from runtime.sources.base import GroundTruth
@@ -117,10 +117,10 @@ class GroundTruthRecorder(Sink):
         result = Accuracy(stream_id, len(records), sum(hits), 0, 0)
         if not records:
             return result
-        starts = [segment.start for segment in world.timeline]
-        majority = [window_label(world.timeline, seen) for seen in frames]
+        segments = Segments(world.timeline)
+        majority = [segments.label(seen) for seen in frames]
         for (first, index, _, _), named, hit, truth in zip(records, majority, hits, truths):
-            if bisect.bisect_right(starts, first) == bisect.bisect_right(starts, index):
+            if not segments.straddles((first, index)):
                 result.settled_windows += 1
                 result.settled_correct += hit
             result.majority_correct += named == truth

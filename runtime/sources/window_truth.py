@@ -13,34 +13,56 @@ import bisect
 from collections.abc import Sequence
 
 
-def window_label(timeline: Sequence, frames: Sequence[int], onset_frames: int | None = None) -> str:
-    """The label of the segment covering most of `frames`; ties to the newest frame's.
+class Segments:
+    """Which segment of a timeline covers a frame: one bisect over the segment starts, built once.
 
     timeline: segments with .start and .label in frame order, each start the previous end
-    (runtime.sources.base.TruthSegment). With `onset_frames`, the newest frame's label wins as soon
-    as it covers that many of the frames: the scorer asks for the newest frame's label, and a window
-    whose last few frames already show a new action can name it before it holds the majority."""
-    if len(frames) == 0:
-        raise ValueError("a window holds at least one frame")
-    starts = [segment.start for segment in timeline]
-    at = [bisect.bisect_right(starts, int(f)) - 1 for f in frames]
-    if min(at) < 0:
-        raise ValueError(f"frame {int(frames[at.index(min(at))])} precedes the timeline (it starts at frame {starts[0]})")
-    labels = [timeline[i].label for i in at]
-    counts: dict[str, int] = {}
-    for label in labels:
-        counts[label] = counts.get(label, 0) + 1
-    newest = labels[-1]
-    if onset_frames is not None and counts[newest] >= onset_frames:
-        return newest
-    best = max(counts.values())
-    return newest if counts[newest] == best else next(lb for lb in reversed(labels) if counts[lb] == best)
+    (runtime.sources.base.TruthSegment). A scorer or a data builder asks this of every window of a
+    stream, so it builds one `Segments` per stream rather than the starts per window."""
+
+    def __init__(self, timeline: Sequence):
+        self.timeline = timeline
+        self.starts = [segment.start for segment in timeline]
+
+    def index(self, frame: int) -> int:
+        """The index in the timeline of the segment covering `frame`; -1 before the first."""
+        return bisect.bisect_right(self.starts, int(frame)) - 1
+
+    def straddles(self, frames: Sequence[int]) -> bool:
+        """Whether the window `frames` (source indices, oldest first) sees a change: its oldest and
+        newest frames lie in different segments."""
+        if len(frames) == 0:
+            raise ValueError("a window holds at least one frame")
+        return self.index(frames[0]) != self.index(frames[-1])
+
+    def label(self, frames: Sequence[int], onset_frames: int | None = None) -> str:
+        """The label of the segment covering most of `frames`; ties to the newest frame's.
+
+        With `onset_frames`, the newest frame's label wins as soon as it covers that many of the
+        frames: the scorer asks for the newest frame's label, and a window whose last few frames
+        already show a new action can name it before it holds the majority."""
+        if len(frames) == 0:
+            raise ValueError("a window holds at least one frame")
+        at = [self.index(f) for f in frames]
+        if min(at) < 0:
+            raise ValueError(f"frame {int(frames[at.index(min(at))])} precedes the timeline "
+                             f"(it starts at frame {self.starts[0]})")
+        labels = [self.timeline[i].label for i in at]
+        counts: dict[str, int] = {}
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+        newest = labels[-1]
+        if onset_frames is not None and counts[newest] >= onset_frames:
+            return newest
+        best = max(counts.values())
+        return newest if counts[newest] == best else next(lb for lb in reversed(labels) if counts[lb] == best)
+
+
+def window_label(timeline: Sequence, frames: Sequence[int], onset_frames: int | None = None) -> str:
+    """`Segments.label` of one window (a loop over a stream's windows builds one `Segments`)."""
+    return Segments(timeline).label(frames, onset_frames)
 
 
 def straddles(timeline: Sequence, frames: Sequence[int]) -> bool:
-    """Whether the window `frames` (source indices, oldest first) sees a change: its oldest and newest
-    frames lie in different segments of `timeline` (as in `window_label`)."""
-    if len(frames) == 0:
-        raise ValueError("a window holds at least one frame")
-    starts = [segment.start for segment in timeline]
-    return bisect.bisect_right(starts, int(frames[0])) != bisect.bisect_right(starts, int(frames[-1]))
+    """`Segments.straddles` of one window (a loop over a stream's windows builds one `Segments`)."""
+    return Segments(timeline).straddles(frames)

@@ -2,9 +2,10 @@
 
 from types import SimpleNamespace as S
 
+import numpy as np
 import pytest
 
-from runtime.sources.window_truth import window_label
+from runtime.sources.window_truth import Segments, straddles, window_label
 
 # frames [0, 10) no action, [10, 20) moving left, [20, 40) moving right
 TIMELINE = [S(start=0, end=10, label="no action"), S(start=10, end=20, label="moving left"),
@@ -30,3 +31,27 @@ def test_a_frame_before_the_timeline_or_an_empty_window_is_refused():
         window_label(later, [3, 6])
     with pytest.raises(ValueError, match="at least one frame"):
         window_label(TIMELINE, [])
+
+
+@pytest.mark.parametrize("frames, sees_a_change", [
+    ([2, 4, 6, 8], False),        # inside the first segment
+    ([12, 14, 16, 18], False),    # inside the second
+    ([8, 10, 12], True),          # its newest frames in the new segment
+    ([9, 11], True),              # one frame each side
+    ([6, 12, 18, 24], True),      # three segments
+])
+def test_straddles_is_whether_a_windows_oldest_and_newest_frames_lie_in_different_segments(frames, sees_a_change):
+    assert straddles(TIMELINE, np.array(frames)) is sees_a_change
+    with pytest.raises(ValueError, match="at least one frame"):
+        straddles(TIMELINE, [])
+
+
+def test_segments_index_each_frame_once_built():
+    segments = Segments(TIMELINE)
+    assert [segments.index(f) for f in (-1, 0, 9, 10, 19, 20, 39)] == [-1, 0, 0, 1, 1, 2, 2]
+    assert segments.index(np.int64(12)) == 1  # window rows are numpy integers
+    # the one-window functions are the same rule
+    for frames in ([2, 4, 6], [8, 10, 12], [4, 6, 8, 10, 12], [6, 16, 22, 8]):
+        assert segments.label(frames) == window_label(TIMELINE, frames)
+        assert segments.label(frames, 2) == window_label(TIMELINE, frames, 2)
+        assert segments.straddles(frames) is straddles(TIMELINE, frames)

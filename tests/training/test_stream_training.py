@@ -110,21 +110,6 @@ def test_scaled_clips_are_camera_frames_through_the_runtime_preprocessor():
     assert np.isfinite(values).all() and values.std() > 0.1
 
 
-@pytest.mark.parametrize("frames, sees_a_change", [
-    ([2, 4, 6, 8], False),        # inside the first segment
-    ([12, 14, 16, 18], False),    # inside the second
-    ([8, 10, 12], True),          # its newest frames in the new segment
-    ([9, 11], True),              # one frame each side
-    ([6, 12, 18, 24], True),      # three segments
-])
-def test_straddles_is_whether_a_windows_oldest_and_newest_frames_lie_in_different_segments(frames, sees_a_change):
-    from runtime.sources.window_truth import straddles
-
-    assert straddles(TIMELINE, np.array(frames)) is sees_a_change
-    with pytest.raises(ValueError, match="at least one frame"):
-        straddles(TIMELINE, [])
-
-
 def test_straddling_only_keeps_exactly_the_windows_that_see_a_change():
     from runtime.sources.window_truth import straddles
     from training.data import preprocessor
