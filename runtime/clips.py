@@ -1,8 +1,8 @@
-"""Ring buffer of preprocessed frames → clips.
+"""Buffer of preprocessed frames → clips.
 
 Frames are sampled (every n-th frame, or by a target fps from timestamps, since real cameras drop
-and jitter frames), preprocessed once, and written into a fixed ring. A window falls due every
-`window_stride` sampled frames once the ring holds a full clip.
+and jitter frames), preprocessed once, and written into a buffer. A window falls due every
+`window_stride` sampled frames once the buffer holds a full clip.
 """
 
 from __future__ import annotations
@@ -70,23 +70,41 @@ class FrameSampler:
 
 
 class ClipBuffer:
-    """Fixed ring of preprocessed frames for one stream."""
+    """Preprocessed frames of one stream, each window a read-only view of its frames (NTCHW).
+
+    Frames go into consecutive rows of a buffer with room for `spare` more than a clip, and a window
+    is the last `frames` rows: no copy. Copying each window out of a ring in time order cost about
+    2.2 ms of the live path at 8x3x192x192 (docs/BENCHMARKS.md), more than a third of an inference.
+    A row is written once and never again: when the buffer is full, the newest frames - 1 rows are
+    copied into a fresh buffer and writing goes on there. So a window still queued when later frames
+    arrive (offline mode queues 16 a stream, live mode one) keeps exactly its frames, its view
+    holding the old buffer alive until it is dropped. Windows overlap in memory, hence read-only.
+    NCTHW windows are a transposed copy, as the layout needs one anyway.
+    """
 
     def __init__(self, frames: int, window_stride: int = 1, layout: str = "NTCHW",
-                 frame_stride: int = 1, target_fps: float | None = None, stream_id: str = "0"):
+                 frame_stride: int = 1, target_fps: float | None = None, stream_id: str = "0",
+                 spare: int | None = None):
         if frames < 1 or window_stride < 1:
             raise OptionValueError(f"frames and window_stride must be >= 1, got {frames}, {window_stride}")
         if layout not in ("NTCHW", "NCTHW"):
             raise OptionValueError(f"layout must be NTCHW or NCTHW, got {layout!r}")
+        # 3 clips of spare rows: one copy of frames - 1 rows per 3 x frames sampled frames, in a
+        # buffer of 4 clips (14 MB a stream at 8x3x192x192).
+        spare = 3 * frames if spare is None else spare
+        if spare < 1:
+            raise OptionValueError(f"spare must be >= 1, got {spare}")
         self.frames = frames
         self.window_stride = window_stride
         self.layout = layout
         self.stream_id = stream_id
         self.sampler = FrameSampler(frame_stride, target_fps)
-        self._ring: np.ndarray | None = None
-        self._stamps = np.zeros(frames, dtype=np.float64)
-        self._indices = np.zeros(frames, dtype=np.int64)
-        self._count = 0  # sampled frames so far
+        self._rows = frames + spare
+        self._buffer: np.ndarray | None = None
+        self._stamps = np.zeros(self._rows, dtype=np.float64)
+        self._indices = np.zeros(self._rows, dtype=np.int64)
+        self._at = 0  # the next row to write
+        self._count = 0  # sampled frames since the start or the last reset
         self._windows = 0
 
     def offer(self, image, timestamp: float, index: int, preprocess: Callable[[np.ndarray], np.ndarray]) -> Clip | None:
@@ -96,30 +114,47 @@ class ClipBuffer:
         return self.add(preprocess(image), timestamp, index)
 
     def add(self, frame: np.ndarray, timestamp: float, index: int) -> Clip | None:
-        if self._ring is None:
-            self._ring = np.empty((self.frames,) + frame.shape, dtype=frame.dtype)
-        elif frame.shape != self._ring.shape[1:]:
-            raise ValueError(f"preprocessed frame shape {frame.shape} differs from {self._ring.shape[1:]}")
-        slot = self._count % self.frames
-        self._ring[slot] = frame
-        self._stamps[slot] = timestamp
-        self._indices[slot] = index
+        if self._buffer is None:
+            self._buffer = np.empty((self._rows,) + frame.shape, dtype=frame.dtype)
+        elif frame.shape != self._buffer.shape[1:]:
+            raise ValueError(f"preprocessed frame shape {frame.shape} differs from {self._buffer.shape[1:]}")
+        if self._at == self._rows:
+            self._move_to_fresh_buffer()
+        at = self._at
+        self._buffer[at] = frame
+        self._stamps[at] = timestamp
+        self._indices[at] = index
+        self._at += 1
         self._count += 1
         if self._count < self.frames or (self._count - self.frames) % self.window_stride:
             return None
         return self._clip()
 
+    def _move_to_fresh_buffer(self) -> None:
+        # Only the rows a coming window can still use move; the old buffer stays as it is for the
+        # windows that view it, and is freed with the last of them.
+        keep = min(self._count, self.frames - 1)
+        fresh = np.empty_like(self._buffer)
+        fresh[:keep] = self._buffer[self._rows - keep:]
+        # stamps and indices are copied into each Clip, so they can move in place
+        self._stamps[:keep] = self._stamps[self._rows - keep:].copy()
+        self._indices[:keep] = self._indices[self._rows - keep:].copy()
+        self._buffer, self._at = fresh, keep
+
     def _clip(self) -> Clip:
-        order = (np.arange(self.frames) + self._count) % self.frames  # oldest first
-        array = self._ring[order]
+        first = self._at - self.frames
+        array = self._buffer[first:self._at]
         if self.layout == "NCTHW":
             array = np.ascontiguousarray(array.transpose(1, 0, 2, 3))
-        clip = Clip(array, self.stream_id, float(self._stamps[order[0]]), float(self._stamps[order[-1]]),
-                    int(self._indices[order[0]]), int(self._indices[order[-1]]), self._windows,
-                    tuple(int(i) for i in self._indices[order]))
+        else:
+            array.flags.writeable = False  # a view: later windows share these rows
+        indices = self._indices[first:self._at]
+        clip = Clip(array, self.stream_id, float(self._stamps[first]), float(self._stamps[self._at - 1]),
+                    int(indices[0]), int(indices[-1]), self._windows, tuple(int(i) for i in indices))
         self._windows += 1
         return clip
 
     def reset(self) -> None:
-        """Forget buffered frames (after a stream gap, so no clip spans the gap)."""
+        """Forget buffered frames (after a stream gap, so no clip spans the gap). Writing goes on
+        after the rows already written, so a window still queued keeps its frames."""
         self._count = 0

@@ -18,6 +18,38 @@ def test_windows_fall_due_every_stride_and_hold_the_last_frames_in_order():
     assert [c.window_index for c in clips] == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize("frames, stride, spare", [(4, 2, 1), (4, 1, 3), (3, 3, 2), (1, 1, 1), (8, 2, None)])
+def test_queued_windows_keep_their_frames_while_the_buffer_moves_on(frames, stride, spare):
+    # A window is a view of the buffer's rows, not a copy: every window handed out, even ones
+    # still held (queued) after many more frames and several moves to a fresh buffer, must still
+    # show exactly its own frames, and a reset must not let new frames overwrite it.
+    buffer = ClipBuffer(frames=frames, window_stride=stride, spare=spare)
+    held, index = [], 0
+    for chunk in (40, 3, 25):
+        for _ in range(chunk):
+            clip = buffer.add(_frame(index), timestamp=index * 0.1, index=index)
+            index += 1
+            if clip is not None:
+                held.append(clip)
+        buffer.reset()  # a stream gap: the next window waits for a whole clip of new frames
+    assert held
+    for clip in held:
+        want = list(range(clip.newest_index - frames + 1, clip.newest_index + 1))
+        assert [int(f[0, 0, 0]) for f in clip.array] == want == list(clip.frame_indices)
+        assert (clip.first_index, clip.first_timestamp) == (want[0], pytest.approx(want[0] * 0.1))
+    # after each reset, the first window needs a whole clip of frames sampled after it
+    starts = {40, 43}
+    assert all(not (c.first_index < s <= c.newest_index) for c in held for s in starts)
+
+
+def test_windows_are_read_only_views_not_copies():
+    buffer = ClipBuffer(frames=4, window_stride=1)
+    clips = [c for i in range(6) if (c := buffer.add(_frame(i), i, i)) is not None]
+    assert np.shares_memory(clips[0].array, clips[1].array)  # no copy per window
+    with pytest.raises(ValueError, match="read-only"):
+        clips[0].array[0] = 0  # windows overlap: one consumer's write would change the next window
+
+
 def test_ncthw_layout_moves_time_after_channels():
     buffer = ClipBuffer(frames=3, layout="NCTHW")
     clip = [buffer.add(_frame(i), i, i) for i in range(3)][-1]
@@ -50,6 +82,8 @@ def test_bad_arguments():
         ClipBuffer(frames=2, layout="NHWC")
     with pytest.raises(ValueError):
         FrameSampler(target_fps=0)
+    with pytest.raises(ValueError, match="spare"):
+        ClipBuffer(frames=2, spare=0)
     buffer = ClipBuffer(frames=2)
     buffer.add(_frame(0), 0, 0)
     with pytest.raises(ValueError, match="shape"):
