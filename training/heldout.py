@@ -16,6 +16,7 @@ Needs the [export] extra (torch and transformers), as training does.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 from pathlib import Path
@@ -23,13 +24,19 @@ from pathlib import Path
 from runtime.cli.args import seed_list
 
 
-def score(folder: Path, seeds: list[int], clips_per_class: int) -> list[dict]:
+def score(folder: Path, seeds: list[int], clips_per_class: int, render=None) -> list[dict]:
+    """Held-out metrics of one folder per seed. `render(seed, frames, size, fps)` gives the clips and
+    labels (default: `training.data.world_clips`); `main` passes one that renders each set once."""
     import torch
     from transformers import VideoMAEForVideoClassification
 
     from runtime.world import ACTIONS, REVERSED
     from training.data import world_clips
     from training.finetune import evaluate, predict
+
+    if render is None:
+        def render(seed, frames, size, fps):
+            return world_clips(clips_per_class, frames, size, seed=seed, fps=fps)
 
     model = VideoMAEForVideoClassification.from_pretrained(str(folder))
     config = model.config
@@ -39,7 +46,7 @@ def score(folder: Path, seeds: list[int], clips_per_class: int) -> list[dict]:
     results = []
     with torch.inference_mode():
         for seed in seeds:
-            clips, labels = world_clips(clips_per_class, config.num_frames, config.image_size, seed=seed, fps=fps)
+            clips, labels = render(seed, config.num_frames, config.image_size, fps)
             results.append(evaluate(predict(model, clips, config.image_size), labels, ACTIONS, REVERSED))
     return results
 
@@ -84,8 +91,14 @@ def main(argv=None) -> int:
     print("| model | " + " | ".join(f"seed {s}" for s in args.seeds) +
           " | mean ± sd | pooled | twin confusion | rotating cw / acw |")
     print("|---|" + "---|" * (len(args.seeds) + 4))
+    from training.data import world_clips
+
+    @functools.lru_cache(maxsize=None)  # models of one input size and clip rate share each rendered set
+    def render(seed, frames, size, fps):
+        return world_clips(args.clips_per_class, frames, size, seed=seed, fps=fps)
+
     for folder in folders:
-        runs = score(folder, args.seeds, args.clips_per_class)
+        runs = score(folder, args.seeds, args.clips_per_class, render)
         accuracies = [r["accuracy"] for r in runs]
         spread = statistics.stdev(accuracies) if len(runs) > 1 else 0.0
         clips = sum(r["clips"] for r in runs)

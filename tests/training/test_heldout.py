@@ -32,6 +32,24 @@ def test_pooled_count_is_the_direct_score_of_the_same_clips(tmp_path, capsys):
     assert f"| {right}/{2 * len(ACTIONS)} |" in row[0]
 
 
+def test_each_set_is_rendered_once_for_all_models(tmp_path, monkeypatch, capsys):
+    import training.data
+
+    for name, seed in (("a", 3), ("b", 4)):
+        save_bundle(new_classifier(TINY, ACTIONS, seed=seed), tmp_path / name, TINY)
+    rendered = []
+
+    def counted(*args, **kwargs):
+        rendered.append(kwargs["seed"])
+        return world_clips(*args, **kwargs)
+
+    monkeypatch.setattr(training.data, "world_clips", counted)
+    assert main(["--models", f"{tmp_path / 'a'},{tmp_path / 'b'}", "--seeds", "990101,990102",
+                 "--clips-per-class", "1", "--threads", "1"]) == 0
+    assert sorted(rendered) == [990101, 990102]  # two models, two sets: two renders, not four
+    assert len([line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {tmp_path}")]) == 2
+
+
 def test_refuses_a_model_of_other_labels_and_a_folder_without_weights(tmp_path, capsys):
     save_bundle(new_classifier(TINY, ACTIONS[:3]), tmp_path / "three", TINY)
     with pytest.raises(SystemExit, match="not the synthetic world's 11 actions"):
