@@ -8,6 +8,7 @@ and jitter frames), preprocessed once, and written into a buffer. A window falls
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -69,17 +70,31 @@ class FrameSampler:
         return True
 
 
+MAX_SPARES = 2  # buffers kept for reuse per stream: live mode has one window queued and one in flight
+
+
+def _refs_of_a_listed_array() -> int:
+    held = [np.empty(1)]
+    return sys.getrefcount(held[0])
+
+
+_UNVIEWED_REFS = _refs_of_a_listed_array()
+
+
 class ClipBuffer:
     """Preprocessed frames of one stream, each window a read-only view of its frames (NTCHW).
 
     Frames go into consecutive rows of a buffer with room for `spare` more than a clip, and a window
     is the last `frames` rows: no copy. Copying each window out of a ring in time order cost about
     2.2 ms of the live path at 8x3x192x192 (docs/BENCHMARKS.md), more than a third of an inference.
-    A row is written once and never again: when the buffer is full, the newest frames - 1 rows are
-    copied into a fresh buffer and writing goes on there. So a window still queued when later frames
-    arrive (offline mode queues 16 a stream, live mode one) keeps exactly its frames, its view
-    holding the old buffer alive until it is dropped. Windows overlap in memory, hence read-only.
-    NCTHW windows are a transposed copy, as the layout needs one anyway.
+    A row is not written again while a window views it: when the buffer is full, the newest
+    frames - 1 rows are copied into another buffer and writing goes on there. So a window still
+    queued when later frames arrive (offline mode queues 16 a stream, live mode one) keeps exactly
+    its frames, its view holding the old buffer alive until it is dropped. The other buffer is a
+    spare no window views any more where there is one (reused: a fresh one costs a page fault per
+    4 KB written and its release, which showed in the live path's p95), else a fresh one. Windows
+    overlap in memory, hence read-only. NCTHW windows are a transposed copy, as the layout needs one
+    anyway.
     """
 
     def __init__(self, frames: int, window_stride: int = 1, layout: str = "NTCHW",
@@ -101,6 +116,7 @@ class ClipBuffer:
         self.sampler = FrameSampler(frame_stride, target_fps)
         self._rows = frames + spare
         self._buffer: np.ndarray | None = None
+        self._spares: list[np.ndarray] = []  # full buffers, reused once no window views them
         self._stamps = np.zeros(self._rows, dtype=np.float64)
         self._indices = np.zeros(self._rows, dtype=np.int64)
         self._at = 0  # the next row to write
@@ -132,14 +148,28 @@ class ClipBuffer:
 
     def _move_to_fresh_buffer(self) -> None:
         # Only the rows a coming window can still use move; the old buffer stays as it is for the
-        # windows that view it, and is freed with the last of them.
+        # windows that view it.
         keep = min(self._count, self.frames - 1)
-        fresh = np.empty_like(self._buffer)
+        fresh = self._unviewed_spare()
+        if fresh is None:
+            fresh = np.empty_like(self._buffer)
         fresh[:keep] = self._buffer[self._rows - keep:]
+        self._spares.append(self._buffer)
+        # Beyond MAX_SPARES a buffer is let go: it lives on only in its windows' views.
+        del self._spares[:-MAX_SPARES]
         # stamps and indices are copied into each Clip, so they can move in place
         self._stamps[:keep] = self._stamps[self._rows - keep:].copy()
         self._indices[:keep] = self._indices[self._rows - keep:].copy()
         self._buffer, self._at = fresh, keep
+
+    def _unviewed_spare(self) -> np.ndarray | None:
+        # A numpy view holds a reference to the array owning its memory (its .base), so a spare no
+        # window views is referenced by this list alone: its count equals that of an array held
+        # by a list and nothing else, measured on this interpreter (`_UNVIEWED_REFS`).
+        for i in range(len(self._spares)):
+            if sys.getrefcount(self._spares[i]) == _UNVIEWED_REFS:
+                return self._spares.pop(i)
+        return None
 
     def _clip(self) -> Clip:
         first = self._at - self.frames

@@ -42,6 +42,22 @@ def test_queued_windows_keep_their_frames_while_the_buffer_moves_on(frames, stri
     assert all(not (c.first_index < s <= c.newest_index) for c in held for s in starts)
 
 
+def test_a_buffer_no_window_views_is_reused_and_one_a_window_views_is_not():
+    # A fresh buffer per move costs a page fault per 4 KB and its release (the live path's p95):
+    # windows dropped at once leave two buffers in turn; a held window's buffer is never rewritten.
+    buffer = ClipBuffer(frames=4, window_stride=1, spare=4)
+    used = set()
+    for i in range(100):
+        buffer.add(_frame(i), i, i)  # the window is dropped at once, as after its inference
+        used.add(id(buffer._buffer))
+    assert len(used) == 2
+    held = buffer.add(_frame(100), 100, 100)
+    for i in range(101, 140):
+        clip = buffer.add(_frame(i), i, i)
+        assert not np.shares_memory(clip.array, held.array) or i - held.newest_index < 4
+    assert [int(f[0, 0, 0]) for f in held.array] == [97, 98, 99, 100]
+
+
 def test_windows_are_read_only_views_not_copies():
     buffer = ClipBuffer(frames=4, window_stride=1)
     clips = [c for i in range(6) if (c := buffer.add(_frame(i), i, i)) is not None]
