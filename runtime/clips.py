@@ -135,7 +135,7 @@ class ClipBuffer:
         elif frame.shape != self._buffer.shape[1:]:
             raise ValueError(f"preprocessed frame shape {frame.shape} differs from {self._buffer.shape[1:]}")
         if self._at == self._rows:
-            self._move_to_fresh_buffer()
+            self._move_to_another_buffer()
         at = self._at
         self._buffer[at] = frame
         self._stamps[at] = timestamp
@@ -146,7 +146,7 @@ class ClipBuffer:
             return None
         return self._clip()
 
-    def _move_to_fresh_buffer(self) -> None:
+    def _move_to_another_buffer(self) -> None:
         # Only the rows a coming window can still use move; the old buffer stays as it is for the
         # windows that view it.
         keep = min(self._count, self.frames - 1)

@@ -18,7 +18,8 @@ class Segments:
 
     timeline: segments with .start and .label in frame order, each start the previous end
     (runtime.sources.base.TruthSegment). A scorer or a data builder asks this of every window of a
-    stream, so it builds one `Segments` per stream rather than the starts per window."""
+    stream, so it builds one `Segments` per stream rather than the starts per window. It reads the
+    timeline once: build it after the stream's last frame (a live stream plans its segments as it goes)."""
 
     def __init__(self, timeline: Sequence):
         self.timeline = timeline
