@@ -21,6 +21,7 @@ are medians over all windows of all rounds, and the live run's p50 / p95 per pas
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -47,7 +48,7 @@ class CopiedWindows(ClipBuffer):
 
 def _adder(buffer_class, frames: int, window_stride: int):
     buffer = buffer_class(frames, window_stride)
-    count = iter(range(1 << 62))
+    count = itertools.count()
 
     def add(frame):
         i = next(count)

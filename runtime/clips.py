@@ -157,9 +157,10 @@ class ClipBuffer:
         self._spares.append(self._buffer)
         # Beyond MAX_SPARES a buffer is let go: it lives on only in its windows' views.
         del self._spares[:-MAX_SPARES]
-        # stamps and indices are copied into each Clip, so they can move in place
-        self._stamps[:keep] = self._stamps[self._rows - keep:].copy()
-        self._indices[:keep] = self._indices[self._rows - keep:].copy()
+        # stamps and indices are copied into each Clip, so they move in place (numpy buffers an
+        # overlapping assignment)
+        self._stamps[:keep] = self._stamps[self._rows - keep:]
+        self._indices[:keep] = self._indices[self._rows - keep:]
         self._buffer, self._at = fresh, keep
 
     def _unviewed_spare(self) -> np.ndarray | None:

@@ -209,9 +209,9 @@ def evaluate(predictions: np.ndarray, labels: np.ndarray, actions: tuple[str, ..
             twin = actions.index(reversed_of[name])
             twin_hits += int((predictions[labels == i] == twin).sum())
             twin_total += int((labels == i).sum())
-    right = int((predictions == labels).sum())
-    return {"accuracy": float((predictions == labels).mean()), "per_class": per_class,
-            "twin_confusion": twin_hits / max(1, twin_total), "clips": int(len(labels)), "right": right}
+    hits = predictions == labels
+    return {"accuracy": float(hits.mean()), "per_class": per_class, "twin_confusion": twin_hits / max(1, twin_total),
+            "clips": int(len(labels)), "right": int(hits.sum())}
 
 
 def save_bundle(model, out: Path, spec: ModelSpec) -> Path:

@@ -24,19 +24,14 @@ from pathlib import Path
 from runtime.cli.args import seed_list
 
 
-def score(folder: Path, seeds: list[int], clips_per_class: int, render=None) -> list[dict]:
-    """Held-out metrics of one folder per seed. `render(seed, frames, size, fps)` gives the clips and
-    labels (default: `training.data.world_clips`); `main` passes one that renders each set once."""
+def score(folder: Path, seeds: list[int], render) -> list[dict]:
+    """Held-out metrics of one folder per seed; `render(seed, frames, size, fps)` gives the clips and
+    labels (`main` passes one that renders each set once for every model)."""
     import torch
     from transformers import VideoMAEForVideoClassification
 
     from runtime.world import ACTIONS, REVERSED
-    from training.data import world_clips
     from training.finetune import evaluate, predict
-
-    if render is None:
-        def render(seed, frames, size, fps):
-            return world_clips(clips_per_class, frames, size, seed=seed, fps=fps)
 
     model = VideoMAEForVideoClassification.from_pretrained(str(folder))
     config = model.config
@@ -98,7 +93,7 @@ def main(argv=None) -> int:
         return world_clips(args.clips_per_class, frames, size, seed=seed, fps=fps)
 
     for folder in folders:
-        runs = score(folder, args.seeds, args.clips_per_class, render)
+        runs = score(folder, args.seeds, render)
         accuracies = [r["accuracy"] for r in runs]
         spread = statistics.stdev(accuracies) if len(runs) > 1 else 0.0
         clips = sum(r["clips"] for r in runs)
